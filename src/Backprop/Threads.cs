@@ -1,0 +1,203 @@
+using System.Runtime.CompilerServices;
+
+namespace Backprop;
+
+/// <summary>A unit of parallel work: <see cref="Run"/> is called once per chunk index in [0, chunks).</summary>
+/// <remarks>Implemented by reusable objects (or structs boxed once) so that dispatch allocates nothing.</remarks>
+public interface IParallelWork
+{
+    /// <summary>Runs chunk <paramref name="chunk"/> of <paramref name="chunks"/>.</summary>
+    void Run(int chunk, int chunks);
+}
+
+/// <summary>
+/// The library's one threading policy: how many threads kernels (GEMM, large elementwise maps and
+/// reductions) may use. Defaults to the number of cores, or to <c>BACKPROP_THREADS</c> when set.
+/// </summary>
+/// <remarks>
+/// Workers are dedicated background threads that block (after a very short spin) instead of
+/// spin-waiting, so a core taken by another process slows us down in proportion rather than
+/// stalling every barrier. Work submitted from inside a parallel region runs serially, so nested
+/// kernels never oversubscribe the machine.
+/// </remarks>
+public static class Threads
+{
+    private static int _count = DefaultCount();
+    private static WorkerPool? _pool;
+    private static readonly object PoolLock = new();
+
+    [ThreadStatic] private static bool _inRegion;
+
+    /// <summary>Number of threads kernels may use (at least 1).</summary>
+    public static int Count
+    {
+        get => _count;
+        set
+        {
+            if (value < 1)
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Threads.Count must be at least 1.");
+            _count = value;
+        }
+    }
+
+    /// <summary>True while the current thread is running a chunk of a parallel region.</summary>
+    public static bool InParallelRegion => _inRegion;
+
+    private static int DefaultCount()
+    {
+        var env = Environment.GetEnvironmentVariable("BACKPROP_THREADS");
+        if (!string.IsNullOrWhiteSpace(env))
+        {
+            if (int.TryParse(env, out var n) && n >= 1)
+                return n;
+            throw new InvalidOperationException($"BACKPROP_THREADS must be a positive integer, got '{env}'.");
+        }
+        return Math.Max(1, Environment.ProcessorCount);
+    }
+
+    /// <summary>
+    /// How many chunks a job of <paramref name="work"/> units should be split into, given that a
+    /// chunk is worth its dispatch cost only above <paramref name="minWorkPerChunk"/> units.
+    /// </summary>
+    public static int ChunksFor(long work, long minWorkPerChunk)
+    {
+        if (_inRegion || _count == 1) return 1;
+        long c = work / Math.Max(1, minWorkPerChunk);
+        return (int)Math.Clamp(c, 1, _count);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for every chunk in [0, chunks): chunk 0 on the calling thread,
+    /// the others on worker threads. Returns when all chunks have finished; rethrows the first
+    /// exception a chunk threw.
+    /// </summary>
+    public static void For(int chunks, IParallelWork work)
+    {
+        if (chunks <= 1 || _inRegion)
+        {
+            for (int i = 0; i < Math.Max(chunks, 1); i++) RunChunk(work, i, Math.Max(chunks, 1));
+            return;
+        }
+        var pool = _pool;
+        if (pool == null || pool.Size < chunks - 1)
+        {
+            lock (PoolLock)
+            {
+                pool = _pool;
+                if (pool == null || pool.Size < chunks - 1)
+                {
+                    pool = new WorkerPool(Math.Max(chunks - 1, _count - 1), _pool);
+                    _pool = pool;
+                }
+            }
+        }
+        pool.Run(chunks, work);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RunChunk(IParallelWork work, int chunk, int chunks)
+    {
+        bool was = _inRegion;
+        _inRegion = true;
+        try { work.Run(chunk, chunks); }
+        finally { _inRegion = was; }
+    }
+
+    /// <summary>Fixed set of background workers; one job at a time (callers serialize on a lock).</summary>
+    private sealed class WorkerPool
+    {
+        private readonly Worker[] _workers;
+        private readonly object _jobLock = new();
+        private readonly CountdownSignal _done = new();
+        public int Size => _workers.Length;
+
+        public WorkerPool(int size, WorkerPool? previous)
+        {
+            _workers = new Worker[size];
+            for (int i = 0; i < size; i++)
+                _workers[i] = previous != null && i < previous._workers.Length ? previous._workers[i] : new Worker(i + 1);
+        }
+
+        public void Run(int chunks, IParallelWork work)
+        {
+            // Two independent user threads may both run kernels; let one dispatch at a time, and
+            // let the other fall back to serial work instead of waiting if the pool is busy.
+            if (!Monitor.TryEnter(_jobLock))
+            {
+                for (int i = 0; i < chunks; i++) RunChunk(work, i, chunks);
+                return;
+            }
+            try
+            {
+                var done = _done;
+                done.Reset(chunks - 1);
+                for (int i = 1; i < chunks; i++) _workers[i - 1].Post(work, i, chunks, done);
+                Exception? first = null;
+                try { RunChunk(work, 0, chunks); }
+                catch (Exception e) { first = e; }
+                done.Wait();
+                first ??= done.Error;
+                if (first != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+            }
+            finally { Monitor.Exit(_jobLock); }
+        }
+    }
+
+    /// <summary>Completion counter: spins briefly, then blocks.</summary>
+    private sealed class CountdownSignal
+    {
+        private int _remaining;
+        private readonly ManualResetEventSlim _event = new(false, spinCount: 64);
+        public volatile Exception? Error;
+
+        public void Reset(int count)
+        {
+            Error = null;
+            _event.Reset();
+            _remaining = count;
+            if (count == 0) _event.Set();
+        }
+
+        public void Signal(Exception? e)
+        {
+            if (e != null) Error ??= e;
+            if (Interlocked.Decrement(ref _remaining) == 0) _event.Set();
+        }
+
+        public void Wait() => _event.Wait();
+    }
+
+    private sealed class Worker
+    {
+        private readonly SemaphoreSlim _ready = new(0);
+        private IParallelWork? _work;
+        private int _chunk, _chunks;
+        private CountdownSignal? _done;
+
+        public Worker(int id)
+        {
+            var t = new Thread(Loop) { IsBackground = true, Name = $"backprop-worker-{id}" };
+            t.Start();
+        }
+
+        public void Post(IParallelWork work, int chunk, int chunks, CountdownSignal done)
+        {
+            _work = work; _chunk = chunk; _chunks = chunks; _done = done;
+            _ready.Release();
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                _ready.Wait();
+                var done = _done!;
+                Exception? error = null;
+                try { RunChunk(_work!, _chunk, _chunks); }
+                catch (Exception e) { error = e; }
+                _work = null; _done = null;
+                done.Signal(error);
+            }
+        }
+    }
+}
