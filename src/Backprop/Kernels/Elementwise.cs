@@ -1,0 +1,239 @@
+using System.Numerics.Tensors;
+
+namespace Backprop.Kernels;
+
+/// <summary>A vectorized map over equal-length spans: y = f(x).</summary>
+internal interface IUnarySpan<T>
+{
+    void Apply(ReadOnlySpan<T> x, Span<T> y);
+}
+
+/// <summary>A vectorized map over equal-length spans: y = f(a, b).</summary>
+internal interface IBinarySpan<T>
+{
+    void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y);
+}
+
+/// <summary>
+/// Elementwise maps over tensors of any layout. Contiguous operands go straight to a SIMD span
+/// kernel; strided or broadcast ones are walked by <see cref="Strided"/>, gathering short chunks
+/// into stack buffers so the same span kernel does the arithmetic.
+/// </summary>
+internal static class Elementwise
+{
+    internal const int Chunk = 256;
+
+    internal static Exception NotFloat(string op, Tensor t) =>
+        new NotSupportedException($"{op}: expected a floating-point tensor (float32 or float64), got {t.DType.Name()} of shape {t.Shape}.");
+
+    internal static void CheckSameDType(string op, Tensor a, Tensor b)
+    {
+        if (a.DType != b.DType)
+            throw new ArgumentException($"{op}: dtypes differ: {a.DType.Name()} {a.Shape} and {b.DType.Name()} {b.Shape}; convert one with To(DType).");
+    }
+
+    // ------------------------------------------------------------------ unary
+
+    /// <summary>y = f(x) in a new contiguous tensor of x's shape.</summary>
+    public static Tensor Map<T, Op>(Tensor x, Op op) where T : unmanaged where Op : struct, IUnarySpan<T>
+    {
+        var y = Tensor.Empty<T>(x._shape);
+        MapInto<T, Op>(x, y, op);
+        return y;
+    }
+
+    /// <summary>y = f(x) for float32 or float64 tensors.</summary>
+    public static Tensor Map<OF, OD>(string name, Tensor x, OF f, OD d)
+        where OF : struct, IUnarySpan<float> where OD : struct, IUnarySpan<double> => x.DType switch
+        {
+            DType.Float32 => Map<float, OF>(x, f),
+            DType.Float64 => Map<double, OD>(x, d),
+            _ => throw NotFloat(name, x),
+        };
+
+    /// <summary>Writes f(x) into <paramref name="y"/> (same shape; y may equal x).</summary>
+    public static void MapInto<T, Op>(Tensor x, Tensor y, Op op) where T : unmanaged where Op : struct, IUnarySpan<T>
+    {
+        if (x._contiguous && y._contiguous)
+        {
+            op.Apply(x.Span<T>(), y.Span<T>());
+            return;
+        }
+        var k = new UnaryInner<T, Op>(x.Data<T>(), y.Data<T>(), op);
+        Strided.Run(x._shape, x._strides, x._offset, y._strides, y._offset, default, 0, ref k);
+    }
+
+    private struct UnaryInner<T, Op>(T[] x, T[] y, Op op) : IStridedInner where T : unmanaged where Op : struct, IUnarySpan<T>
+    {
+        private Op _op = op;
+
+        public void Run(int n, int oa, int sa, int ob, int sb, int oc, int sc)
+        {
+            if (sa == 1 && sb == 1)
+            {
+                _op.Apply(x.AsSpan(oa, n), y.AsSpan(ob, n));
+                return;
+            }
+            Span<T> tx = stackalloc T[Chunk];
+            Span<T> ty = stackalloc T[Chunk];
+            for (int s = 0; s < n; s += Chunk)
+            {
+                int m = Math.Min(Chunk, n - s);
+                var vx = View(x, oa + s * sa, sa, m, tx);
+                var vy = sb == 1 ? y.AsSpan(ob + s, m) : ty[..m];
+                _op.Apply(vx, vy);
+                if (sb != 1) Scatter(vy, y, ob + s * sb, sb);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ binary
+
+    /// <summary>y = f(a, b) with NumPy broadcasting, in a new contiguous tensor.</summary>
+    public static Tensor Zip<T, Op>(string name, Tensor a, Tensor b, Op op) where T : unmanaged where Op : struct, IBinarySpan<T>
+    {
+        var shape = Strided.BroadcastShapes(name, a._shape, b._shape);
+        var y = Tensor.Empty<T>(shape);
+        ZipInto<T, Op>(a, b, y, op);
+        return y;
+    }
+
+    /// <summary>y = f(a, b) for float32 or float64 tensors of the same dtype, with broadcasting.</summary>
+    public static Tensor Zip<OF, OD>(string name, Tensor a, Tensor b, OF f, OD d)
+        where OF : struct, IBinarySpan<float> where OD : struct, IBinarySpan<double>
+    {
+        CheckSameDType(name, a, b);
+        return a.DType switch
+        {
+            DType.Float32 => Zip<float, OF>(name, a, b, f),
+            DType.Float64 => Zip<double, OD>(name, a, b, d),
+            _ => throw NotFloat(name, a),
+        };
+    }
+
+    /// <summary>Writes f(a, b) into <paramref name="y"/>; a and b must broadcast to y's shape. y may alias a or b exactly.</summary>
+    public static void ZipInto<T, Op>(Tensor a, Tensor b, Tensor y, Op op) where T : unmanaged where Op : struct, IBinarySpan<T>
+    {
+        if (a._contiguous && b._contiguous && y._contiguous && a._numel == y._numel && b._numel == y._numel)
+        {
+            op.Apply(a.Span<T>(), b.Span<T>(), y.Span<T>());
+            return;
+        }
+        int rank = y.Rank;
+        Span<int> sa = stackalloc int[rank];
+        Span<int> sb = stackalloc int[rank];
+        Strided.BroadcastStrides(a, y._shape, sa);
+        Strided.BroadcastStrides(b, y._shape, sb);
+        var k = new BinaryInner<T, Op>(a.Data<T>(), b.Data<T>(), y.Data<T>(), op);
+        Strided.Run(y._shape, sa, a._offset, sb, b._offset, y._strides, y._offset, ref k);
+    }
+
+    private struct BinaryInner<T, Op>(T[] a, T[] b, T[] y, Op op) : IStridedInner where T : unmanaged where Op : struct, IBinarySpan<T>
+    {
+        private Op _op = op;
+
+        public void Run(int n, int oa, int sa, int ob, int sb, int oc, int sc)
+        {
+            if (sa == 1 && sb == 1 && sc == 1)
+            {
+                _op.Apply(a.AsSpan(oa, n), b.AsSpan(ob, n), y.AsSpan(oc, n));
+                return;
+            }
+            Span<T> ta = stackalloc T[Chunk];
+            Span<T> tb = stackalloc T[Chunk];
+            Span<T> ty = stackalloc T[Chunk];
+            int filledA = 0, filledB = 0;
+            for (int s = 0; s < n; s += Chunk)
+            {
+                int m = Math.Min(Chunk, n - s);
+                scoped ReadOnlySpan<T> va, vb;
+                if (sa == 0) { if (filledA < m) { ta[..m].Fill(a[oa]); filledA = m; } va = ta[..m]; }
+                else va = View(a, oa + s * sa, sa, m, ta);
+                if (sb == 0) { if (filledB < m) { tb[..m].Fill(b[ob]); filledB = m; } vb = tb[..m]; }
+                else vb = View(b, ob + s * sb, sb, m, tb);
+                var vy = sc == 1 ? y.AsSpan(oc + s, m) : ty[..m];
+                _op.Apply(va, vb, vy);
+                if (sc != 1) Scatter(vy, y, oc + s * sc, sc);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ReadOnlySpan<T> View<T>(T[] src, int offset, int stride, int m, Span<T> tmp)
+    {
+        if (stride == 1) return src.AsSpan(offset, m);
+        var t = tmp[..m];
+        for (int i = 0; i < m; i++) t[i] = src[offset + i * stride];
+        return t;
+    }
+
+    private static void Scatter<T>(ReadOnlySpan<T> v, T[] dst, int offset, int stride)
+    {
+        for (int i = 0; i < v.Length; i++) dst[offset + i * stride] = v[i];
+    }
+
+    // ------------------------------------------------------------------ helpers used by autograd and optimizers
+
+    /// <summary>dst += src (src broadcast to dst's shape), in place, not recorded.</summary>
+    public static void AddInPlace(Tensor dst, Tensor src)
+    {
+        CheckSameDType("AddInPlace", dst, src);
+        switch (dst.DType)
+        {
+            case DType.Float32: ZipInto<float, Add<float>>(dst, src, dst, default); break;
+            case DType.Float64: ZipInto<double, Add<double>>(dst, src, dst, default); break;
+            default: throw NotFloat("AddInPlace", dst);
+        }
+        dst.BumpVersion();
+    }
+
+    /// <summary>a + b in a new tensor, not recorded.</summary>
+    public static Tensor AddNew(Tensor a, Tensor b) => Zip("Add", a, b, default(Add<float>), default(Add<double>));
+
+    internal struct Add<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Add(a, b, y);
+    }
+
+    internal struct Sub<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Subtract(a, b, y);
+    }
+
+    internal struct Mul<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Multiply(a, b, y);
+    }
+
+    internal struct Div<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Divide(a, b, y);
+    }
+
+    /// <summary>y = x · s.</summary>
+    internal readonly struct Scale<T>(T s) : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Multiply(x, s, y);
+    }
+
+    /// <summary>y = x (a copy).</summary>
+    internal struct Identity<T> : IUnarySpan<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => x.CopyTo(y);
+    }
+
+    /// <summary>y = x · s written into y (may be x itself).</summary>
+    public static void MapInto(Tensor x, Tensor y, double s)
+    {
+        switch (x.DType)
+        {
+            case DType.Float32: MapInto<float, Scale<float>>(x, y, new((float)s)); break;
+            case DType.Float64: MapInto<double, Scale<double>>(x, y, new(s)); break;
+            default: throw NotFloat("Scale", x);
+        }
+    }
+
+    /// <summary>y = x · s for a float tensor, in a new tensor.</summary>
+    public static Tensor Scaled(Tensor x, double s) =>
+        Map("Scale", x, new Scale<float>((float)s), new Scale<double>(s));
+}

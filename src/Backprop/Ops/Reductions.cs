@@ -1,0 +1,184 @@
+using System.Numerics.Tensors;
+using Backprop.Autograd;
+using Backprop.Kernels;
+
+namespace Backprop;
+
+// Sum, Mean, Max/Min (values and indices), Var, LogSumExp. Reductions accept any set of
+// dimensions (none = all) and keepDim; their backward broadcasts the gradient back.
+public partial class Tensor
+{
+    /// <summary>The shape of <paramref name="dy"/> with reduced dimensions put back as size 1, so it broadcasts over the input.</summary>
+    private static Tensor Unreduce(Tensor dy, int[] inputShape, bool[] mask, bool keepDim)
+    {
+        if (keepDim) return dy;
+        var kept = Reduce.ReducedShape(inputShape, mask, keepDim: true);
+        return dy.Reshape(kept);
+    }
+
+    /// <summary>Sum of all elements (a scalar).</summary>
+    public Tensor Sum() => Sum([], keepDim: false);
+
+    /// <summary>Sum over one dimension.</summary>
+    public Tensor Sum(int dim, bool keepDim = false) => Sum([dim], keepDim);
+
+    /// <summary>Sum over the given dimensions (all when empty).</summary>
+    public Tensor Sum(int[] dims, bool keepDim = false)
+    {
+        var mask = Reduce.DimMask("Sum", Rank, dims);
+        var y = Reduce.Sum(this, mask, keepDim);
+        Engine.Record(y, "Sum", static (n, dy) =>
+            n.A!.AccumulateGrad(Unreduce(dy, n.A._shape, (bool[])n.Obj!, n.I0 == 1).Expand(n.A._shape)),
+            this, i0: keepDim ? 1 : 0, obj: mask);
+        return y;
+    }
+
+    /// <summary>Mean of all elements (a scalar).</summary>
+    public Tensor Mean() => Mean([], keepDim: false);
+
+    /// <summary>Mean over one dimension.</summary>
+    public Tensor Mean(int dim, bool keepDim = false) => Mean([dim], keepDim);
+
+    /// <summary>Mean over the given dimensions (all when empty).</summary>
+    public Tensor Mean(int[] dims, bool keepDim = false)
+    {
+        var mask = Reduce.DimMask("Mean", Rank, dims);
+        long count = ReducedCount(mask);
+        var y = Reduce.Sum(this, mask, keepDim);
+        Elementwise.MapInto(y, y, count == 0 ? double.NaN : 1.0 / count);
+        Engine.Record(y, "Mean", static (n, dy) =>
+            n.A!.AccumulateGrad(Elementwise.Scaled(Unreduce(dy, n.A._shape, (bool[])n.Obj!, n.I0 == 1), n.D0).Expand(n.A._shape)),
+            this, i0: keepDim ? 1 : 0, d0: count == 0 ? double.NaN : 1.0 / count, obj: mask);
+        return y;
+    }
+
+    private long ReducedCount(bool[] mask)
+    {
+        long c = 1;
+        for (int i = 0; i < Rank; i++) if (mask[i]) c *= _shape[i];
+        return c;
+    }
+
+    /// <summary>
+    /// Variance over the given dimensions (all when empty), dividing by N − <paramref name="correction"/>
+    /// (1 = unbiased, PyTorch's default; 0 = population variance).
+    /// </summary>
+    public Tensor Var(int[]? dims = null, int correction = 1, bool keepDim = false)
+    {
+        dims ??= [];
+        var mask = Reduce.DimMask("Var", Rank, dims);
+        long count = ReducedCount(mask);
+        var centered = this - Mean(dims, keepDim: true);
+        return (centered * centered).Sum(dims, keepDim) / Math.Max(count - correction, 0);
+    }
+
+    /// <summary>Variance over one dimension.</summary>
+    public Tensor Var(int dim, int correction = 1, bool keepDim = false) => Var([dim], correction, keepDim);
+
+    /// <summary>Largest element (a scalar); the gradient is shared equally by tied maxima.</summary>
+    public Tensor Max() => ExtremeAll(max: true);
+
+    /// <summary>Smallest element (a scalar); the gradient is shared equally by tied minima.</summary>
+    public Tensor Min() => ExtremeAll(max: false);
+
+    private Tensor ExtremeAll(bool max)
+    {
+        string name = max ? "Max" : "Min";
+        if (_numel == 0) throw new ArgumentException($"{name}: cannot reduce an empty tensor of shape {Shape}.");
+        var (v, _) = Reduce.ArgExtreme(Reshape(-1).Detach(), 0, max);
+        var y = v.Reshape([]);
+        Engine.Record(y, name, static (n, dy) =>
+        {
+            var x = n.A!;
+            var ties = x.Eq(n.S0!.To(x.DType).Detach()).To(x.DType);
+            x.AccumulateGrad(Mul(ties, Div(dy, ties.Sum())));
+        }, this, s0: y);
+        return y;
+    }
+
+    /// <summary>Largest values along <paramref name="dim"/> and their int64 indices (the first on ties).</summary>
+    public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false) => ExtremeDim(dim, keepDim, max: true);
+
+    /// <summary>Smallest values along <paramref name="dim"/> and their int64 indices (the first on ties).</summary>
+    public (Tensor Values, Tensor Indices) Min(int dim, bool keepDim = false) => ExtremeDim(dim, keepDim, max: false);
+
+    private (Tensor, Tensor) ExtremeDim(int dim, bool keepDim, bool max)
+    {
+        string name = max ? "Max" : "Min";
+        int d = NormalizeDim(dim, Rank, name);
+        if (Rank > 0 && _shape[d] == 0) throw new ArgumentException($"{name}: cannot reduce dimension {dim} of size 0 (shape {Shape}).");
+        var src = Rank == 0 ? Reshape(1) : this;
+        var (v, idx) = Reduce.ArgExtreme(src.Detach(), d, max);
+        if (!keepDim || Rank == 0)
+        {
+            var shape = Rank == 0 ? Array.Empty<int>() : v._shape.Where((_, i) => i != d).ToArray();
+            v = v.ViewAs(shape);
+            idx = idx.ViewAs((int[])shape.Clone());
+        }
+        // The gradient goes to the selected index only: scatter dy into zeros of the input shape.
+        Engine.Record(v, name, static (n, dy) =>
+        {
+            var x = n.A!;
+            int dd = n.I0;
+            var index = n.S0!;
+            if (n.I1 == 0 && x.Rank > 0) { dy = dy.Unsqueeze(dd); index = index.Unsqueeze(dd); }
+            var g = ZerosLike(x);
+            if (x.Rank == 0) g.AddInPlaceFrom(dy.Reshape([]));
+            else Indexing.ScatterAddInto(g, dd, index, dy);
+            x.AccumulateGrad(g);
+        }, this, s0: idx, i0: d, i1: keepDim ? 1 : 0);
+        return (v, idx);
+    }
+
+    private void AddInPlaceFrom(Tensor src) => Elementwise.AddInPlace(this, src);
+
+    /// <summary>Index of the largest element along <paramref name="dim"/> (int64), or of the flattened tensor when dim is null.</summary>
+    public Tensor Argmax(int? dim = null, bool keepDim = false) =>
+        dim is int d ? Detach().Max(d, keepDim).Indices : Detach().Reshape(-1).Max(0).Indices;
+
+    /// <summary>Index of the smallest element along <paramref name="dim"/> (int64), or of the flattened tensor when dim is null.</summary>
+    public Tensor Argmin(int? dim = null, bool keepDim = false) =>
+        dim is int d ? Detach().Min(d, keepDim).Indices : Detach().Reshape(-1).Min(0).Indices;
+
+    /// <summary>
+    /// log Σ exp(x) over the given dimensions, computed stably as m + log Σ exp(x − m) with m the max.
+    /// Backward: dx = dy·exp(x − y) = dy·softmax(x).
+    /// </summary>
+    public Tensor LogSumExp(int[] dims, bool keepDim = false)
+    {
+        var mask = Reduce.DimMask("LogSumExp", Rank, dims);
+        Tensor y;
+        using (NoGrad())
+        {
+            var x = Detach();
+            // max over the reduced dims, kept for broadcasting; infinite maxima are replaced by 0 so that
+            // x − m stays NaN-free when a whole slice is −∞ (the result is then −∞, as it should be).
+            var m = x;
+            for (int i = 0; i < Rank; i++) if (mask[i]) m = m.Max(i, keepDim: true).Values;
+            m = Elementwise.Map("LogSumExp", m, default(FiniteOrZero<float>), default(FiniteOrZero<double>));
+            var s = Reduce.Sum((x - m).Exp(), mask, keepDim: true).Log() + m;
+            y = keepDim ? s : s.ViewAs(Reduce.ReducedShape(_shape, mask, keepDim: false));
+        }
+        Engine.Record(y, "LogSumExp", static (n, dy) =>
+        {
+            var x = n.A!;
+            var mask = (bool[])n.Obj!;
+            bool keep = n.I0 == 1;
+            var yk = Unreduce(n.S0!, x._shape, mask, keep);
+            var dyk = Unreduce(dy, x._shape, mask, keep);
+            x.AccumulateGrad(Mul(dyk, (x - yk).Exp()));
+        }, this, s0: y, i0: keepDim ? 1 : 0, obj: mask);
+        return y;
+    }
+
+    /// <summary>log Σ exp(x) over one dimension.</summary>
+    public Tensor LogSumExp(int dim, bool keepDim = false) => LogSumExp([dim], keepDim);
+
+    private struct FiniteOrZero<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y)
+        {
+            for (int i = 0; i < x.Length; i++) y[i] = T.IsFinite(x[i]) ? x[i] : T.Zero;
+        }
+    }
+}

@@ -1,0 +1,231 @@
+namespace Backprop;
+
+public partial class Tensor
+{
+    /// <summary>Storage position of a full multi-index, validated.</summary>
+    private int StoragePosition(ReadOnlySpan<int> index)
+    {
+        if (index.Length != Rank)
+            throw new ArgumentException(
+                $"Tensor index: {index.Length} indices given for a tensor of rank {Rank} (shape {Shape}); " +
+                "use Select/Narrow/Slice for sub-tensors.");
+        int pos = _offset;
+        for (int i = 0; i < index.Length; i++)
+        {
+            int ix = index[i] < 0 ? index[i] + _shape[i] : index[i];
+            if ((uint)ix >= (uint)_shape[i])
+                throw new IndexOutOfRangeException($"Tensor index: index {index[i]} is out of range for dimension {i} of size {_shape[i]} (shape {Shape}).");
+            pos += ix * _strides[i];
+        }
+        return pos;
+    }
+
+    /// <summary>Storage position of the element at row-major flat index <paramref name="flat"/>.</summary>
+    internal int FlatPosition(int flat)
+    {
+        if (_contiguous) return _offset + flat;
+        int pos = _offset;
+        for (int d = Rank - 1; d >= 0; d--)
+        {
+            int n = _shape[d];
+            pos += flat % n * _strides[d];
+            flat /= n;
+        }
+        return pos;
+    }
+
+    /// <summary>The element at a full index (negative indices count from the end), as a float.</summary>
+    [IndexerName("At")]
+    public float this[params int[] index]
+    {
+        get => (float)GetAt(StoragePosition(index));
+        set => SetElement(index, value);
+    }
+
+    /// <summary>The element at a full index as a double (exact for float32 and float64 tensors).</summary>
+    public double GetDouble(params int[] index) => GetAt(StoragePosition(index));
+
+    /// <summary>The element at a full index of an int64 tensor.</summary>
+    public long GetLong(params int[] index) => DType == DType.Int64
+        ? Data<long>()[StoragePosition(index)]
+        : checked((long)GetAt(StoragePosition(index)));
+
+    /// <summary>Sets the element at a full index (not recorded by autograd).</summary>
+    public void SetElement(int[] index, double value)
+    {
+        CheckWritable("SetElement");
+        SetAt(StoragePosition(index), value);
+        BumpVersion();
+    }
+
+    /// <summary>The value of a one-element tensor, as a float.</summary>
+    public float Item() => (float)ItemDouble();
+
+    /// <summary>The value of a one-element tensor, as a double.</summary>
+    public double ItemDouble()
+    {
+        if (_numel != 1)
+            throw new InvalidOperationException($"Item: only one-element tensors can be converted to a number, this one has shape {Shape} ({_numel} elements).");
+        return GetAt(_offset);
+    }
+
+    private double GetAt(int pos) => DType switch
+    {
+        DType.Float32 => Data<float>()[pos],
+        DType.Float64 => Data<double>()[pos],
+        _ => Data<long>()[pos],
+    };
+
+    private void SetAt(int pos, double value)
+    {
+        switch (DType)
+        {
+            case DType.Float32: Data<float>()[pos] = (float)value; break;
+            case DType.Float64: Data<double>()[pos] = value; break;
+            default: Data<long>()[pos] = checked((long)value); break;
+        }
+    }
+
+    internal double GetFlat(int flat) => GetAt(FlatPosition(flat));
+
+    internal void SetFlat(int flat, double value) => SetAt(FlatPosition(flat), value);
+
+    /// <summary>The elements in row-major order as floats.</summary>
+    public float[] ToArray()
+    {
+        if (DType == DType.Float32) return ContiguousData().Span<float>().ToArray();
+        var r = new float[_numel];
+        for (int i = 0; i < _numel; i++) r[i] = (float)GetFlat(i);
+        return r;
+    }
+
+    /// <summary>The elements in row-major order as doubles.</summary>
+    public double[] ToDoubleArray()
+    {
+        if (DType == DType.Float64) return ContiguousData().Span<double>().ToArray();
+        var r = new double[_numel];
+        for (int i = 0; i < _numel; i++) r[i] = GetFlat(i);
+        return r;
+    }
+
+    /// <summary>The elements in row-major order as 64-bit integers (floats are truncated toward zero).</summary>
+    public long[] ToLongArray()
+    {
+        if (DType == DType.Int64) return ContiguousData().Span<long>().ToArray();
+        var r = new long[_numel];
+        for (int i = 0; i < _numel; i++) r[i] = (long)GetFlat(i);
+        return r;
+    }
+
+    /// <summary>The elements of a 2-D tensor as a rectangular float array.</summary>
+    public float[,] ToArray2D()
+    {
+        if (Rank != 2) throw new InvalidOperationException($"ToArray2D: tensor has rank {Rank} (shape {Shape}), expected 2.");
+        var flat = ToArray();
+        var r = new float[_shape[0], _shape[1]];
+        Buffer.BlockCopy(flat, 0, r, 0, flat.Length * sizeof(float));
+        return r;
+    }
+
+    /// <summary>A copy converted to <paramref name="dtype"/> (this tensor itself if it already has it). Differentiable between float types.</summary>
+    public Tensor To(DType dtype)
+    {
+        if (dtype == DType) return this;
+        var y = Empty([.. _shape], dtype);
+        var src = ContiguousData();
+        switch ((DType, dtype))
+        {
+            case (DType.Float32, DType.Float64):
+                System.Numerics.Tensors.TensorPrimitives.ConvertChecked<float, double>(src.Span<float>(), y.Span<double>()); break;
+            case (DType.Float64, DType.Float32):
+                System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(src.Span<double>(), y.Span<float>()); break;
+            default:
+                for (int i = 0; i < _numel; i++) y.SetFlat(i, src.GetFlat(i));
+                break;
+        }
+        if (dtype.IsFloatingPoint())
+            Autograd.Engine.Record(y, "To", static (n, dy) => n.A!.AccumulateGrad(dy.To(n.A.DType)), this);
+        return y;
+    }
+
+    /// <summary>A contiguous copy that is part of the graph (gradients flow back to this tensor).</summary>
+    public Tensor Clone()
+    {
+        var y = Kernels.Copy.ToContiguous(this);
+        Autograd.Engine.Record(y, "Clone", static (n, dy) => n.A!.AccumulateGrad(dy), this);
+        return y;
+    }
+
+    // ------------------------------------------------------------------ in-place updates (not recorded)
+
+    private void CheckWritable(string op)
+    {
+        if (_gradFn != null && Autograd.GradMode.IsEnabled)
+            throw new InvalidOperationException(
+                $"{op}: cannot modify in place a tensor produced by {_gradFn.Name} while gradients are recorded; use Tensor.NoGrad() or Detach().");
+        if (_requiresGrad && Autograd.GradMode.IsEnabled)
+            throw new InvalidOperationException(
+                $"{op}: cannot modify in place a leaf tensor that requires grad while gradients are recorded; wrap the update in using (Tensor.NoGrad()).");
+    }
+
+    /// <summary>Fills every element with <paramref name="value"/>, in place.</summary>
+    public Tensor Fill_(double value)
+    {
+        CheckWritable("Fill_");
+        FillStorage(value);
+        BumpVersion();
+        return this;
+    }
+
+    /// <summary>Sets every element to zero, in place.</summary>
+    public Tensor Zero_() => Fill_(0);
+
+    /// <summary>Copies <paramref name="src"/> (broadcast to this shape) into this tensor, in place.</summary>
+    public Tensor CopyFrom(Tensor src)
+    {
+        CheckWritable("CopyFrom");
+        Kernels.Copy.Into(src, this);
+        return this;
+    }
+
+    /// <summary>this += alpha · other (broadcast), in place.</summary>
+    public Tensor Add_(Tensor other, double alpha = 1)
+    {
+        CheckWritable("Add_");
+        Kernels.Elementwise.AddInPlace(this, alpha == 1 ? other : Kernels.Elementwise.Scaled(other, alpha));
+        return this;
+    }
+
+    /// <summary>this *= s, in place.</summary>
+    public Tensor Mul_(double s)
+    {
+        CheckWritable("Mul_");
+        switch (DType)
+        {
+            case DType.Float32: Kernels.Elementwise.MapInto<float, Kernels.Elementwise.Scale<float>>(this, this, new((float)s)); break;
+            case DType.Float64: Kernels.Elementwise.MapInto<double, Kernels.Elementwise.Scale<double>>(this, this, new(s)); break;
+            default: throw Kernels.Elementwise.NotFloat("Mul_", this);
+        }
+        BumpVersion();
+        return this;
+    }
+
+    // ------------------------------------------------------------------ scopes
+
+    /// <summary>Within the returned scope no operation is recorded for backward.</summary>
+    public static Autograd.NoGradScope NoGrad()
+    {
+        Autograd.GradMode.Push();
+        return default;
+    }
+
+    /// <summary>
+    /// Within the returned scope, the first op whose forward or backward produces NaN or infinity
+    /// throws an <see cref="Autograd.AnomalyException"/> naming the op, its input shapes and where it was created.
+    /// </summary>
+    public static Autograd.AnomalyScope DetectAnomaly()
+    {
+        Autograd.GradMode.PushAnomaly();
+        return default;
+    }
+}

@@ -1,0 +1,230 @@
+namespace Backprop;
+
+public partial class Tensor
+{
+    internal static int[] CheckShape(ReadOnlySpan<int> shape, string op)
+    {
+        foreach (var d in shape)
+            if (d < 0)
+                throw new ArgumentException($"{op}: shape {Backprop.Shape.Format(shape)} has a negative dimension.", nameof(shape));
+        return shape.ToArray();
+    }
+
+    /// <summary>A new contiguous tensor whose contents the caller will overwrite entirely. Takes ownership of <paramref name="shape"/>.</summary>
+    internal static Tensor Empty<T>(int[] shape) where T : unmanaged
+    {
+        long n = Backprop.Shape.Product(shape);
+        if (n > int.MaxValue)
+            throw new ArgumentException($"Tensor: shape {Backprop.Shape.Format(shape)} has {n} elements, more than the supported {int.MaxValue}.");
+        return new Tensor(new Storage<T>((int)n), shape);
+    }
+
+    /// <summary>A new contiguous tensor of the given dtype whose contents the caller will overwrite. Takes ownership of <paramref name="shape"/>.</summary>
+    internal static Tensor Empty(int[] shape, DType dtype) => dtype switch
+    {
+        DType.Float32 => Empty<float>(shape),
+        DType.Float64 => Empty<double>(shape),
+        _ => Empty<long>(shape),
+    };
+
+    /// <summary>A new uninitialized-by-contract tensor with this tensor's shape and dtype (filled with zeros in practice).</summary>
+    internal Tensor EmptyLike() => Empty(_shape, DType);
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
+
+    /// <summary>A tensor of zeros of the given dtype.</summary>
+    public static Tensor Zeros(ReadOnlySpan<int> shape, DType dtype)
+    {
+        var s = CheckShape(shape, "Zeros");
+        var t = Empty(s, dtype);
+        t.ClearStorage();
+        return t;
+    }
+
+    /// <summary>A tensor of ones.</summary>
+    public static Tensor Ones(params int[] shape) => Full(shape, 1.0, DType.Float32);
+
+    /// <summary>A tensor of ones of the given dtype.</summary>
+    public static Tensor Ones(ReadOnlySpan<int> shape, DType dtype) => Full(shape, 1.0, dtype);
+
+    /// <summary>A tensor filled with <paramref name="value"/>.</summary>
+    public static Tensor Full(ReadOnlySpan<int> shape, double value, DType dtype = DType.Float32)
+    {
+        var t = Empty(CheckShape(shape, "Full"), dtype);
+        t.FillStorage(value);
+        return t;
+    }
+
+    /// <summary>Zeros with the shape and dtype of <paramref name="like"/>.</summary>
+    public static Tensor ZerosLike(Tensor like) => Zeros(like._shape, like.DType);
+
+    /// <summary>Ones with the shape and dtype of <paramref name="like"/>.</summary>
+    public static Tensor OnesLike(Tensor like) => Full(like._shape, 1.0, like.DType);
+
+    /// <summary>A 0-dimensional tensor holding one value.</summary>
+    public static Tensor Scalar(double value, DType dtype = DType.Float32) => Full([], value, dtype);
+
+    /// <summary>Values start, start+step, ... below end (like torch.arange).</summary>
+    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Float32)
+    {
+        if (step == 0 || double.IsNaN(step)) throw new ArgumentException("Arange: step must be nonzero.", nameof(step));
+        long n = (long)Math.Ceiling((end - start) / step);
+        if (n < 0) n = 0;
+        if (n > int.MaxValue) throw new ArgumentException($"Arange: {n} elements is too many.");
+        var t = Empty([(int)n], dtype);
+        for (int i = 0; i < n; i++) t.SetFlat(i, start + i * step);
+        return t;
+    }
+
+    /// <summary>Values 0, 1, ..., end-1.</summary>
+    public static Tensor Arange(int end, DType dtype = DType.Float32) => Arange(0, end, 1, dtype);
+
+    /// <summary>n evenly spaced values from start to end inclusive.</summary>
+    public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
+    {
+        if (steps < 0) throw new ArgumentException("Linspace: steps must be non-negative.", nameof(steps));
+        var t = Empty([steps], dtype);
+        for (int i = 0; i < steps; i++) t.SetFlat(i, steps == 1 ? start : start + (end - start) * i / (steps - 1));
+        return t;
+    }
+
+    /// <summary>The n×n identity matrix.</summary>
+    public static Tensor Eye(int n, DType dtype = DType.Float32)
+    {
+        var t = Zeros([n, n], dtype);
+        for (int i = 0; i < n; i++) t.SetFlat(i * n + i, 1);
+        return t;
+    }
+
+    /// <summary>A float32 tensor holding <paramref name="data"/> (copied) with the given shape (default: 1-D).</summary>
+    public static Tensor FromArray(float[] data, params int[] shape) => FromSpan<float>(data, shape);
+
+    /// <summary>A float64 tensor holding <paramref name="data"/> (copied) with the given shape (default: 1-D).</summary>
+    public static Tensor FromArray(double[] data, params int[] shape) => FromSpan<double>(data, shape);
+
+    /// <summary>An int64 tensor holding <paramref name="data"/> (copied) with the given shape (default: 1-D).</summary>
+    public static Tensor FromArray(long[] data, params int[] shape) => FromSpan<long>(data, shape);
+
+    /// <summary>An int64 tensor holding <paramref name="data"/> (converted) with the given shape (default: 1-D).</summary>
+    public static Tensor FromArray(int[] data, params int[] shape) => FromSpan<long>(data.Select(v => (long)v).ToArray(), shape);
+
+    /// <summary>A 2-D float32 tensor from a rectangular array.</summary>
+    public static Tensor FromArray(float[,] data)
+    {
+        var flat = new float[data.Length];
+        int k = 0;
+        foreach (var v in data) flat[k++] = v;
+        return FromSpan<float>(flat, [data.GetLength(0), data.GetLength(1)]);
+    }
+
+    /// <summary>A 2-D float64 tensor from a rectangular array.</summary>
+    public static Tensor FromArray(double[,] data)
+    {
+        var flat = new double[data.Length];
+        int k = 0;
+        foreach (var v in data) flat[k++] = v;
+        return FromSpan<double>(flat, [data.GetLength(0), data.GetLength(1)]);
+    }
+
+    private static Tensor FromSpan<T>(ReadOnlySpan<T> data, int[] shape) where T : unmanaged
+    {
+        int[] s = shape.Length == 0 ? [data.Length] : CheckShape(shape, "FromArray");
+        if (Backprop.Shape.Product(s) != data.Length)
+            throw new ShapeException($"FromArray: {data.Length} values do not fill shape {Backprop.Shape.Format(s)} ({Backprop.Shape.Product(s)} elements).");
+        var t = Empty<T>(s);
+        data.CopyTo(t.Span<T>());
+        return t;
+    }
+
+    /// <summary>A tensor wrapping <paramref name="data"/> without copying (the caller must not reuse the array).</summary>
+    internal static Tensor Wrap<T>(T[] data, int[] shape) where T : unmanaged => new(new Storage<T>(data), shape);
+
+    /// <summary>Uniform samples in [0, 1).</summary>
+    public static Tensor Rand(int[] shape, Generator? generator = null, DType dtype = DType.Float32) =>
+        Uniform(shape, 0, 1, generator, dtype);
+
+    /// <summary>Uniform samples in [low, high).</summary>
+    public static Tensor Uniform(int[] shape, double low, double high, Generator? generator = null, DType dtype = DType.Float32)
+    {
+        var g = generator ?? Generator.Default;
+        var t = Empty(CheckShape(shape, "Uniform"), dtype);
+        if (dtype == DType.Float32)
+        {
+            var d = t.Span<float>();
+            for (int i = 0; i < d.Length; i++) d[i] = (float)(low + (high - low) * g.NextDouble());
+        }
+        else if (dtype == DType.Float64)
+        {
+            var d = t.Span<double>();
+            for (int i = 0; i < d.Length; i++) d[i] = low + (high - low) * g.NextDouble();
+        }
+        else throw new NotSupportedException("Uniform: use RandInt for integer tensors.");
+        return t;
+    }
+
+    /// <summary>Standard normal samples (mean 0, standard deviation 1).</summary>
+    public static Tensor Randn(int[] shape, Generator? generator = null, DType dtype = DType.Float32) =>
+        Normal(shape, 0, 1, generator, dtype);
+
+    /// <summary>Normal samples with the given mean and standard deviation.</summary>
+    public static Tensor Normal(int[] shape, double mean, double std, Generator? generator = null, DType dtype = DType.Float32)
+    {
+        var g = generator ?? Generator.Default;
+        var t = Empty(CheckShape(shape, "Normal"), dtype);
+        if (dtype == DType.Float32)
+        {
+            var d = t.Span<float>();
+            for (int i = 0; i < d.Length; i++) d[i] = (float)(mean + std * g.NextNormal());
+        }
+        else if (dtype == DType.Float64)
+        {
+            var d = t.Span<double>();
+            for (int i = 0; i < d.Length; i++) d[i] = mean + std * g.NextNormal();
+        }
+        else throw new NotSupportedException("Normal: use RandInt for integer tensors.");
+        return t;
+    }
+
+    /// <summary>Uniform integers in [low, high) as an int64 tensor.</summary>
+    public static Tensor RandInt(long low, long high, int[] shape, Generator? generator = null)
+    {
+        if (high <= low) throw new ArgumentException($"RandInt: high ({high}) must be greater than low ({low}).");
+        var g = generator ?? Generator.Default;
+        var t = Empty<long>(CheckShape(shape, "RandInt"));
+        var d = t.Span<long>();
+        for (int i = 0; i < d.Length; i++) d[i] = g.NextInt64(low, high);
+        return t;
+    }
+
+    /// <summary>Uniform samples in [0, 1) shaped like <paramref name="like"/>.</summary>
+    public static Tensor RandLike(Tensor like, Generator? generator = null) => Rand(like._shape, generator, like.DType);
+
+    /// <summary>Standard normal samples shaped like <paramref name="like"/>.</summary>
+    public static Tensor RandnLike(Tensor like, Generator? generator = null) => Randn(like._shape, generator, like.DType);
+
+    internal void ClearStorage()
+    {
+        if (_contiguous) Array.Clear(_storage.Array, _offset, _numel);
+        else FillStorage(0);
+    }
+
+    internal void FillStorage(double value)
+    {
+        switch (DType)
+        {
+            case DType.Float32:
+                if (_contiguous) Span<float>().Fill((float)value);
+                else Kernels.Copy.Into(Scalar(value, DType), this);
+                break;
+            case DType.Float64:
+                if (_contiguous) Span<double>().Fill(value);
+                else Kernels.Copy.Into(Scalar(value, DType), this);
+                break;
+            default:
+                if (_contiguous) Span<long>().Fill((long)value);
+                else Kernels.Copy.Into(Scalar(value, DType), this);
+                break;
+        }
+    }
+}

@@ -1,0 +1,203 @@
+
+using Backprop.Autograd;
+
+namespace Backprop;
+
+/// <summary>
+/// An n-dimensional array of float32 (default), float64 or int64 values with a shape and strides
+/// over a flat storage, which views share. Tensors that require grad record the operations applied
+/// to them so that <see cref="Backward"/> can compute gradients.
+/// </summary>
+public partial class Tensor
+{
+    internal readonly Storage _storage;
+    internal readonly int _offset;
+    internal readonly int[] _shape;
+    internal readonly int[] _strides;
+    internal readonly int _numel;
+    internal readonly bool _contiguous;
+
+    internal Node? _gradFn;
+    private bool _requiresGrad;
+
+    /// <summary>Takes ownership of <paramref name="shape"/> and <paramref name="strides"/> (never mutated afterwards).</summary>
+    internal Tensor(Storage storage, int offset, int[] shape, int[] strides)
+    {
+        _storage = storage;
+        _offset = offset;
+        _shape = shape;
+        _strides = strides;
+        long n = Backprop.Shape.Product(shape);
+        if (n > int.MaxValue)
+            throw new ArgumentException($"Tensor: shape {Backprop.Shape.Format(shape)} has {n} elements, more than the supported {int.MaxValue}.");
+        _numel = (int)n;
+        _contiguous = ComputeContiguous(shape, strides);
+    }
+
+    /// <summary>A contiguous tensor over a new storage; takes ownership of <paramref name="shape"/>.</summary>
+    internal Tensor(Storage storage, int[] shape) : this(storage, 0, shape, ContiguousStrides(shape)) { }
+
+    /// <summary>Wraps the storage of <paramref name="other"/> (used by <see cref="Parameter"/>).</summary>
+    protected Tensor(Tensor other)
+    {
+        _storage = other._storage;
+        _offset = other._offset;
+        _shape = other._shape;
+        _strides = other._strides;
+        _numel = other._numel;
+        _contiguous = other._contiguous;
+    }
+
+    // ---------------------------------------------------------------- shape and layout
+
+    /// <summary>The size of each dimension.</summary>
+    public Shape Shape => new(_shape, share: true);
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => _shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public int NumElements => _numel;
+
+    /// <summary>Element type.</summary>
+    public DType DType => _storage.DType;
+
+    /// <summary>Size of dimension <paramref name="dim"/> (negative counts from the end).</summary>
+    public int Size(int dim) => _shape[NormalizeDim(dim, Rank, "Size")];
+
+    /// <summary>Element strides of each dimension.</summary>
+    public IReadOnlyList<int> Strides => _strides;
+
+    /// <summary>True when elements are laid out row-major without gaps.</summary>
+    public bool IsContiguous => _contiguous;
+
+    /// <summary>Offset of the first element in the underlying storage.</summary>
+    internal int Offset => _offset;
+
+    internal static int[] ContiguousStrides(ReadOnlySpan<int> shape)
+    {
+        var s = new int[shape.Length];
+        int acc = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            s[i] = acc;
+            acc *= Math.Max(shape[i], 1);
+        }
+        return s;
+    }
+
+    private static bool ComputeContiguous(int[] shape, int[] strides)
+    {
+        int expected = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1) continue;
+            if (strides[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    internal static int NormalizeDim(int dim, int rank, string op)
+    {
+        int d = dim < 0 ? dim + rank : dim;
+        if ((uint)d >= (uint)Math.Max(rank, 0) && !(rank == 0 && (dim == 0 || dim == -1)))
+            throw new ArgumentOutOfRangeException(nameof(dim), dim,
+                $"{op}: dimension {dim} is out of range for a tensor of rank {rank} (expected {-Math.Max(rank, 1)}..{Math.Max(rank, 1) - 1}).");
+        return rank == 0 ? 0 : d;
+    }
+
+    // ---------------------------------------------------------------- typed access
+
+    internal T[] Data<T>() where T : unmanaged => ((Storage<T>)_storage).Data;
+
+    /// <summary>The elements as a span; only for contiguous tensors.</summary>
+    internal Span<T> Span<T>() where T : unmanaged
+    {
+        Debug.Assert(_contiguous);
+        return ((Storage<T>)_storage).Data.AsSpan(_offset, _numel);
+    }
+
+    /// <summary>The tensor itself if contiguous, else a contiguous copy (not recorded).</summary>
+    internal Tensor ContiguousData() => _contiguous ? this : Kernels.Copy.ToContiguous(this);
+
+    // ---------------------------------------------------------------- autograd state
+
+    /// <summary>
+    /// Whether gradients flow to this tensor. Settable on leaves only; a tensor produced by an
+    /// operation on something that requires grad requires grad itself.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad || _gradFn != null;
+        set
+        {
+            if (_gradFn != null)
+                throw new InvalidOperationException(
+                    $"RequiresGrad can only be set on leaf tensors; this tensor was produced by {_gradFn.Name}. Use Detach() to get a leaf.");
+            if (value && !DType.IsFloatingPoint())
+                throw new InvalidOperationException($"RequiresGrad: only floating-point tensors can require gradients, this one is {DType.Name()}.");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>Sets <see cref="RequiresGrad"/> and returns this tensor (for chaining).</summary>
+    public Tensor RequiresGrad_(bool value = true)
+    {
+        RequiresGrad = value;
+        return this;
+    }
+
+    /// <summary>The accumulated gradient of a leaf (or of a tensor that called <see cref="RetainGrad"/>).</summary>
+    public Tensor? Grad { get; set; }
+
+    /// <summary>True for tensors not produced by a recorded operation.</summary>
+    public bool IsLeaf => _gradFn == null;
+
+    /// <summary>The operation that produced this tensor (null for leaves).</summary>
+    public Node? GradFn => _gradFn;
+
+    /// <summary>A tensor sharing this one's storage but cut from the graph (requires no grad).</summary>
+    public Tensor Detach() => new(_storage, _offset, _shape, _strides);
+
+    /// <summary>Keeps this non-leaf tensor's gradient in <see cref="Grad"/> after backward.</summary>
+    public Tensor RetainGrad()
+    {
+        if (_gradFn != null) _gradFn.RetainTarget = this;
+        return this;
+    }
+
+    /// <summary>
+    /// Computes the gradient of this tensor with respect to every leaf that requires grad,
+    /// accumulating (+=) into their <see cref="Grad"/>. A scalar needs no
+    /// <paramref name="gradient"/>; any other tensor needs one of its own shape.
+    /// </summary>
+    /// <param name="gradient">dL/dthis; defaults to 1 for a scalar.</param>
+    /// <param name="retainGraph">Keep the graph so that Backward can run through it again.</param>
+    public void Backward(Tensor? gradient = null, bool retainGraph = false) =>
+        Engine.Backward(this, gradient, retainGraph);
+
+    /// <summary>Adds <paramref name="g"/> (of this tensor's shape) into this tensor's gradient.</summary>
+    internal void AccumulateGrad(Tensor g)
+    {
+        if (!RequiresGrad) return;
+        if (!g._shape.AsSpan().SequenceEqual(_shape))
+            throw new InvalidOperationException(
+                $"Backward: a gradient of shape {Backprop.Shape.Format(g._shape)} reached a tensor of shape {Backprop.Shape.Format(_shape)}" +
+                (_gradFn != null ? $" produced by {_gradFn.Name}" : "") + " (internal error in an op's backward).");
+        if (_gradFn != null)
+            _gradFn.AccumulateOutputGrad(g);
+        else
+            Engine.AccumulateLeaf(this, g);
+    }
+
+    /// <summary>Records that <see cref="Storage"/> changed in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void BumpVersion() => _storage.Version++;
+}
+
+public partial class Tensor
+{
+    /// <summary>PyTorch-style printout of the values, with the shape, a non-default dtype and the grad_fn.</summary>
+    public override string ToString() => TensorFormatter.Format(this);
+}

@@ -1,0 +1,32 @@
+using Backprop.Autograd;
+
+namespace Backprop.Tests;
+
+internal static class TestUtil
+{
+    public static void Close(IReadOnlyList<double> expected, Tensor actual, double tol = 1e-5)
+    {
+        var a = actual.ToDoubleArray();
+        Assert.True(expected.Count == a.Length, $"length {a.Length} != expected {expected.Count}");
+        for (int i = 0; i < a.Length; i++)
+            Assert.True(Math.Abs(expected[i] - a[i]) <= tol * Math.Max(1, Math.Abs(expected[i])),
+                $"element {i}: expected {expected[i]}, got {a[i]} (tensor {actual})");
+    }
+
+    public static void Close(float[] expected, Tensor actual, double tol = 1e-5) =>
+        Close(expected.Select(v => (double)v).ToArray(), actual, tol);
+
+    public static void Close(double expected, double actual, double tol = 1e-5) =>
+        Assert.True(Math.Abs(expected - actual) <= tol * Math.Max(1, Math.Abs(expected)), $"expected {expected}, got {actual}");
+
+    public static Tensor R(Generator g, params int[] shape) => Tensor.Randn(shape, g, DType.Float64);
+
+    /// <summary>Random values bounded away from zero (for Log, Div, Sqrt, Pow).</summary>
+    public static Tensor Pos(Generator g, params int[] shape) => Tensor.Uniform(shape, 0.5, 2.0, g, DType.Float64);
+
+    public static void Check(Func<Tensor[], Tensor> f, params Tensor[] inputs)
+    {
+        var report = GradCheck.Run(f, inputs);
+        Assert.True(report.Passed, "gradient check failed:\n" + report);
+    }
+}
