@@ -6,6 +6,7 @@ internal static class Engine
     private static int _pass;
 
     [ThreadStatic] private static List<Node>? _order;
+    [ThreadStatic] private static bool _inBackward;
     [ThreadStatic] private static Stack<(Node node, int edge)>? _stack;
 
     /// <summary>True when an op applied to these inputs must be recorded.</summary>
@@ -34,7 +35,7 @@ internal static class Engine
     public static Node? Record(Tensor output, string name, BackwardFn backward, Tensor a, Tensor? b = null, Tensor? c = null,
         Tensor? s0 = null, Tensor? s1 = null, int i0 = 0, int i1 = 0, double d0 = 0, double d1 = 0, object? obj = null)
     {
-        if (GradMode.AnomalyDetection) Anomaly.CheckForward(name, output, a, b, c);
+        if (GradMode.AnomalyDetection && !_inBackward) Anomaly.CheckForward(name, output, a, b, c);
         if (!ShouldRecord(a, b, c)) return null;
         var n = new Node(name, backward)
         {
@@ -48,7 +49,7 @@ internal static class Engine
     public static Node? RecordMany(Tensor output, string name, BackwardFn backward, Tensor[] inputs,
         Tensor? s0 = null, int i0 = 0, int i1 = 0, object? obj = null)
     {
-        if (GradMode.AnomalyDetection) Anomaly.CheckForward(name, output, inputs);
+        if (GradMode.AnomalyDetection && !_inBackward) Anomaly.CheckForward(name, output, inputs);
         if (!ShouldRecord(inputs)) return null;
         var n = new Node(name, backward) { Inputs = inputs, S0 = s0, I0 = i0, I1 = i1, Obj = obj };
         Attach(output, n);
@@ -113,6 +114,8 @@ internal static class Engine
         var order = TopologicalOrder(rootNode);
         rootNode.AccumulateOutputGrad(gradient);
         bool anomaly = GradMode.AnomalyDetection;
+        bool wasInBackward = _inBackward;
+        _inBackward = true;
         try
         {
             using (Tensor.NoGrad())
@@ -135,6 +138,7 @@ internal static class Engine
         }
         finally
         {
+            _inBackward = wasInBackward;
             foreach (var n in order) { n.Grad = null; n.GradOwned = false; }
             order.Clear();
         }

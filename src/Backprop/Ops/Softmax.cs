@@ -64,7 +64,9 @@ public partial class Tensor
                 // y = (x − max) − log Σ exp(x − max); exp into y, sum, then recompute the shifted row
                 TensorPrimitives.Exp<T>(yr, yr);
                 T lse = T.Log(TensorPrimitives.Sum<T>(yr));
-                TensorPrimitives.Subtract(xr, max + lse, yr);
+                // subtract max and lse separately: max + lse would round at the magnitude of max
+                TensorPrimitives.Subtract(xr, max, yr);
+                TensorPrimitives.Subtract(yr, lse, yr);
             }
             else
             {

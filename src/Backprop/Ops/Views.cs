@@ -168,18 +168,18 @@ public partial class Tensor
         Engine.Record(y, "Slice", static (n, dy) =>
         {
             var g = ZerosLike(n.A!);
-            Kernels.Copy.Into(dy, g.SliceView(n.I0, n.I1, (int)n.D0));
+            Kernels.Copy.Into(dy, g.SliceView(n.I0, n.I1, (int)n.D0, dy._shape[n.I0]));
             n.A!.AccumulateGrad(g);
         }, this, i0: d, i1: start, d0: step);
         return y;
     }
 
-    /// <summary>A view of start::step along dim (no recording), with already-normalized arguments.</summary>
-    internal Tensor SliceView(int d, int start, int step)
+    /// <summary>A view of <paramref name="length"/> elements start, start+step, ... along dim (no recording).</summary>
+    internal Tensor SliceView(int d, int start, int step, int length)
     {
         var shape = (int[])_shape.Clone();
         var strides = (int[])_strides.Clone();
-        shape[d] = (shape[d] - start + step - 1) / step;
+        shape[d] = length;
         strides[d] *= step;
         return new Tensor(_storage, _offset + start * _strides[d], shape, strides);
     }
