@@ -65,6 +65,23 @@ internal static class Engine
         output._gradFn = n;
     }
 
+    /// <summary>
+    /// For a leaf that requires grad: its Grad buffer (allocated as zeros on first use), so a backward
+    /// can accumulate into it directly (GEMM with beta = 1) instead of allocating a temporary.
+    /// Null for non-leaves, or when the existing Grad cannot be written in place.
+    /// </summary>
+    public static Tensor? LeafGradTarget(Tensor t)
+    {
+        if (t._gradFn != null || !t.RequiresGrad) return null;
+        if (t.Grad == null)
+        {
+            t.Grad = Tensor.Zeros(t._shape, t.DType);
+            return t.Grad;
+        }
+        var g = t.Grad;
+        return g.IsContiguous && g.DType == t.DType && g.Shape.Equals(t.Shape) ? g : null;
+    }
+
     public static void AccumulateLeaf(Tensor leaf, Tensor g)
     {
         if (leaf.Grad == null)

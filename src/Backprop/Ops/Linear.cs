@@ -1,0 +1,107 @@
+using System.Numerics.Tensors;
+using Backprop.Autograd;
+
+namespace Backprop.NN;
+
+/// <summary>Stateless building blocks behind the layers (like torch.nn.functional).</summary>
+public static partial class Functional
+{
+    /// <summary>
+    /// y = x·Wᵀ + b for x [..., in], W [out, in], b [out], as one fused op: the bias is written into
+    /// y first and the GEMM accumulates onto it. Backward: dX = dY·W, dW = dYᵀ·X, db = Σ dY, with dW
+    /// and db accumulated straight into the parameters' Grad buffers when they are leaves.
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (weight.Rank != 2) throw new ShapeException($"Linear: weight must be 2-D [out, in], got {weight.Shape}.");
+        int outF = weight.Size(0), inF = weight.Size(1);
+        if (x.Rank == 0 || x.Size(-1) != inF)
+            throw new ShapeException($"Linear: cannot apply a weight of shape {weight.Shape} to input {x.Shape}: the input's last dimension must be {inF}.");
+        if (bias != null && (bias.Rank != 1 || bias.Size(0) != outF))
+            throw new ShapeException($"Linear: bias must have shape [{outF}], got {bias.Shape}.");
+        if (x.DType != weight.DType || (bias != null && bias.DType != weight.DType))
+            throw new ArgumentException($"Linear: dtypes differ: input {x.DType.Name()}, weight {weight.DType.Name()}{(bias != null ? $", bias {bias.DType.Name()}" : "")}.");
+
+        var x2 = x.ContiguousData().ViewAs([x.NumElements / Math.Max(inF, 1), inF]);
+        int n = x2.Size(0);
+        var outShape = x.Shape.ToArray();
+        outShape[^1] = outF;
+        var y = Tensor.Empty(outShape, x.DType);
+        var y2 = y.ViewAs([n, outF]);
+        if (bias != null) Kernels.Copy.Into(bias.Detach(), y2);
+        Tensor.Gemm2D(x2, false, weight.Detach(), true, y2, beta: bias != null ? 1f : 0f);
+        Engine.Record(y, "Linear", static (nd, dy) =>
+        {
+            var x = nd.A!;
+            var w = nd.B!;
+            var b = nd.C;
+            int inF = w.Size(1), outF = w.Size(0);
+            var dy2 = dy.ContiguousData().ViewAs([dy.NumElements / Math.Max(outF, 1), outF]);
+            var x2 = nd.S0!;
+            if (x.RequiresGrad)
+            {
+                var dx = Tensor.Empty([.. x.Shape.AsSpan()], x.DType);
+                Tensor.Gemm2D(dy2, false, w.Detach(), false, dx.ViewAs([dy2.Size(0), inF]), beta: 0);
+                x.AccumulateGrad(dx);
+            }
+            if (w.RequiresGrad)
+            {
+                var target = Engine.LeafGradTarget(w);
+                var dw = target ?? Tensor.Zeros([outF, inF], w.DType);
+                Tensor.Gemm2D(dy2, true, x2, false, dw, beta: 1);
+                if (target == null) w.AccumulateGrad(dw);
+            }
+            if (b != null && b.RequiresGrad)
+            {
+                var target = Engine.LeafGradTarget(b);
+                var db = target ?? Tensor.Zeros([outF], b.DType);
+                AddColumnSums(dy2, db);
+                if (target == null) b.AccumulateGrad(db);
+            }
+        }, x, weight, bias, s0: x2);
+        return y;
+    }
+
+    /// <summary>acc[j] += Σ_i m[i, j] for a contiguous 2-D m.</summary>
+    internal static void AddColumnSums(Tensor m, Tensor acc)
+    {
+        int rows = m.Size(0), cols = m.Size(1);
+        if (m.DType == DType.Float32)
+        {
+            var src = m.Span<float>();
+            var dst = acc.Span<float>();
+            for (int i = 0; i < rows; i++) TensorPrimitives.Add(dst, src.Slice(i * cols, cols), dst);
+        }
+        else
+        {
+            var src = m.Span<double>();
+            var dst = acc.Span<double>();
+            for (int i = 0; i < rows; i++) TensorPrimitives.Add(dst, src.Slice(i * cols, cols), dst);
+        }
+        acc.BumpVersion();
+    }
+
+    /// <summary>
+    /// Inverted dropout: in training, zeroes each element with probability p and scales the rest by
+    /// 1/(1 − p); otherwise returns x. The mask is drawn from <paramref name="generator"/>.
+    /// </summary>
+    public static Tensor Dropout(Tensor x, double p, bool training, Generator? generator = null)
+    {
+        if (p < 0 || p > 1) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout: probability must be in [0, 1].");
+        if (!training || p == 0) return x;
+        var g = generator ?? Generator.Default;
+        var mask = Tensor.Empty([.. x.Shape.AsSpan()], x.DType);
+        double scale = p == 1 ? 0 : 1 / (1 - p);
+        if (x.DType == DType.Float32)
+        {
+            var m = mask.Span<float>();
+            for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0f : (float)scale;
+        }
+        else
+        {
+            var m = mask.Span<double>();
+            for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0 : scale;
+        }
+        return x * mask;
+    }
+}
