@@ -1,0 +1,42 @@
+namespace Backprop.Cli;
+
+/// <summary>Entry point of the <c>backprop</c> command: dispatches to subcommands and turns mistakes into one-line errors.</summary>
+public static class Cli
+{
+    private const string Usage = """
+        backprop: train neural networks and watch backpropagation work.
+
+        usage:
+          backprop train [dataset] [options]   train a network (no dataset: the built-in 8x8 digits)
+          backprop explain [name]              print a worked example of backprop step by step
+          backprop --help                      this text
+
+        'backprop train --help' lists the training options.
+        """;
+
+    /// <summary>Runs the command line; returns the process exit code (0 ok, 2 usage or input error, 1 failure).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+            {
+                stdout.WriteLine(Usage);
+                return args.Length == 0 ? 2 : 0;
+            }
+            var rest = args[1..];
+            switch (args[0])
+            {
+                case "explain":
+                    return ExplainCommand.Run(CliArgs.Parse(rest, []), stdout);
+                default:
+                    throw new CliException($"unknown command '{args[0]}'; expected train or explain (see 'backprop --help').");
+            }
+        }
+        catch (CliException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using Backprop.Cli;
+using Backprop.Cli.Explain;
+
+namespace Backprop.Tests;
+
+/// <summary>The numbers of the classic backprop explanations, pinned.</summary>
+public class WorkedExampleTests
+{
+    [Fact]
+    public void ChainRule()
+    {
+        var r = new ChainRuleExample().Compute();
+        Assert.Equal(8, r.DzDx);
+        Assert.Equal(8, r.AutogradDzDx);
+    }
+
+    [Fact]
+    public void TwoTanhHandFormulasMatchAutogradAndTheStepLowersTheLoss()
+    {
+        var ex = new TwoTanhExample();
+        var r = ex.Compute();
+        Assert.Equal(r.DLdW2, r.AutogradW2, 12);
+        Assert.Equal(r.DLdW1, r.AutogradW1, 12);
+        Assert.Equal(-(r.Y - r.O) * (1 - r.O * r.O) * r.H, r.DLdW2, 12);
+        Assert.Equal(-(r.Y - r.O) * (1 - r.O * r.O) * r.W2 * (1 - r.H * r.H) * r.X, r.DLdW1, 12);
+        Assert.True(r.NewL < r.L);
+        Assert.Equal(0.2913, r.H, 4);
+        Assert.Equal(-0.1160, r.O, 4);
+        Assert.Equal(-0.2633, r.DLdW2, 4);
+        Assert.Equal(0.1654, r.DLdW1, 4);
+        // another configuration, checked against hand-evaluated numbers
+        var r2 = ex.Compute(x: 1, y: 0, w1: 1, w2: 1, lr: 1);
+        double h = Math.Tanh(1), o = Math.Tanh(h);
+        Assert.Equal(o * (1 - o * o) * h, r2.DLdW2, 12);
+        Assert.Equal(o * (1 - o * o) * (1 - h * h), r2.DLdW1, 12);
+    }
+
+    [Fact]
+    public void LinearLayerBackpropEqualsTheJacobian()
+    {
+        var r = new LinearLayerExample().Compute();
+        Assert.Equal(0, r.MaxDifference, 12);
+        Assert.Equal(new[] { -1.5, 2, 2.5, 2.5 }, r.DX);
+        Assert.Equal(new[] { 7, 1.5, 2, 10, 2, 2 }, r.DW);
+        Assert.Equal(r.DX, r.DXAutograd);
+        Assert.Equal(r.DW, r.DWAutograd);
+    }
+
+    [Fact]
+    public void NumericalSlopesAgreeWithBackprop()
+    {
+        var r = new NumericalVsBackpropExample().Compute();
+        Assert.Equal(17, r.Parameters);
+        Assert.Equal(34, r.NumericalForwardPasses);
+        Assert.True(r.MaxAbsDifference < 1e-8, $"max difference {r.MaxAbsDifference}");
+        Assert.Equal(17, r.Slopes.Count);
+    }
+
+    [Fact]
+    public void ExplainListsAndPrintsEveryExample()
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, Cli.Cli.Run(["explain"], o, TextWriter.Null));
+        foreach (var e in WorkedExample.All) Assert.Contains(e.Name, o.ToString());
+        foreach (var e in WorkedExample.All)
+        {
+            var w = new StringWriter();
+            Assert.Equal(0, Cli.Cli.Run(["explain", e.Name], w, TextWriter.Null));
+            Assert.True(w.ToString().Length > 200);
+        }
+        var err = new StringWriter();
+        Assert.Equal(2, Cli.Cli.Run(["explain", "nope"], TextWriter.Null, err));
+        Assert.StartsWith("error: unknown example 'nope'", err.ToString());
+    }
+}
