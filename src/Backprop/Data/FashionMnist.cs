@@ -22,5 +22,6 @@ public static class FashionMnist
     /// <param name="split">Train (60000) or test (10000).</param>
     /// <param name="limit">Load only the first <paramref name="limit"/> samples.</param>
     public static TensorDataset Load(string? directory, Split split, int? limit = null) =>
-        MnistFormat.Load("Fashion-MNIST", directory ?? DefaultDirectory, split, limit, 10, ClassNames);
+        MnistFormat.Load("Fashion-MNIST", directory ?? DefaultDirectory, split, limit, 10, ClassNames,
+            directory == null ? $"On Debian or Ubuntu, 'apt-get install dataset-fashion-mnist' puts them in {DefaultDirectory}; or pass the directory that holds them." : null);
 }

@@ -17,7 +17,7 @@ internal static class MnistFormat
         return [name + ".gz", name, $"{prefix}-{kind}.idx{idxRank}-ubyte", $"{prefix}-{kind}.idx{idxRank}-ubyte.gz"];
     }
 
-    public static TensorDataset Load(string datasetName, string directory, Split split, int? limit, int classes, IReadOnlyList<string> classNames)
+    public static TensorDataset Load(string datasetName, string directory, Split split, int? limit, int classes, IReadOnlyList<string> classNames, string? hint = null)
     {
         ArgumentNullException.ThrowIfNull(directory);
         if (limit < 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, $"{datasetName}.Load: limit must be non-negative.");
@@ -27,7 +27,7 @@ internal static class MnistFormat
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException(
                 $"{datasetName}: directory '{directory}' ({full}) does not exist; looked there for {imageNames[0]} and {labelNames[0]} " +
-                $"(or uncompressed, without .gz). Put the four {datasetName} IDX files in one directory and pass its path.");
+                $"(or uncompressed, without .gz). " + (hint ?? $"Put the four {datasetName} IDX files in one directory and pass its path."));
         string images = Find(datasetName, directory, full, imageNames);
         string labels = Find(datasetName, directory, full, labelNames);
 

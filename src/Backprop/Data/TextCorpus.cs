@@ -64,7 +64,9 @@ public sealed class TextCorpus
             {
                 int offset = start + read;
                 int line = b[..offset].Count((byte)'\n') + 1;
-                string what = status == OperationStatus.NeedMoreData
+                // ToUtf16 reports a sequence cut by the end of the file as invalid; Rune tells the two apart.
+                bool cut = status == OperationStatus.NeedMoreData || Rune.DecodeFromUtf8(b[offset..], out _, out _) == OperationStatus.NeedMoreData;
+                string what = cut
                     ? "the file ends inside a multi-byte UTF-8 sequence"
                     : $"invalid UTF-8 (byte 0x{b[offset]:X2})";
                 throw new DataFormatException($"{path}: {what} at byte {offset} (line {line}); the file must be UTF-8 text.", path, offset, line);
