@@ -174,6 +174,11 @@ public class DataIdxTests
         for (int i = 12; i < good.Length - 8; i++) good[i] ^= 0x5A;
         var ex = Assert.Throws<DataFormatException>(() => Idx.Read(dir.File("c.gz", good)));
         Assert.Contains("c.gz", ex.Message);
+        // A compressed stream cut short: either the inflater or the size check must say so.
+        var whole = Gzip(IdxBytes(0x08, [5000], Enumerable.Range(0, 5000).Select(i => (byte)(i * 7919 >> 3)).ToArray()));
+        var cut = Assert.Throws<DataFormatException>(() => Idx.Read(dir.File("cut.gz", whole[..(whole.Length / 2)])));
+        Assert.Contains("cut.gz", cut.Message);
+        Assert.NotNull(cut.Offset);
     }
 }
 

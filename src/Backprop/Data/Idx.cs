@@ -128,7 +128,7 @@ public static class Idx
 
     private static DataFormatException Truncated(string path, string where, long header, long expected, long found, int[] dims) =>
         new($"{path}: truncated: the header declares dimensions {Shape.Format(dims)}, {expected} bytes of data from byte {header}, " +
-            $"but the data{(where.Length > 0 ? " (decompressed)" : "")} ends after {found} bytes, at byte {header + found}{where} (expected it to end at byte {header + expected}).",
+            $"but the data ends after {found} bytes, at byte {header + found}{where} (expected it to end at byte {header + expected}).",
             path, header + found);
 
     private static DataFormatException Trailing(string path, string where, long end, long extra) =>
@@ -145,7 +145,7 @@ public static class Idx
             int got = Read(buf);
             if (got < n)
                 throw new DataFormatException(
-                    $"{path}: truncated header: the file{(where.Length > 0 ? " (decompressed)" : "")} ends at byte {_pos}{where}, inside {what} (bytes {_pos - got}..{_pos - got + n - 1}).",
+                    $"{path}: truncated header: the file ends at byte {_pos}{where}, inside {what} (bytes {_pos - got}..{_pos - got + n - 1}).",
                     path, _pos);
             return buf;
         }
