@@ -73,3 +73,38 @@ public class WorkedExampleTests
         Assert.StartsWith("error: unknown example 'nope'", err.ToString());
     }
 }
+
+public class CitiesExampleTests
+{
+    [Fact]
+    public void TheParisPointMatchesTheWalkThrough()
+    {
+        var s = new CitiesExample().ComputeStep1();
+        Assert.Equal(2.35, s.H[0], 2);
+        Assert.Equal(0.906, s.P[0], 3);   // "P(Madrid) ≈ 0.91"
+        Assert.Equal(0.086, s.P[1], 3);   // "P(Paris) ≈ 0.086"
+        Assert.Equal(2.45, s.Loss, 2);
+        Assert.Equal(0.107, s.PNudged[1], 3);
+        Assert.Equal(2.24, s.LossNudged, 2);
+        Assert.Equal(0.91, s.DLdH[0], 2);
+        Assert.Equal(-0.91, s.DLdH[1], 2);
+        Assert.Equal(0.00, s.DLdH[2], 1);
+        Assert.Equal(-2.15, s.DLdM2, 2);
+        Assert.Equal(s.DLdM2, s.AutogradDLdM2, 10);
+        Assert.InRange(s.NumericalSlope, -2.2, -2.1);
+    }
+
+    [Fact]
+    public void GradientDescentSeparatesThreeThenFourCities()
+    {
+        var ex = new CitiesExample();
+        var three = ex.Train(Data.Cities.LongitudeExample, longitudeOnly: true);
+        Assert.True(three.Accuracy >= 0.98, $"three cities by longitude: {three.Accuracy}");
+        Assert.True(three.FinalLoss < three.InitialLoss);
+        var fourLon = ex.Train(Data.Cities.All, longitudeOnly: true);
+        Assert.True(fourLon.Accuracy < 0.9, $"longitude alone should not separate Paris from Barcelona: {fourLon.Accuracy}");
+        var four = ex.Train(Data.Cities.All, longitudeOnly: false);
+        Assert.Equal(12, four.Parameters);
+        Assert.True(four.Accuracy >= 0.98, $"four cities by longitude and latitude: {four.Accuracy}");
+    }
+}

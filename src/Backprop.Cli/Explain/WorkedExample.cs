@@ -18,6 +18,7 @@ public abstract class WorkedExample
     public static IReadOnlyList<WorkedExample> All { get; } =
     [
         new ChainRuleExample(),
+        new CitiesExample(),
         new TwoTanhExample(),
         new LinearLayerExample(),
         new NumericalVsBackpropExample(),
