@@ -27,6 +27,8 @@ public static class Cli
             var rest = args[1..];
             switch (args[0])
             {
+                case "train":
+                    return Training.TrainCommand.Run(CliArgs.Parse(rest, Training.TrainCommand.Flags), stdout, stderr);
                 case "explain":
                     return ExplainCommand.Run(CliArgs.Parse(rest, []), stdout);
                 default:
@@ -37,6 +39,11 @@ public static class Cli
         {
             stderr.WriteLine($"error: {e.Message}");
             return 2;
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("the training loss became", StringComparison.Ordinal))
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
         }
     }
 }
