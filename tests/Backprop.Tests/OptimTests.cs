@@ -546,6 +546,34 @@ public class OptimTests
         Assert.Equal(0.2, opt.Lr);
     }
 
+    /// <summary>The custom optimizer of docs/optimizers.md.</summary>
+    private sealed class SignSgd(IEnumerable<Tensor> ps, double lr) : Optimizer([new ParamGroup(ps)], lr, 0, [])
+    {
+        protected override void Update(int index, Tensor p, Tensor g, ParamGroup group, long step)
+        {
+            using (Tensor.NoGrad()) p.Add_(g.Sign(), alpha: -group.Lr);
+        }
+    }
+
+    [Fact]
+    public void ACustomOptimizerGetsStepZeroGradAndStateFromTheBase()
+    {
+        var x = Tensor.FromArray([1.0, -2.0, 0.5]).RequiresGrad_();
+        var opt = new SignSgd([x], lr: 0.25);
+        var sched = new StepLr(opt, stepSize: 1, gamma: 0.5);
+        for (int i = 0; i < 3; i++)
+        {
+            opt.ZeroGrad();
+            (x * x).Sum().Backward();
+            opt.Step();
+            sched.Step();
+        }
+        // steps of 0.25, 0.125, 0.0625 toward zero, by the sign of 2x
+        TestUtil.Close(new[] { 0.5625, -1.5625, 0.0625 }, x, 1e-15);
+        Assert.Equal(3, opt.StepCount(0));
+        Assert.Equal("SignSgd", (string)opt.StateDict().Meta["type"]!);
+    }
+
     // ------------------------------------------------------------------ argument errors
 
     [Fact]

@@ -48,7 +48,7 @@ public sealed class AdaGrad : Optimizer
         CheckNonNegative(eps, "eps", "eps");
     }
 
-    private protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step)
+    protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step)
     {
         var sum = State(index, Sum, InitialAccumulatorValue);
         double clr = group.Lr / (1 + (step - 1) * LrDecay);
@@ -64,7 +64,7 @@ public sealed class AdaGrad : Optimizer
         }
     }
 
-    private protected override void SaveHyperparameters(JsonObject h)
+    protected override void SaveHyperparameters(JsonObject h)
     {
         h["lr_decay"] = LrDecay;
         h["initial_accumulator_value"] = InitialAccumulatorValue;
@@ -72,7 +72,7 @@ public sealed class AdaGrad : Optimizer
         h["maximize"] = Maximize;
     }
 
-    private protected override void LoadHyperparameters(JsonObject h)
+    protected override void LoadHyperparameters(JsonObject h)
     {
         double lrDecay = Get(h, "lr_decay", LrDecay), initial = Get(h, "initial_accumulator_value", InitialAccumulatorValue), eps = Get(h, "eps", Eps);
         Validate(lrDecay, initial, eps);

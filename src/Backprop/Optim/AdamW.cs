@@ -41,11 +41,11 @@ public sealed class AdamW : Optimizer
     /// <summary>Whether the objective is maximized instead of minimized.</summary>
     public bool Maximize { get; private set; }
 
-    private protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step) =>
+    protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step) =>
         _steps.Update(index, param, grad, group, step, Beta1, Beta2, Eps, AmsGrad, Maximize);
 
-    private protected override void SaveHyperparameters(JsonObject h) => AdamSteps.Save(h, Beta1, Beta2, Eps, AmsGrad, Maximize);
+    protected override void SaveHyperparameters(JsonObject h) => AdamSteps.Save(h, Beta1, Beta2, Eps, AmsGrad, Maximize);
 
-    private protected override void LoadHyperparameters(JsonObject h) =>
+    protected override void LoadHyperparameters(JsonObject h) =>
         (Beta1, Beta2, Eps, AmsGrad, Maximize) = _steps.Load(h, Beta1, Beta2, Eps, AmsGrad, Maximize);
 }

@@ -25,7 +25,7 @@ public abstract class Optimizer
     /// <param name="lr">Default learning rate.</param>
     /// <param name="weightDecay">Default weight decay.</param>
     /// <param name="stateNames">The per-parameter state buffers this optimizer may keep (PyTorch's names).</param>
-    private protected Optimizer(IEnumerable<ParamGroup> groups, double lr, double weightDecay, string[] stateNames)
+    protected Optimizer(IEnumerable<ParamGroup> groups, double lr, double weightDecay, string[] stateNames)
     {
         ArgumentNullException.ThrowIfNull(groups);
         ParamGroup.CheckLr(lr, Name);
@@ -65,7 +65,7 @@ public abstract class Optimizer
     }
 
     /// <summary>One group holding <paramref name="parameters"/> (for the constructors that take plain parameters).</summary>
-    private protected static ParamGroup[] OneGroup(IEnumerable<Tensor> parameters)
+    protected static ParamGroup[] OneGroup(IEnumerable<Tensor> parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         return [new ParamGroup(parameters)];
@@ -117,7 +117,7 @@ public abstract class Optimizer
     }
 
     /// <summary>Updates every parameter that has a gradient, in place; parameters whose Grad is null are skipped.</summary>
-    public void Step()
+    public virtual void Step()
     {
         for (int i = 0; i < _params.Length; i++)
         {
@@ -133,14 +133,19 @@ public abstract class Optimizer
         }
     }
 
-    /// <summary>Applies one update to parameter <paramref name="index"/>; <paramref name="step"/> counts from 1.</summary>
-    private protected abstract void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step);
+    /// <summary>Updates parameter <paramref name="index"/> in place from its gradient; <paramref name="step"/> counts this parameter's updates from 1.</summary>
+    /// <remarks>
+    /// <paramref name="grad"/> is contiguous with the parameter's shape and dtype (checked by
+    /// <see cref="Step"/>, which also bumps the parameter's version afterwards). Keep per-parameter
+    /// buffers in <see cref="State(int, int, double)"/> so state dicts save and restore them.
+    /// </remarks>
+    protected abstract void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step);
 
     /// <summary>State buffer <paramref name="slot"/> of parameter <paramref name="index"/>, or null before it exists.</summary>
-    internal Tensor? State(int index, int slot) => _state[index][slot];
+    protected internal Tensor? State(int index, int slot) => _state[index][slot];
 
     /// <summary>State buffer <paramref name="slot"/> of parameter <paramref name="index"/>, created filled with <paramref name="fill"/> on first use.</summary>
-    internal Tensor State(int index, int slot, double fill)
+    protected internal Tensor State(int index, int slot, double fill)
     {
         var s = _state[index][slot];
         if (s != null) return s;
@@ -150,11 +155,11 @@ public abstract class Optimizer
         return s;
     }
 
-    /// <summary>Writes the optimizer-wide hyperparameters (those not per group).</summary>
-    private protected abstract void SaveHyperparameters(JsonObject h);
+    /// <summary>Writes the optimizer-wide hyperparameters (those not per group) into a state dict's Meta.</summary>
+    protected virtual void SaveHyperparameters(JsonObject h) { }
 
     /// <summary>Validates and then restores the optimizer-wide hyperparameters; must throw before changing anything if one is invalid.</summary>
-    private protected abstract void LoadHyperparameters(JsonObject h);
+    protected virtual void LoadHyperparameters(JsonObject h) { }
 
     // ------------------------------------------------------------------ state dict
 
@@ -284,19 +289,17 @@ public abstract class Optimizer
 
     // ------------------------------------------------------------------ shared argument checks
 
-    private protected void CheckNonNegative(double value, string param, string what)
+    /// <summary>Throws a message naming this optimizer unless <paramref name="value"/> is finite and >= 0.</summary>
+    protected void CheckNonNegative(double value, string param, string what)
     {
         if (!(value >= 0) || double.IsInfinity(value))
             throw new ArgumentOutOfRangeException(param, value, $"{Name}: invalid {what} {value}; it must be a finite number >= 0.");
     }
 
-    private protected void CheckUnitInterval(double value, string param, string what)
-    {
-        if (!(value >= 0 && value < 1))
-            throw new ArgumentOutOfRangeException(param, value, $"{Name}: invalid {what} {value}; it must be in [0, 1).");
-    }
 
-    private protected static double Get(JsonObject h, string key, double current) => (double?)h[key] ?? current;
+    /// <summary>A number from saved hyperparameters, or <paramref name="current"/> when absent.</summary>
+    protected static double Get(JsonObject h, string key, double current) => (double?)h[key] ?? current;
 
-    private protected static bool Get(JsonObject h, string key, bool current) => (bool?)h[key] ?? current;
+    /// <summary>A flag from saved hyperparameters, or <paramref name="current"/> when absent.</summary>
+    protected static bool Get(JsonObject h, string key, bool current) => (bool?)h[key] ?? current;
 }

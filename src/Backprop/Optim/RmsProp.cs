@@ -51,7 +51,7 @@ public sealed class RmsProp : Optimizer
         CheckNonNegative(momentum, "momentum", "momentum");
     }
 
-    private protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step)
+    protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step)
     {
         var sq = State(index, SquareAvg, 0);
         var buf = Momentum > 0 ? State(index, MomentumBuffer, 0) : null;
@@ -68,7 +68,7 @@ public sealed class RmsProp : Optimizer
         }
     }
 
-    private protected override void SaveHyperparameters(JsonObject h)
+    protected override void SaveHyperparameters(JsonObject h)
     {
         h["alpha"] = Alpha;
         h["eps"] = Eps;
@@ -77,7 +77,7 @@ public sealed class RmsProp : Optimizer
         h["maximize"] = Maximize;
     }
 
-    private protected override void LoadHyperparameters(JsonObject h)
+    protected override void LoadHyperparameters(JsonObject h)
     {
         double alpha = Get(h, "alpha", Alpha), eps = Get(h, "eps", Eps), momentum = Get(h, "momentum", Momentum);
         Validate(alpha, eps, momentum);

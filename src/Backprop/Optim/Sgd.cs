@@ -57,7 +57,7 @@ public sealed class Sgd : Optimizer
                 $"{Name}: Nesterov momentum requires a momentum > 0 and zero dampening (got momentum {momentum}, dampening {dampening}).", nameof(nesterov));
     }
 
-    private protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step)
+    protected override void Update(int index, Tensor param, Tensor grad, ParamGroup group, long step)
     {
         Tensor? buffer = null;
         bool init = false;
@@ -83,7 +83,7 @@ public sealed class Sgd : Optimizer
         }
     }
 
-    private protected override void SaveHyperparameters(JsonObject h)
+    protected override void SaveHyperparameters(JsonObject h)
     {
         h["momentum"] = Momentum;
         h["dampening"] = Dampening;
@@ -91,7 +91,7 @@ public sealed class Sgd : Optimizer
         h["maximize"] = Maximize;
     }
 
-    private protected override void LoadHyperparameters(JsonObject h)
+    protected override void LoadHyperparameters(JsonObject h)
     {
         double momentum = Get(h, "momentum", Momentum), dampening = Get(h, "dampening", Dampening);
         bool nesterov = Get(h, "nesterov", Nesterov), maximize = Get(h, "maximize", Maximize);
