@@ -6,8 +6,9 @@ namespace Backprop.Cli.Training;
 public sealed record TrainDefaults(string Model, string Activation, string Optimizer, double Lr, int BatchSize, int Epochs);
 
 /// <summary>A dataset the train command knows, with its split loader and defaults.</summary>
+/// <param name="Standardize">Whether inputs are shifted and scaled to zero mean and unit variance per feature (train statistics).</param>
 public sealed record DatasetEntry(string Name, string Description, Func<string?, int?, (TensorDataset Train, TensorDataset Test)> Load,
-    TrainDefaults Defaults);
+    TrainDefaults Defaults, bool Standardize = false);
 
 /// <summary>The datasets of <c>backprop train</c>.</summary>
 public static class DatasetCatalog
@@ -22,16 +23,16 @@ public static class DatasetCatalog
     [
         new("digits", "8x8 handwritten digits (UCI optdigits, embedded: no download)",
             (_, limit) => Limit((Digits.Load(Split.Train), Digits.Load(Split.Test)), limit),
-            new("mlp:64-32-10", "relu", "sgd", 0.1, 16, 20)),
+            new("mlp:64-64-10", "relu", "adam", 0.003, 32, 30)),
         new("mnist", "MNIST 28x28 digits from IDX files in --data (default ../shared/data/mnist)",
             (dir, limit) => (Mnist.Load(dir ?? DefaultMnistDir(), Split.Train, limit), Mnist.Load(dir ?? DefaultMnistDir(), Split.Test)),
-            new("mlp:784-16-16-10", "sigmoid", "sgd", 0.5, 10, 10)),
+            new("mlp:784-16-16-10", "sigmoid", "sgd", 0.3, 10, 10)),
         new("fashion-mnist", "Fashion-MNIST from --data (default /usr/share/datasets/fashion-mnist; apt-get install dataset-fashion-mnist)",
             (dir, limit) => (FashionMnist.Load(dir, Split.Train, limit), FashionMnist.Load(dir, Split.Test)),
             new("mlp:784-256-128-10", "relu", "adam", 1e-3, 128, 5)),
         new("cities", "points around Madrid, Paris, Berlin and Barcelona by (longitude, latitude)",
             (_, limit) => Limit(Synthetic(seed => Cities.Generate(samples: 800, seed: seed)), limit),
-            new("mlp:2-16-4", "tanh", "adam", 0.05, 32, 40)),
+            new("mlp:2-16-4", "tanh", "adam", 0.05, 32, 40), Standardize: true),
         new("tangled-border", "a wiggly border with enclaves, like Baarle-Hertog on the Belgian-Dutch border",
             (_, limit) => Limit(Synthetic(seed => TangledBorder.Generate(samples: 4000, seed: seed)), limit),
             new("mlp:2-32-32-2", "tanh", "adam", 0.01, 32, 60)),

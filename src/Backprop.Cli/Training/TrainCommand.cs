@@ -32,6 +32,7 @@ public static class TrainCommand
           --data DIR              folder with the dataset's files (mnist, fashion-mnist)
           --limit N               train on the first N samples only
           --threads N             threads for the kernels (default: cores, or BACKPROP_THREADS)
+          --min-accuracy X        exit with code 3 if the final test accuracy (a fraction) is below X
           --json                  print one JSON object with the results as the last line of stdout
           --quiet                 no progress output
         """;
@@ -74,6 +75,7 @@ public static class TrainCommand
             DataDir = dataDir,
             Limit = args.String("limit") != null ? args.Int("limit", 0, 1) : null,
         };
+        double minAccuracy = args.Double("min-accuracy", 0, 0, 1);
         args.RejectUnknown("train");
 
         var human = json ? stderr : stdout;
@@ -163,6 +165,11 @@ public static class TrainCommand
                 }).ToArray()),
             };
             stdout.WriteLine(o.ToJsonString());
+        }
+        if (last.TestAccuracy < minAccuracy)
+        {
+            stderr.WriteLine($"error: test accuracy {last.TestAccuracy:F4} is below the required {minAccuracy:F4}.");
+            return 3;
         }
         return 0;
     }

@@ -34,6 +34,7 @@ public sealed class Trainer
         Options = o;
         var entry = DatasetCatalog.Find(o.Dataset);
         (Train, Test) = entry.Load(o.DataDir, o.Limit);
+        if (entry.Standardize) (Train, Test) = Standardized(Train, Test);
         int features = Train.Inputs.NumElements / Math.Max(Train.Count, 1);
         Classes = (int)Math.Max(Train.Targets.Max().ItemDouble(), Test.Targets.Max().ItemDouble()) + 1;
         Spec = ModelSpec.Parse(o.Model);
@@ -62,6 +63,15 @@ public sealed class Trainer
             throw new CliException($"--optimizer {o.Optimizer}: {e.Message}");
         }
         Loader = new DataLoader(Train, o.BatchSize, shuffle: true, seed: o.Seed);
+    }
+
+    /// <summary>Both splits with inputs shifted and scaled by the training split's per-feature mean and standard deviation.</summary>
+    private static (TensorDataset, TensorDataset) Standardized(TensorDataset train, TensorDataset test)
+    {
+        var mean = train.Inputs.Mean(0, keepDim: true);
+        var std = train.Inputs.Var(0, keepDim: true).Sqrt() + 1e-8;
+        return (new TensorDataset((train.Inputs - mean) / std, train.Targets) { ClassNames = train.ClassNames },
+            new TensorDataset((test.Inputs - mean) / std, test.Targets) { ClassNames = test.ClassNames });
     }
 
     private Tensor LossOf(Tensor output, Tensor target) => Options.Loss == "mse"
