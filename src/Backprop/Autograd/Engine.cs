@@ -39,7 +39,16 @@ internal static class Engine
         if (!ShouldRecord(a, b, c)) return null;
         var n = new Node(name, backward)
         {
-            A = a, B = b, C = c, S0 = s0, S1 = s1, I0 = i0, I1 = i1, D0 = d0, D1 = d1, Obj = obj,
+            A = a,
+            B = b,
+            C = c,
+            S0 = s0,
+            S1 = s1,
+            I0 = i0,
+            I1 = i1,
+            D0 = d0,
+            D1 = d1,
+            Obj = obj,
         };
         Attach(output, n);
         return n;

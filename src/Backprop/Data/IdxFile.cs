@@ -69,32 +69,32 @@ public sealed class IdxFile
         switch (Type)
         {
             case IdxType.Float32:
-            {
-                var t = Tensor.Empty<float>(shape);
-                var s = t.Span<float>();
-                for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadSingleBigEndian(d[(4 * i)..]);
-                return t;
-            }
-            case IdxType.Float64:
-            {
-                var t = Tensor.Empty<double>(shape);
-                var s = t.Span<double>();
-                for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadDoubleBigEndian(d[(8 * i)..]);
-                return t;
-            }
-            default:
-            {
-                var t = Tensor.Empty<long>(shape);
-                var s = t.Span<long>();
-                switch (Type)
                 {
-                    case IdxType.UInt8: for (int i = 0; i < n; i++) s[i] = d[i]; break;
-                    case IdxType.Int8: for (int i = 0; i < n; i++) s[i] = (sbyte)d[i]; break;
-                    case IdxType.Int16: for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadInt16BigEndian(d[(2 * i)..]); break;
-                    default: for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadInt32BigEndian(d[(4 * i)..]); break;
+                    var t = Tensor.Empty<float>(shape);
+                    var s = t.Span<float>();
+                    for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadSingleBigEndian(d[(4 * i)..]);
+                    return t;
                 }
-                return t;
-            }
+            case IdxType.Float64:
+                {
+                    var t = Tensor.Empty<double>(shape);
+                    var s = t.Span<double>();
+                    for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadDoubleBigEndian(d[(8 * i)..]);
+                    return t;
+                }
+            default:
+                {
+                    var t = Tensor.Empty<long>(shape);
+                    var s = t.Span<long>();
+                    switch (Type)
+                    {
+                        case IdxType.UInt8: for (int i = 0; i < n; i++) s[i] = d[i]; break;
+                        case IdxType.Int8: for (int i = 0; i < n; i++) s[i] = (sbyte)d[i]; break;
+                        case IdxType.Int16: for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadInt16BigEndian(d[(2 * i)..]); break;
+                        default: for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadInt32BigEndian(d[(4 * i)..]); break;
+                    }
+                    return t;
+                }
         }
     }
 }

@@ -133,7 +133,12 @@ public partial class Tensor
 
     private static bool CompareResult(int c, int op) => op switch
     {
-        0 => c == 0, 1 => c != 0, 2 => c > 0, 3 => c >= 0, 4 => c < 0, _ => c <= 0,
+        0 => c == 0,
+        1 => c != 0,
+        2 => c > 0,
+        3 => c >= 0,
+        4 => c < 0,
+        _ => c <= 0,
     };
 
     /// <summary>1 where this = other, else 0 (float; int64 inputs give float32).</summary>
@@ -262,7 +267,12 @@ public partial class Tensor
             {
                 bool r = op switch
                 {
-                    0 => a[i] == b[i], 1 => a[i] != b[i], 2 => a[i] > b[i], 3 => a[i] >= b[i], 4 => a[i] < b[i], _ => a[i] <= b[i],
+                    0 => a[i] == b[i],
+                    1 => a[i] != b[i],
+                    2 => a[i] > b[i],
+                    3 => a[i] >= b[i],
+                    4 => a[i] < b[i],
+                    _ => a[i] <= b[i],
                 };
                 y[i] = r ? T.One : T.Zero;
             }
