@@ -12,5 +12,6 @@ public sealed class Parameter : Tensor
         if (!data.DType.IsFloatingPoint())
             throw new ArgumentException($"Parameter: parameters must be floating point, got {data.DType.Name()}.");
         RequiresGrad = requiresGrad;
+        _storage.Escaped = true; // parameters live as long as their module, whatever scope created them
     }
 }

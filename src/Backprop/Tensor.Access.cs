@@ -212,6 +212,12 @@ public partial class Tensor
 
     // ------------------------------------------------------------------ scopes
 
+    /// <summary>
+    /// Starts a <see cref="TensorScope"/>: the tensors operations create until it is disposed are
+    /// recycled then (use it around a training step so that a warm step allocates almost nothing).
+    /// </summary>
+    public static TensorScope Scope() => ScopeState.Begin();
+
     /// <summary>Within the returned scope no operation is recorded for backward.</summary>
     public static Autograd.NoGradScope NoGrad()
     {

@@ -10,22 +10,35 @@ public partial class Tensor
         return shape.ToArray();
     }
 
-    /// <summary>A new contiguous tensor whose contents the caller will overwrite entirely. Takes ownership of <paramref name="shape"/>.</summary>
-    internal static Tensor Empty<T>(int[] shape) where T : unmanaged
-    {
-        long n = Backprop.Shape.Product(shape);
-        if (n > int.MaxValue)
-            throw new ArgumentException($"Tensor: shape {Backprop.Shape.Format(shape)} has {n} elements, more than the supported {int.MaxValue}.");
-        return new Tensor(new Storage<T>((int)n), shape);
-    }
+    /// <summary>
+    /// A new contiguous op output whose contents the caller will overwrite entirely (pooled; recycled by
+    /// the active <see cref="TensorScope"/>). Takes ownership of <paramref name="shape"/>.
+    /// </summary>
+    internal static Tensor Empty<T>(int[] shape) where T : unmanaged => new(new Storage<T>(CheckedCount(shape), opOutput: true), shape);
 
-    /// <summary>A new contiguous tensor of the given dtype whose contents the caller will overwrite. Takes ownership of <paramref name="shape"/>.</summary>
+    /// <summary>A new contiguous op output of the given dtype (see <see cref="Empty{T}"/>).</summary>
     internal static Tensor Empty(int[] shape, DType dtype) => dtype switch
     {
         DType.Float32 => Empty<float>(shape),
         DType.Float64 => Empty<double>(shape),
         _ => Empty<long>(shape),
     };
+
+    /// <summary>A new tensor for a creation function: pooled memory, but never recycled by a scope.</summary>
+    private static Tensor Allocate(int[] shape, DType dtype) => dtype switch
+    {
+        DType.Float32 => new(new Storage<float>(CheckedCount(shape), opOutput: false), shape),
+        DType.Float64 => new(new Storage<double>(CheckedCount(shape), opOutput: false), shape),
+        _ => new(new Storage<long>(CheckedCount(shape), opOutput: false), shape),
+    };
+
+    private static int CheckedCount(int[] shape)
+    {
+        long n = Backprop.Shape.Product(shape);
+        if (n > int.MaxValue)
+            throw new ArgumentException($"Tensor: shape {Backprop.Shape.Format(shape)} has {n} elements, more than the supported {int.MaxValue}.");
+        return (int)n;
+    }
 
     /// <summary>A new uninitialized-by-contract tensor with this tensor's shape and dtype (filled with zeros in practice).</summary>
     internal Tensor EmptyLike() => Empty(_shape, DType);
@@ -37,7 +50,7 @@ public partial class Tensor
     public static Tensor Zeros(ReadOnlySpan<int> shape, DType dtype)
     {
         var s = CheckShape(shape, "Zeros");
-        var t = Empty(s, dtype);
+        var t = Allocate(s, dtype);
         t.ClearStorage();
         return t;
     }
@@ -51,7 +64,7 @@ public partial class Tensor
     /// <summary>A tensor filled with <paramref name="value"/>.</summary>
     public static Tensor Full(ReadOnlySpan<int> shape, double value, DType dtype = DType.Float32)
     {
-        var t = Empty(CheckShape(shape, "Full"), dtype);
+        var t = Allocate(CheckShape(shape, "Full"), dtype);
         t.FillStorage(value);
         return t;
     }
@@ -72,7 +85,7 @@ public partial class Tensor
         long n = (long)Math.Ceiling((end - start) / step);
         if (n < 0) n = 0;
         if (n > int.MaxValue) throw new ArgumentException($"Arange: {n} elements is too many.");
-        var t = Empty([(int)n], dtype);
+        var t = Allocate([(int)n], dtype);
         for (int i = 0; i < n; i++) t.SetFlat(i, start + i * step);
         return t;
     }
@@ -84,7 +97,7 @@ public partial class Tensor
     public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
     {
         if (steps < 0) throw new ArgumentException("Linspace: steps must be non-negative.", nameof(steps));
-        var t = Empty([steps], dtype);
+        var t = Allocate([steps], dtype);
         for (int i = 0; i < steps; i++) t.SetFlat(i, steps == 1 ? start : start + (end - start) * i / (steps - 1));
         return t;
     }
@@ -132,7 +145,7 @@ public partial class Tensor
         int[] s = shape.Length == 0 ? [data.Length] : CheckShape(shape, "FromArray");
         if (Backprop.Shape.Product(s) != data.Length)
             throw new ShapeException($"FromArray: {data.Length} values do not fill shape {Backprop.Shape.Format(s)} ({Backprop.Shape.Product(s)} elements).");
-        var t = Empty<T>(s);
+        var t = Allocate(s, DTypeExtensions.Of<T>());
         data.CopyTo(t.Span<T>());
         return t;
     }
@@ -148,7 +161,7 @@ public partial class Tensor
     public static Tensor Uniform(int[] shape, double low, double high, Generator? generator = null, DType dtype = DType.Float32)
     {
         var g = generator ?? Generator.Default;
-        var t = Empty(CheckShape(shape, "Uniform"), dtype);
+        var t = Allocate(CheckShape(shape, "Uniform"), dtype);
         if (dtype == DType.Float32)
         {
             var d = t.Span<float>();
@@ -171,7 +184,7 @@ public partial class Tensor
     public static Tensor Normal(int[] shape, double mean, double std, Generator? generator = null, DType dtype = DType.Float32)
     {
         var g = generator ?? Generator.Default;
-        var t = Empty(CheckShape(shape, "Normal"), dtype);
+        var t = Allocate(CheckShape(shape, "Normal"), dtype);
         if (dtype == DType.Float32)
         {
             var d = t.Span<float>();
@@ -191,7 +204,7 @@ public partial class Tensor
     {
         if (high <= low) throw new ArgumentException($"RandInt: high ({high}) must be greater than low ({low}).");
         var g = generator ?? Generator.Default;
-        var t = Empty<long>(CheckShape(shape, "RandInt"));
+        var t = Allocate(CheckShape(shape, "RandInt"), DType.Int64);
         var d = t.Span<long>();
         for (int i = 0; i < d.Length; i++) d[i] = g.NextInt64(low, high);
         return t;

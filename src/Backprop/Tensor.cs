@@ -35,7 +35,7 @@ public partial class Tensor
     }
 
     /// <summary>A contiguous tensor over a new storage; takes ownership of <paramref name="shape"/>.</summary>
-    internal Tensor(Storage storage, int[] shape) : this(storage, 0, shape, ContiguousStrides(shape)) { }
+    internal Tensor(Storage storage, int[] shape) : this(storage, 0, shape, ShapeCache.ContiguousStrides(shape)) { }
 
     /// <summary>Wraps the storage of <paramref name="other"/> (used by <see cref="Parameter"/>).</summary>
     protected Tensor(Tensor other)
@@ -111,6 +111,9 @@ public partial class Tensor
 
     internal T[] Data<T>() where T : unmanaged => ((Storage<T>)_storage).Data;
 
+    /// <summary>True when this tensor's buffer was recycled (reading it would throw).</summary>
+    internal bool IsReleased => _storage.Released;
+
     /// <summary>The elements as a span; only for contiguous tensors.</summary>
     internal Span<T> Span<T>() where T : unmanaged
     {
@@ -148,8 +151,18 @@ public partial class Tensor
         return this;
     }
 
+    private Tensor? _grad;
+
     /// <summary>The accumulated gradient of a leaf (or of a tensor that called <see cref="RetainGrad"/>).</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad
+    {
+        get => _grad;
+        set
+        {
+            if (value != null) value._storage.Escaped = true; // a gradient the user can reach is never recycled
+            _grad = value;
+        }
+    }
 
     /// <summary>True for tensors not produced by a recorded operation.</summary>
     public bool IsLeaf => _gradFn == null;
@@ -157,8 +170,25 @@ public partial class Tensor
     /// <summary>The operation that produced this tensor (null for leaves).</summary>
     public Node? GradFn => _gradFn;
 
-    /// <summary>A tensor sharing this one's storage but cut from the graph (requires no grad).</summary>
-    public Tensor Detach() => new(_storage, _offset, _shape, _strides);
+    /// <summary>
+    /// A tensor sharing this one's storage but cut from the graph (requires no grad). The storage is
+    /// then kept even if it was produced inside a <see cref="TensorScope"/>.
+    /// </summary>
+    public Tensor Detach()
+    {
+        _storage.Escaped = true;
+        return new(_storage, _offset, _shape, _strides);
+    }
+
+    /// <summary>A view without the graph, for internal use: unlike <see cref="Detach"/> it does not keep the storage alive past its scope.</summary>
+    internal Tensor NoGraph() => _gradFn == null && !_requiresGrad ? this : new(_storage, _offset, _shape, _strides);
+
+    /// <summary>Marks this op-internal tensor as scratch: it is recycled when the node that saved it is released.</summary>
+    internal Tensor MarkScratch()
+    {
+        _storage.Scratch = true;
+        return this;
+    }
 
     /// <summary>Keeps this non-leaf tensor's gradient in <see cref="Grad"/> after backward.</summary>
     public Tensor RetainGrad()

@@ -7,6 +7,20 @@ internal static class Engine
 
     [ThreadStatic] private static List<Node>? _order;
     [ThreadStatic] private static bool _inBackward;
+    [ThreadStatic] private static List<Storage>? _temps;
+
+    /// <summary>True while a backward pass runs on this thread: allocations are then temporaries.</summary>
+    public static bool InBackward => _inBackward;
+
+    /// <summary>Remembers a storage allocated during backward, to recycle it when the pass ends.</summary>
+    public static void TrackTemp(Storage s) => (_temps ??= []).Add(s);
+
+    /// <summary>Drops one pending-gradient reference; a backward temporary nobody refers to goes back to the pool.</summary>
+    internal static void Unref(Tensor t)
+    {
+        var s = t._storage;
+        if (--s.EngineRefs <= 0 && s.BackwardTemp) s.Release();
+    }
     [ThreadStatic] private static Stack<(Node node, int edge)>? _stack;
 
     /// <summary>True when an op applied to these inputs must be recorded.</summary>
@@ -84,7 +98,7 @@ internal static class Engine
         if (t._gradFn != null || !t.RequiresGrad) return null;
         if (t.Grad == null)
         {
-            t.Grad = Tensor.Zeros(t._shape, t.DType);
+            t.Grad = Tensor.Zeros(t._shape, t.DType); // the Grad setter marks it as escaped: it outlives the pass
             return t.Grad;
         }
         var g = t.Grad;
@@ -119,7 +133,7 @@ internal static class Engine
                 throw new InvalidOperationException(
                     $"Backward: an implicit gradient can only be created for a scalar output, but this tensor has shape {root.Shape}; " +
                     "pass the output gradient explicitly: Backward(gradient).");
-            gradient = Tensor.Ones([.. root._shape], root.DType);
+            gradient = null; // created below, inside the pass, as a temporary
         }
         else
         {
@@ -132,18 +146,18 @@ internal static class Engine
         var rootNode = root._gradFn;
         if (rootNode == null)
         {
-            AccumulateLeaf(root, gradient);
+            AccumulateLeaf(root, gradient ?? Tensor.Ones([.. root._shape], root.DType));
             return;
         }
         if (rootNode.Released) throw Freed(rootNode);
+        if (_inBackward) throw new InvalidOperationException("Backward: cannot start a backward pass from inside another one.");
 
         var order = TopologicalOrder(rootNode);
-        rootNode.AccumulateOutputGrad(gradient);
         bool anomaly = GradMode.AnomalyDetection;
-        bool wasInBackward = _inBackward;
         _inBackward = true;
         try
         {
+            rootNode.AccumulateOutputGrad(gradient ?? OneLike(root));
             using (Tensor.NoGrad())
             {
                 for (int i = order.Count - 1; i >= 0; i--)
@@ -158,17 +172,42 @@ internal static class Engine
                     if (anomaly) Anomaly.CheckBackwardInput(n, g);
                     n.Fn!(n, g);
                     if (anomaly) Anomaly.CheckBackwardOutputs(n);
+                    Unref(g); // the consumed gradient: recycled now unless another pending slot still refers to it
                     if (!retainGraph) n.Release();
                 }
             }
         }
         finally
         {
-            _inBackward = wasInBackward;
+            _inBackward = false;
             foreach (var n in order) { n.Grad = null; n.GradOwned = false; }
             order.Clear();
+            // Everything allocated during the pass that did not escape into a leaf's Grad is a temporary.
+            var temps = _temps;
+            if (temps != null)
+            {
+                foreach (var t in temps)
+                {
+                    t.EngineRefs = 0;
+                    t.Release();
+                }
+                temps.Clear();
+            }
         }
     }
+
+    private static readonly Tensor OneF = EscapedOne(DType.Float32), OneD = EscapedOne(DType.Float64);
+
+    private static Tensor EscapedOne(DType dtype)
+    {
+        var t = Tensor.Ones([], dtype);
+        t._storage.Escaped = true;
+        return t;
+    }
+
+    /// <summary>dL/dL = 1 for a scalar root. The shared 0-d ones are safe to reuse: a borrowed pending gradient is never written in place.</summary>
+    private static Tensor OneLike(Tensor root) =>
+        root.Rank == 0 ? (root.DType == DType.Float32 ? OneF : OneD) : Tensor.Ones([.. root._shape], root.DType);
 
     private static Exception Freed(Node n) => new InvalidOperationException(
         $"Backward: the graph through {n.Name} was already freed by an earlier Backward(); " +

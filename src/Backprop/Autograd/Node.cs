@@ -70,8 +70,10 @@ public sealed class Node
     {
         if (Grad == null)
         {
+            // Borrow: the gradient may be shared (e.g. Add hands dy to both inputs), so never add into it.
             Grad = g;
             GradOwned = false;
+            g._storage.EngineRefs++;
         }
         else if (GradOwned)
         {
@@ -79,19 +81,29 @@ public sealed class Node
         }
         else
         {
-            Grad = Kernels.Elementwise.AddNew(Grad, g);
+            var old = Grad;
+            Grad = Kernels.Elementwise.AddNew(old, g);
             GradOwned = true;
+            Grad._storage.EngineRefs++;
+            Engine.Unref(old);
         }
     }
 
     internal void Release()
     {
+        // Op-internal scratch saved for backward is unreachable from user code: recycle it.
+        ReleaseScratch(A); ReleaseScratch(B); ReleaseScratch(C); ReleaseScratch(S0); ReleaseScratch(S1);
         Released = true;
         Fn = null;
         A = B = C = S0 = S1 = null;
         Inputs = null;
         Obj = null;
         Grad = null;
+    }
+
+    private static void ReleaseScratch(Tensor? t)
+    {
+        if (t != null && t._storage.Scratch) t._storage.Release();
     }
 
     /// <summary>The node's inputs that take part in the graph.</summary>

@@ -62,61 +62,113 @@ public static class Loss
                 target = Tensor.FromArray(asLong);
             }
         }
-        var x = logits.ContiguousData();
-        var logp = Tensor.Empty([n, c], logits.DType);
-        if (logits.DType == DType.Float32) Tensor.Rows<float>(x.Span<float>(), logp.Span<float>(), n, c, log: true);
-        else Tensor.Rows<double>(x.Span<double>(), logp.Span<double>(), n, c, log: true);
-
-        // per-sample loss and the target distribution q (so that grad = softmax·Σq − q, = softmax − q when Σq = 1)
-        var lp = logp.ToDoubleArray();
-        var q = new double[n * c];
-        var perSample = new double[n];
-        int counted = 0;
-        long[]? idx = probs ? null : target.ContiguousData().Span<long>().ToArray();
-        var tp = probs ? target.ContiguousData().ToDoubleArray() : null;
-        for (int i = 0; i < n; i++)
-        {
-            if (idx != null)
-            {
-                long y = idx[i];
-                if (y == ignoreIndex) continue;
-                if (y < 0 || y >= c)
-                    throw new IndexOutOfRangeException($"CrossEntropy: target class {y} at position {i} is out of range for {c} classes.");
-                for (int j = 0; j < c; j++) q[i * c + j] = labelSmoothing / c;
-                q[i * c + y] += 1 - labelSmoothing;
-            }
-            else
-                for (int j = 0; j < c; j++) q[i * c + j] = (1 - labelSmoothing) * tp![i * c + j] + labelSmoothing / c;
-            counted++;
-            double s = 0;
-            for (int j = 0; j < c; j++)
-                if (q[i * c + j] != 0) s -= q[i * c + j] * lp[i * c + j];
-            perSample[i] = s;
-        }
-        double denom = reduction == Reduction.Mean ? (probs ? n : counted) : 1;
-        var y0 = Reduce(perSample, reduction, denom, logits.DType);
-        var qt = Tensor.FromArray(q, n, c).To(logits.DType);
-        Engine.Record(y0, "CrossEntropy", static (nd, dy) =>
-        {
-            // d/dlogits = (softmax·Σq − q) · dy / denom, per row
-            var sm = nd.S0!.Exp();
-            var q = nd.S1!;
-            var rowMass = q.Sum(1, keepDim: true);
-            var g = sm * rowMass - q;
-            var scale = nd.I0 == (int)Reduction.None ? dy.Unsqueeze(1) : dy / nd.D0;
-            if (nd.A!.RequiresGrad) nd.A.AccumulateGrad(g * scale);
-            // probability targets: d/dp = −(1 − ε)·log softmax
-            if (nd.B != null && nd.B.RequiresGrad) nd.B.AccumulateGrad(-(1 - nd.D1) * nd.S0! * scale);
-        }, logits, probs ? target : null, s0: logp, s1: qt, i0: (int)reduction, d0: denom, d1: labelSmoothing);
-        return y0;
+        return probs
+            ? CrossEntropyProbabilities(logits, target, reduction, labelSmoothing)
+            : CrossEntropyIndices(logits, target, reduction, ignoreIndex, labelSmoothing);
     }
 
-    private static Tensor Reduce(double[] perSample, Reduction reduction, double denom, DType dtype) => reduction switch
+    /// <summary>Fused log-softmax + negative log-likelihood for class indices: one pass forward, one pass backward, no temporaries beyond the saved log-probabilities.</summary>
+    private static Tensor CrossEntropyIndices(Tensor logits, Tensor target, Reduction reduction, long ignoreIndex, double labelSmoothing)
     {
-        Reduction.None => Tensor.FromArray(perSample).To(dtype),
-        Reduction.Sum => Tensor.Scalar(perSample.Sum(), dtype),
-        _ => Tensor.Scalar(denom == 0 ? double.NaN : perSample.Sum() / denom, dtype),
-    };
+        int n = logits.Size(0), c = logits.Size(1);
+        if (ignoreIndex < int.MinValue || ignoreIndex > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(ignoreIndex), ignoreIndex, "CrossEntropy: ignoreIndex must fit in 32 bits.");
+        var x = logits.ContiguousData();
+        var logp = Tensor.Empty(logits._shape, logits.DType);
+        var y = target.ContiguousData();
+        var yd = y.Span<long>();
+        for (int i = 0; i < n; i++)
+            if (yd[i] != ignoreIndex && (yd[i] < 0 || yd[i] >= c))
+                throw new IndexOutOfRangeException($"CrossEntropy: target class {yd[i]} at position {i} is out of range for {c} classes.");
+        Tensor output;
+        int counted;
+        if (logits.DType == DType.Float32)
+        {
+            Tensor.Rows<float>(x.Span<float>(), logp.Span<float>(), n, c, log: true);
+            output = IndexLoss<float>(logp.Span<float>(), yd, n, c, reduction, ignoreIndex, labelSmoothing, out counted);
+        }
+        else
+        {
+            Tensor.Rows<double>(x.Span<double>(), logp.Span<double>(), n, c, log: true);
+            output = IndexLoss<double>(logp.Span<double>(), yd, n, c, reduction, ignoreIndex, labelSmoothing, out counted);
+        }
+        double denom = reduction == Reduction.Mean ? counted : 1;
+        Engine.Record(output, "CrossEntropy", static (nd, dy) =>
+        {
+            var logp = nd.S0!;
+            var g = Tensor.Empty(logp._shape, logp.DType);
+            var dyc = dy.ContiguousData();
+            if (g.DType == DType.Float32)
+                IndexGrad<float>(logp.Span<float>(), nd.S1!.Span<long>(), dyc.Span<float>(), g.Span<float>(), (Reduction)nd.I0, nd.I1, nd.D0, nd.D1);
+            else
+                IndexGrad<double>(logp.Span<double>(), nd.S1!.Span<long>(), dyc.Span<double>(), g.Span<double>(), (Reduction)nd.I0, nd.I1, nd.D0, nd.D1);
+            nd.A!.AccumulateGrad(g);
+        }, logits, s0: logp.MarkScratch(), s1: y, i0: (int)reduction, i1: (int)ignoreIndex, d0: denom, d1: labelSmoothing);
+        return output;
+    }
+
+    private static Tensor IndexLoss<T>(ReadOnlySpan<T> logp, ReadOnlySpan<long> y, int n, int c, Reduction reduction, long ignoreIndex,
+        double eps, out int counted) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var output = reduction == Reduction.None ? Tensor.Empty<T>(ShapeCache.Intern([n])) : Tensor.Empty<T>(ShapeCache.Intern([]));
+        var per = reduction == Reduction.None ? output.Span<T>() : default;
+        double total = 0;
+        counted = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double l = 0;
+            if (y[i] != ignoreIndex)
+            {
+                var row = logp.Slice(i * c, c);
+                l = -(1 - eps) * double.CreateTruncating(row[(int)y[i]]);
+                if (eps != 0) l -= eps / c * double.CreateTruncating(System.Numerics.Tensors.TensorPrimitives.Sum(row));
+                counted++;
+            }
+            if (reduction == Reduction.None) per[i] = T.CreateTruncating(l);
+            total += l;
+        }
+        if (reduction != Reduction.None)
+            output.Span<T>()[0] = T.CreateTruncating(reduction == Reduction.Sum ? total : counted == 0 ? double.NaN : total / counted);
+        return output;
+    }
+
+    // d loss_i / d logits_ij = softmax_ij − q_ij with q = (1 − ε)·onehot(y_i) + ε/C, times the upstream gradient of loss_i.
+    private static void IndexGrad<T>(ReadOnlySpan<T> logp, ReadOnlySpan<long> y, ReadOnlySpan<T> dy, Span<T> g, Reduction reduction,
+        int ignoreIndex, double denom, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = y.Length, c = n == 0 ? 0 : logp.Length / n;
+        T shared = reduction == Reduction.None ? T.Zero : T.CreateTruncating(double.CreateTruncating(dy[0]) / denom);
+        for (int i = 0; i < n; i++)
+        {
+            var gi = g.Slice(i * c, c);
+            if (y[i] == ignoreIndex)
+            {
+                gi.Clear();
+                continue;
+            }
+            T scale = reduction == Reduction.None ? dy[i] : shared;
+            System.Numerics.Tensors.TensorPrimitives.Exp(logp.Slice(i * c, c), gi);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(gi, scale, gi);
+            if (eps != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(gi, scale * T.CreateTruncating(eps / c), gi);
+            gi[(int)y[i]] -= scale * T.CreateTruncating(1 - eps);
+        }
+    }
+
+    /// <summary>Cross-entropy against a probability distribution per row (also differentiable in the target).</summary>
+    private static Tensor CrossEntropyProbabilities(Tensor logits, Tensor target, Reduction reduction, double eps)
+    {
+        int n = logits.Size(0), c = logits.Size(1);
+        var logp = logits.LogSoftmax(1);
+        // q = (1 − ε)·p + ε/C; loss_i = −Σ_j q_ij·logp_ij, built from differentiable ops (this path is not hot)
+        var q = eps == 0 ? target : target * (1 - eps) + eps / c;
+        var per = -(q * logp).Sum(1);
+        return reduction switch
+        {
+            Reduction.None => per,
+            Reduction.Sum => per.Sum(),
+            _ => per.Sum() / n,
+        };
+    }
 
     /// <summary>Negative log-likelihood of int64 targets [N] given log-probabilities [N, C]: −logp[i, y_i], reduced.</summary>
     public static Tensor NllLoss(Tensor logProbs, Tensor target, Reduction reduction = Reduction.Mean, long ignoreIndex = -100)

@@ -22,50 +22,69 @@ public static partial class Functional
         if (x.DType != weight.DType || (bias != null && bias.DType != weight.DType))
             throw new ArgumentException($"Linear: dtypes differ: input {x.DType.Name()}, weight {weight.DType.Name()}{(bias != null ? $", bias {bias.DType.Name()}" : "")}.");
 
-        var x2 = x.ContiguousData().ViewAs([x.NumElements / Math.Max(inF, 1), inF]);
-        int n = x2.Size(0);
-        var outShape = x.Shape.ToArray();
+        var xc = x.ContiguousData();
+        if (!ReferenceEquals(xc, x)) xc.MarkScratch(); // a contiguous copy only the backward reads
+        int rows = inF == 0 ? 0 : x.NumElements / inF;
+        Span<int> outShape = stackalloc int[x.Rank];
+        x._shape.CopyTo(outShape);
         outShape[^1] = outF;
-        var y = Tensor.Empty(outShape, x.DType);
-        var y2 = y.ViewAs([n, outF]);
-        if (bias != null) Kernels.Copy.Into(bias.Detach(), y2);
-        Tensor.Gemm2D(x2, false, weight.Detach(), true, y2, beta: bias != null ? 1f : 0f);
+        var y = Tensor.Empty(ShapeCache.Intern(outShape), x.DType);
+        if (bias != null) FillRows(y, bias, rows, outF);
+        Tensor.GemmRows(xc, false, weight.ContiguousData(), true, y, rows, outF, inF, beta: bias != null ? 1f : 0f);
         Engine.Record(y, "Linear", static (nd, dy) =>
         {
             var x = nd.A!;
-            var w = nd.B!;
+            var w = nd.B!.ContiguousData();
             var b = nd.C;
             int inF = w.Size(1), outF = w.Size(0);
-            var dy2 = dy.ContiguousData().ViewAs([dy.NumElements / Math.Max(outF, 1), outF]);
-            var x2 = nd.S0!;
+            var dyc = dy.ContiguousData();
+            var xc = nd.S0!;
+            int rows = inF == 0 ? 0 : xc.NumElements / inF;
             if (x.RequiresGrad)
             {
-                var dx = Tensor.Empty([.. x.Shape.AsSpan()], x.DType);
-                Tensor.Gemm2D(dy2, false, w.Detach(), false, dx.ViewAs([dy2.Size(0), inF]), beta: 0);
+                var dx = Tensor.Empty(x._shape, x.DType);
+                Tensor.GemmRows(dyc, false, w, false, dx, rows, inF, outF, beta: 0); // dX = dY·W
                 x.AccumulateGrad(dx);
             }
-            if (w.RequiresGrad)
+            if (nd.B!.RequiresGrad)
             {
-                var target = Engine.LeafGradTarget(w);
+                var target = Engine.LeafGradTarget(nd.B);
                 var dw = target ?? Tensor.Zeros([outF, inF], w.DType);
-                Tensor.Gemm2D(dy2, true, x2, false, dw, beta: 1);
-                if (target == null) w.AccumulateGrad(dw);
+                Tensor.GemmRows(dyc, true, xc, false, dw, outF, inF, rows, beta: 1); // dW += dYᵀ·X
+                if (target == null) nd.B.AccumulateGrad(dw);
             }
             if (b != null && b.RequiresGrad)
             {
                 var target = Engine.LeafGradTarget(b);
                 var db = target ?? Tensor.Zeros([outF], b.DType);
-                AddColumnSums(dy2, db);
+                AddColumnSums(dyc, rows, outF, db); // db += Σ_rows dY
                 if (target == null) b.AccumulateGrad(db);
             }
-        }, x, weight, bias, s0: x2);
+        }, x, weight, bias, s0: xc);
         return y;
     }
 
-    /// <summary>acc[j] += Σ_i m[i, j] for a contiguous 2-D m.</summary>
-    internal static void AddColumnSums(Tensor m, Tensor acc)
+    /// <summary>Writes <paramref name="bias"/> into each of the <paramref name="rows"/> rows of the contiguous <paramref name="y"/>.</summary>
+    private static void FillRows(Tensor y, Tensor bias, int rows, int cols)
     {
-        int rows = m.Size(0), cols = m.Size(1);
+        var bc = bias.ContiguousData();
+        if (y.DType == DType.Float32)
+        {
+            var src = bc.Span<float>();
+            var dst = y.Span<float>();
+            for (int i = 0; i < rows; i++) src.CopyTo(dst.Slice(i * cols, cols));
+        }
+        else
+        {
+            var src = bc.Span<double>();
+            var dst = y.Span<double>();
+            for (int i = 0; i < rows; i++) src.CopyTo(dst.Slice(i * cols, cols));
+        }
+    }
+
+    /// <summary>acc[j] += Σ_i m[i, j] for a contiguous m read as rows × cols.</summary>
+    internal static void AddColumnSums(Tensor m, int rows, int cols, Tensor acc)
+    {
         if (m.DType == DType.Float32)
         {
             var src = m.Span<float>();
@@ -102,6 +121,6 @@ public static partial class Functional
             var m = mask.Span<double>();
             for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0 : scale;
         }
-        return x * mask;
+        return x * mask.MarkScratch();
     }
 }

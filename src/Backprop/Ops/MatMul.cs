@@ -63,6 +63,27 @@ public partial class Tensor
         return y;
     }
 
+    /// <summary>
+    /// c = op(a)·op(b) + beta·c where a, b, c are contiguous tensors read as row-major matrices from
+    /// their offsets (op(a) is m×k, op(b) is k×n, c is m×n), whatever their nominal shapes: no view objects needed.
+    /// </summary>
+    internal static unsafe void GemmRows(Tensor a, bool transA, Tensor b, bool transB, Tensor c, int m, int n, int k, float beta)
+    {
+        Debug.Assert(a._contiguous && b._contiguous && c._contiguous);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        if (c.DType == DType.Float32)
+        {
+            fixed (float* pa = a.Data<float>(), pb = b.Data<float>(), pc = c.Data<float>())
+                Gemm.Sgemm(transA, transB, m, n, k, 1f, pa + a._offset, lda, pb + b._offset, ldb, beta, pc + c._offset, n);
+        }
+        else
+        {
+            fixed (double* pa = a.Data<double>(), pb = b.Data<double>(), pc = c.Data<double>())
+                Gemm.Dgemm(transA, transB, m, n, k, 1.0, pa + a._offset, lda, pb + b._offset, ldb, beta, pc + c._offset, n);
+        }
+        c.BumpVersion();
+    }
+
     /// <summary>c = op(a)·op(b) + beta·c for 2-D tensors; c must be contiguous. Transposes are flags, not copies.</summary>
     internal static unsafe void Gemm2D(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float beta)
     {

@@ -117,8 +117,8 @@ public partial class Tensor
         {
             var shape = Strided.BroadcastShapes(name, _shape, other._shape);
             var r = Empty<float>(shape);
-            var ea = Expand(shape).Detach();
-            var eb = other.Expand(shape).Detach();
+            var ea = Expand(shape).NoGraph();
+            var eb = other.Expand(shape).NoGraph();
             for (int i = 0; i < r._numel; i++)
             {
                 long x = ea.Data<long>()[ea.FlatPosition(i)], z = eb.Data<long>()[eb.FlatPosition(i)];
@@ -128,7 +128,7 @@ public partial class Tensor
         }
         var a = DType == DType.Int64 ? To(other.DType) : this;
         var b = other.DType == DType.Int64 ? other.To(a.DType) : other;
-        return Elementwise.Zip(name, a.Detach(), b.Detach(), new CmpOp<float>(op), new CmpOp<double>(op));
+        return Elementwise.Zip(name, a.NoGraph(), b.NoGraph(), new CmpOp<float>(op), new CmpOp<double>(op));
     }
 
     private static bool CompareResult(int c, int op) => op switch

@@ -85,12 +85,12 @@ public partial class Tensor
     {
         string name = max ? "Max" : "Min";
         if (_numel == 0) throw new ArgumentException($"{name}: cannot reduce an empty tensor of shape {Shape}.");
-        var (v, _) = Reduce.ArgExtreme(Reshape(-1).Detach(), 0, max);
+        var (v, _) = Reduce.ArgExtreme(Reshape(-1).NoGraph(), 0, max);
         var y = v.Reshape([]);
         Engine.Record(y, name, static (n, dy) =>
         {
             var x = n.A!;
-            var ties = x.Eq(n.S0!.To(x.DType).Detach()).To(x.DType);
+            var ties = x.Eq(n.S0!.To(x.DType).NoGraph()).To(x.DType);
             x.AccumulateGrad(Mul(ties, Div(dy, ties.Sum())));
         }, this, s0: y);
         return y;
@@ -108,7 +108,7 @@ public partial class Tensor
         int d = NormalizeDim(dim, Rank, name);
         if (Rank > 0 && _shape[d] == 0) throw new ArgumentException($"{name}: cannot reduce dimension {dim} of size 0 (shape {Shape}).");
         var src = Rank == 0 ? Reshape(1) : this;
-        var (v, idx) = Reduce.ArgExtreme(src.Detach(), d, max);
+        var (v, idx) = Reduce.ArgExtreme(src.NoGraph(), d, max);
         if (!keepDim || Rank == 0)
         {
             var shape = Rank == 0 ? Array.Empty<int>() : v._shape.Where((_, i) => i != d).ToArray();
@@ -134,11 +134,11 @@ public partial class Tensor
 
     /// <summary>Index of the largest element along <paramref name="dim"/> (int64), or of the flattened tensor when dim is null.</summary>
     public Tensor Argmax(int? dim = null, bool keepDim = false) =>
-        dim is int d ? Detach().Max(d, keepDim).Indices : Detach().Reshape(-1).Max(0).Indices;
+        dim is int d ? NoGraph().Max(d, keepDim).Indices : NoGraph().Reshape(-1).Max(0).Indices;
 
     /// <summary>Index of the smallest element along <paramref name="dim"/> (int64), or of the flattened tensor when dim is null.</summary>
     public Tensor Argmin(int? dim = null, bool keepDim = false) =>
-        dim is int d ? Detach().Min(d, keepDim).Indices : Detach().Reshape(-1).Min(0).Indices;
+        dim is int d ? NoGraph().Min(d, keepDim).Indices : NoGraph().Reshape(-1).Min(0).Indices;
 
     /// <summary>
     /// log Σ exp(x) over the given dimensions, computed stably as m + log Σ exp(x − m) with m the max.
@@ -150,7 +150,7 @@ public partial class Tensor
         Tensor y;
         using (NoGrad())
         {
-            var x = Detach();
+            var x = NoGraph();
             // max over the reduced dims, kept for broadcasting; infinite maxima are replaced by 0 so that
             // x − m stays NaN-free when a whole slice is −∞ (the result is then −∞, as it should be).
             var m = x;

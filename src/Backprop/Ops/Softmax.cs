@@ -39,9 +39,9 @@ public partial class Tensor
     private static Tensor RowWise(Tensor x, int d, bool log)
     {
         if (!x.DType.IsFloatingPoint()) throw Elementwise.NotFloat(log ? "LogSoftmax" : "Softmax", x);
-        if (x.Rank == 0) x = x.Detach().Reshape(1);
+        if (x.Rank == 0) x = x.NoGraph().Reshape(1);
         bool last = d == x.Rank - 1;
-        var src = (last ? x.Detach() : x.Detach().Transpose(d, -1)).ContiguousData();
+        var src = (last ? x.NoGraph() : x.NoGraph().Transpose(d, -1)).ContiguousData();
         var y = src.EmptyLike();
         int cols = src._shape[^1];
         int rows = cols == 0 ? 0 : src._numel / cols;

@@ -9,7 +9,7 @@ public partial class Tensor
     internal Tensor ViewAs(int[] shape)
     {
         Debug.Assert(_contiguous && Backprop.Shape.Product(shape) == _numel);
-        return new Tensor(_storage, _offset, shape, ContiguousStrides(shape));
+        return new Tensor(_storage, _offset, shape, ShapeCache.ContiguousStrides(shape));
     }
 
     private int[] InferShape(ReadOnlySpan<int> shape, string op)
