@@ -266,3 +266,48 @@ public class LossTests
         Assert.Contains("must have the same shape", Assert.Throws<ShapeException>(() => Loss.Mse(Tensor.Zeros(2), Tensor.Zeros(3))).Message);
     }
 }
+
+public class FusedLinearTests
+{
+    [Theory]
+    [InlineData(FusedActivation.Relu)]
+    [InlineData(FusedActivation.Sigmoid)]
+    [InlineData(FusedActivation.Tanh)]
+    [InlineData(FusedActivation.Gelu)]
+    public void FusedMatchesUnfusedAndPassesGradCheck(FusedActivation act)
+    {
+        var g = new Generator((ulong)act + 20);
+        Func<Tensor, Tensor> f = act switch
+        {
+            FusedActivation.Relu => t => t.Relu(),
+            FusedActivation.Sigmoid => t => t.Sigmoid(),
+            FusedActivation.Tanh => t => t.Tanh(),
+            _ => t => t.Gelu(),
+        };
+        var x = Tensor.Randn([6, 5], g).RequiresGrad_();
+        var w = Tensor.Randn([4, 5], g).RequiresGrad_();
+        var b = Tensor.Randn([4], g).RequiresGrad_();
+        var dy = Tensor.Randn([6, 4], g);
+        var fused = Functional.Linear(x, w, b, act);
+        fused.Backward(dy);
+        var (gx, gw, gb) = (x.Grad!.ToArray(), w.Grad!.ToArray(), b.Grad!.ToArray());
+        x.Grad = w.Grad = b.Grad = null;
+        var plain = f(Functional.Linear(x, w, b));
+        plain.Backward(dy);
+        Assert.Equal(plain.ToArray(), fused.ToArray());
+        TestUtil.Close(x.Grad!.ToArray(), Tensor.FromArray(gx), 1e-6);
+        TestUtil.Close(w.Grad!.ToArray(), Tensor.FromArray(gw), 1e-6);
+        TestUtil.Close(b.Grad!.ToArray(), Tensor.FromArray(gb), 1e-6);
+        TestUtil.Check(t => Functional.Linear(t[0], t[1], t[2], act), TestUtil.R(g, 2, 3, 5), TestUtil.R(g, 4, 5), TestUtil.R(g, 4));
+    }
+
+    [Fact]
+    public void SequentialFusesLinearWithTheFollowingActivation()
+    {
+        var seq = new Sequential(new Linear(3, 4, generator: new Generator(1)), new Tanh(), new Linear(4, 2, generator: new Generator(2)));
+        var y = seq.Forward(Tensor.Ones(2, 3).RequiresGrad_());
+        Assert.Equal("Linear", y.GradFn!.Name);
+        var h = seq[0].Forward(Tensor.Ones(2, 3));
+        Assert.Equal(((Linear)seq[2]).Forward(h.Tanh()).ToArray(), y.ToArray());
+    }
+}

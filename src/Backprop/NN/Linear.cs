@@ -3,7 +3,7 @@ namespace Backprop.NN;
 /// <summary>
 /// Fully connected layer y = x·Wᵀ + b with weight [out, in] and bias [out] (PyTorch's layout, so
 /// state dicts interchange). Input [..., in], output [..., out]. Forward and backward are one fused op
-/// (<see cref="Functional.Linear"/>): dX = dY·W, dW = dYᵀ·X, db = Σ dY.
+/// (<see cref="Functional.Linear(Tensor, Tensor, Tensor?)"/>): dX = dY·W, dW = dYᵀ·X, db = Σ dY.
 /// </summary>
 public sealed class Linear : Module
 {
@@ -38,11 +38,14 @@ public sealed class Linear : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override Tensor Forward(Tensor input) => Forward(input, FusedActivation.None);
+
+    /// <summary>act(x·Wᵀ + b) in one fused op.</summary>
+    public Tensor Forward(Tensor input, FusedActivation activation)
     {
         if (input.Rank == 0 || input.Size(-1) != InFeatures)
             throw new ShapeException($"Linear: expected input of shape [..., {InFeatures}], got {input.Shape}.");
-        return Functional.Linear(input, Weight, Bias);
+        return Functional.Linear(input, Weight, Bias, activation);
     }
 
     /// <inheritdoc/>

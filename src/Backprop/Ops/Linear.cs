@@ -3,6 +3,21 @@ using Backprop.Autograd;
 
 namespace Backprop.NN;
 
+/// <summary>An activation that <see cref="Functional.Linear(Tensor, Tensor, Tensor?, FusedActivation)"/> applies in the same pass.</summary>
+public enum FusedActivation
+{
+    /// <summary>No activation: the plain affine map.</summary>
+    None,
+    /// <summary>max(z, 0).</summary>
+    Relu,
+    /// <summary>1/(1 + e^−z).</summary>
+    Sigmoid,
+    /// <summary>tanh(z).</summary>
+    Tanh,
+    /// <summary>z·Φ(z) (exact GELU).</summary>
+    Gelu,
+}
+
 /// <summary>Stateless building blocks behind the layers (like torch.nn.functional).</summary>
 public static partial class Functional
 {
@@ -11,7 +26,15 @@ public static partial class Functional
     /// y first and the GEMM accumulates onto it. Backward: dX = dY·W, dW = dYᵀ·X, db = Σ dY, with dW
     /// and db accumulated straight into the parameters' Grad buffers when they are leaves.
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => Linear(x, weight, bias, FusedActivation.None);
+
+    /// <summary>
+    /// act(x·Wᵀ + b) as one op: the activation runs in place on the GEMM's output, and the backward
+    /// first forms dZ = dY ⊙ act′ (from the saved output for ReLU, sigmoid and tanh; from the saved
+    /// pre-activation for GELU), then dX = dZ·W, dW = dZᵀ·X, db = Σ dZ. Matches Linear followed by the
+    /// activation op to float rounding.
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, FusedActivation activation)
     {
         if (weight.Rank != 2) throw new ShapeException($"Linear: weight must be 2-D [out, in], got {weight.Shape}.");
         int outF = weight.Size(0), inF = weight.Size(1);
@@ -31,13 +54,17 @@ public static partial class Functional
         var y = Tensor.Empty(ShapeCache.Intern(outShape), x.DType);
         if (bias != null) FillRows(y, bias, rows, outF);
         Tensor.GemmRows(xc, false, weight.ContiguousData(), true, y, rows, outF, inF, beta: bias != null ? 1f : 0f);
-        Engine.Record(y, "Linear", static (nd, dy) =>
+        Tensor? z = null;
+        if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
+            z = activation == FusedActivation.Gelu ? Kernels.Copy.ToContiguous(y).MarkScratch() : y; // what act′ is computed from
+        ApplyActivation(y, activation);
+        Engine.Record(y, activation == FusedActivation.None ? "Linear" : "Linear+" + activation, static (nd, dy) =>
         {
             var x = nd.A!;
             var w = nd.B!.ContiguousData();
             var b = nd.C;
             int inF = w.Size(1), outF = w.Size(0);
-            var dyc = dy.ContiguousData();
+            var dyc = nd.I0 == (int)FusedActivation.None ? dy.ContiguousData() : ActivationGrad(dy, nd.S1!, (FusedActivation)nd.I0);
             var xc = nd.S0!;
             int rows = inF == 0 ? 0 : xc.NumElements / inF;
             if (x.RequiresGrad)
@@ -60,9 +87,36 @@ public static partial class Functional
                 AddColumnSums(dyc, rows, outF, db); // db += Σ_rows dY
                 if (target == null) b.AccumulateGrad(db);
             }
-        }, x, weight, bias, s0: xc);
+        }, x, weight, bias, s0: xc, s1: z, i0: (int)activation);
         return y;
     }
+
+    private static void ApplyActivation(Tensor y, FusedActivation act)
+    {
+        switch (act)
+        {
+            case FusedActivation.None: return;
+            case FusedActivation.Relu: InPlace(y, default(Tensor.ReluOp<float>), default(Tensor.ReluOp<double>)); break;
+            case FusedActivation.Sigmoid: InPlace(y, default(Tensor.SigmoidOp<float>), default(Tensor.SigmoidOp<double>)); break;
+            case FusedActivation.Tanh: InPlace(y, default(Tensor.TanhOp<float>), default(Tensor.TanhOp<double>)); break;
+            case FusedActivation.Gelu: InPlace(y, default(Tensor.GeluOp<float>), default(Tensor.GeluOp<double>)); break;
+        }
+    }
+
+    private static void InPlace<OF, OD>(Tensor y, OF f, OD d) where OF : struct, Kernels.IUnarySpan<float> where OD : struct, Kernels.IUnarySpan<double>
+    {
+        if (y.DType == DType.Float32) f.Apply(y.Span<float>(), y.Span<float>());
+        else d.Apply(y.Span<double>(), y.Span<double>());
+    }
+
+    /// <summary>dZ = dY ⊙ act′, with act′ from the saved output (ReLU, sigmoid, tanh) or pre-activation (GELU).</summary>
+    private static Tensor ActivationGrad(Tensor dy, Tensor saved, FusedActivation act) => act switch
+    {
+        FusedActivation.Relu => Kernels.Elementwise.Zip("ReluBackward", dy, saved, default(Tensor.ReluGrad<float>), default(Tensor.ReluGrad<double>)),
+        FusedActivation.Sigmoid => Kernels.Elementwise.Zip("SigmoidBackward", dy, saved, default(Tensor.SigmoidGrad<float>), default(Tensor.SigmoidGrad<double>)),
+        FusedActivation.Tanh => Kernels.Elementwise.Zip("TanhBackward", dy, saved, default(Tensor.TanhGrad<float>), default(Tensor.TanhGrad<double>)),
+        _ => Kernels.Elementwise.Zip("GeluBackward", dy, saved, default(Tensor.GeluGrad<float>), default(Tensor.GeluGrad<double>)),
+    };
 
     /// <summary>Writes <paramref name="bias"/> into each of the <paramref name="rows"/> rows of the contiguous <paramref name="y"/>.</summary>
     private static void FillRows(Tensor y, Tensor bias, int rows, int cols)
