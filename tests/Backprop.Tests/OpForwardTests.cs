@@ -41,6 +41,24 @@ public class OpForwardTests
     }
 
     [Fact]
+    public void Float32GeluKernelMatchesTheFloat64Reference()
+    {
+        // the SIMD float path (fast erf) against the exact double path, forward and backward, across ranges and chunk boundaries
+        var xs = Tensor.Linspace(-12, 12, 3001);
+        var y32 = xs.Gelu().ToDoubleArray();
+        var y64 = xs.To(DType.Float64).Gelu().ToDoubleArray();
+        for (int i = 0; i < y32.Length; i++) Assert.True(Math.Abs(y32[i] - y64[i]) < 2e-6 * Math.Max(1, Math.Abs(y64[i])), $"x={xs[i]}: {y32[i]} vs {y64[i]}");
+        var x32 = xs.Clone().RequiresGrad_();
+        x32.Gelu().Sum().Backward();
+        var x64 = xs.To(DType.Float64).RequiresGrad_();
+        x64.Gelu().Sum().Backward();
+        var g32 = x32.Grad!.ToDoubleArray();
+        var g64 = x64.Grad!.ToDoubleArray();
+        for (int i = 0; i < g32.Length; i++) Assert.True(Math.Abs(g32[i] - g64[i]) < 2e-6, $"x={xs[i]}: {g32[i]} vs {g64[i]}");
+        Assert.True(float.IsNaN(Tensor.FromArray([float.NaN]).Gelu().Item()));
+    }
+
+    [Fact]
     public void ErfIsAccurate()
     {
         Assert.True(Math.Abs(SpecialFunctions.Erf(1) - 0.8427007929497149) < 1e-15);

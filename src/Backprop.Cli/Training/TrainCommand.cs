@@ -49,9 +49,22 @@ public static class TrainCommand
             throw new CliException($"'train' takes at most one dataset, got: {string.Join(" ", args.Positionals)}.");
         bool json = args.Flag("json"), quiet = args.Flag("quiet");
         var entry = DatasetCatalog.Find(args.Positionals.Count == 1 ? args.Positionals[0] : "digits");
-        var d = entry.Defaults;
         int threads = args.Int("threads", 0, 1, 1024);
+        int previousThreads = Threads.Count;
         if (threads > 0) Threads.Count = threads;
+        try
+        {
+            return Train(args, stdout, stderr, entry, json, quiet);
+        }
+        finally
+        {
+            Threads.Count = previousThreads;
+        }
+    }
+
+    private static int Train(CliArgs args, TextWriter stdout, TextWriter stderr, DatasetEntry entry, bool json, bool quiet)
+    {
+        var d = entry.Defaults;
         var seedText = args.String("seed");
         ulong seed = 1;
         if (seedText != null && !ulong.TryParse(seedText, NumberStyles.None, CultureInfo.InvariantCulture, out seed))

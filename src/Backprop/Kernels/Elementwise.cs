@@ -23,6 +23,9 @@ internal static class Elementwise
 {
     internal const int Chunk = 256;
 
+    /// <summary>Elements per thread below which splitting a map across threads costs more than it saves.</summary>
+    internal const int ParallelGrain = 1 << 16;
+
     internal static Exception NotFloat(string op, Tensor t) =>
         new NotSupportedException($"{op}: expected a floating-point tensor (float32 or float64), got {t.DType.Name()} of shape {t.Shape}.");
 
@@ -56,7 +59,9 @@ internal static class Elementwise
     {
         if (x._contiguous && y._contiguous)
         {
-            op.Apply(x.Span<T>(), y.Span<T>());
+            int chunks = Threads.ChunksFor(x._numel, ParallelGrain);
+            if (chunks > 1) ParallelMap<T, Op>.Run(x.Data<T>(), x._offset, y.Data<T>(), y._offset, x._numel, op, chunks);
+            else op.Apply(x.Span<T>(), y.Span<T>());
             return;
         }
         var k = new UnaryInner<T, Op>(x.Data<T>(), y.Data<T>(), op);
@@ -116,7 +121,9 @@ internal static class Elementwise
     {
         if (a._contiguous && b._contiguous && y._contiguous && a._numel == y._numel && b._numel == y._numel)
         {
-            op.Apply(a.Span<T>(), b.Span<T>(), y.Span<T>());
+            int chunks = Threads.ChunksFor(y._numel, ParallelGrain);
+            if (chunks > 1) ParallelZip<T, Op>.Run(a.Data<T>(), a._offset, b.Data<T>(), b._offset, y.Data<T>(), y._offset, y._numel, op, chunks);
+            else op.Apply(a.Span<T>(), b.Span<T>(), y.Span<T>());
             return;
         }
         int rank = y.Rank;
@@ -155,6 +162,61 @@ internal static class Elementwise
                 _op.Apply(va, vb, vy);
                 if (sc != 1) Scatter(vy, y, oc + s * sc, sc);
             }
+        }
+    }
+
+    /// <summary>[start, end) of chunk <paramref name="c"/> of <paramref name="chunks"/> over n elements, on 64-element boundaries.</summary>
+    internal static (int Start, int End) ChunkRange(int n, int c, int chunks)
+    {
+        long per = ((long)n + chunks - 1) / chunks;
+        per = (per + 63) & ~63L;
+        int start = (int)Math.Min(n, c * per), end = (int)Math.Min(n, (c + 1) * per);
+        return (start, end);
+    }
+
+    /// <summary>A reusable (per thread and type) job that maps a contiguous range in parallel.</summary>
+    private sealed class ParallelMap<T, Op> : IParallelWork where T : unmanaged where Op : struct, IUnarySpan<T>
+    {
+        [ThreadStatic] private static ParallelMap<T, Op>? _job;
+        private T[]? _x, _y;
+        private int _ox, _oy, _n;
+        private Op _op;
+
+        public static void Run(T[] x, int ox, T[] y, int oy, int n, Op op, int chunks)
+        {
+            var j = _job ??= new ParallelMap<T, Op>();
+            (j._x, j._ox, j._y, j._oy, j._n, j._op) = (x, ox, y, oy, n, op);
+            try { Threads.For(chunks, j); }
+            finally { j._x = j._y = null; }
+        }
+
+        public void Run(int chunk, int chunks)
+        {
+            var (s, e) = ChunkRange(_n, chunk, chunks);
+            if (e > s) _op.Apply(_x.AsSpan(_ox + s, e - s), _y.AsSpan(_oy + s, e - s));
+        }
+    }
+
+    /// <summary>A reusable (per thread and type) job that zips contiguous ranges in parallel.</summary>
+    private sealed class ParallelZip<T, Op> : IParallelWork where T : unmanaged where Op : struct, IBinarySpan<T>
+    {
+        [ThreadStatic] private static ParallelZip<T, Op>? _job;
+        private T[]? _a, _b, _y;
+        private int _oa, _ob, _oy, _n;
+        private Op _op;
+
+        public static void Run(T[] a, int oa, T[] b, int ob, T[] y, int oy, int n, Op op, int chunks)
+        {
+            var j = _job ??= new ParallelZip<T, Op>();
+            (j._a, j._oa, j._b, j._ob, j._y, j._oy, j._n, j._op) = (a, oa, b, ob, y, oy, n, op);
+            try { Threads.For(chunks, j); }
+            finally { j._a = j._b = j._y = null; }
+        }
+
+        public void Run(int chunk, int chunks)
+        {
+            var (s, e) = ChunkRange(_n, chunk, chunks);
+            if (e > s) _op.Apply(_a.AsSpan(_oa + s, e - s), _b.AsSpan(_ob + s, e - s), _y.AsSpan(_oy + s, e - s));
         }
     }
 

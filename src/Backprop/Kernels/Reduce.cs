@@ -79,7 +79,7 @@ internal static class Reduce
         var yd = y.Data<T>();
         if (y._numel == 1 && x._contiguous)
         {
-            yd[0] = TensorPrimitives.Sum<T>(x.Span<T>());
+            yd[0] = ParallelSum<T>.Sum(x.Data<T>(), x._offset, x._numel);
             return y;
         }
         Array.Clear(yd);
@@ -89,6 +89,34 @@ internal static class Reduce
         var k = new SumInner<T>(x.Data<T>(), yd);
         Strided.Run(x._shape, x._strides, x._offset, sy, 0, default, 0, ref k);
         return y;
+    }
+
+    /// <summary>Sum of a large contiguous range: per-chunk partial sums added in chunk order (deterministic for a given thread count).</summary>
+    private sealed class ParallelSum<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic] private static ParallelSum<T>? _job;
+        private T[]? _x;
+        private int _o, _n;
+        private readonly T[] _partial = new T[64];
+
+        public static T Sum(T[] x, int offset, int n)
+        {
+            int chunks = Math.Min(64, Threads.ChunksFor(n, Elementwise.ParallelGrain));
+            if (chunks <= 1) return TensorPrimitives.Sum<T>(x.AsSpan(offset, n));
+            var j = _job ??= new ParallelSum<T>();
+            (j._x, j._o, j._n) = (x, offset, n);
+            try { Threads.For(chunks, j); }
+            finally { j._x = null; }
+            T total = T.Zero;
+            for (int c = 0; c < chunks; c++) total += j._partial[c];
+            return total;
+        }
+
+        public void Run(int chunk, int chunks)
+        {
+            var (s, e) = Elementwise.ChunkRange(_n, chunk, chunks);
+            _partial[chunk] = e > s ? TensorPrimitives.Sum<T>(_x.AsSpan(_o + s, e - s)) : T.Zero;
+        }
     }
 
     private readonly struct SumInner<T>(T[] x, T[] y) : IStridedInner where T : unmanaged, IFloatingPointIeee754<T>

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Backprop.Autograd;
 using Backprop.Kernels;
 
@@ -145,20 +146,30 @@ public partial class Tensor
 
     private static readonly double InvSqrt2 = 1 / Math.Sqrt(2), InvSqrt2Pi = 1 / Math.Sqrt(2 * Math.PI), SqrtTwoOverPi = Math.Sqrt(2 / Math.PI);
 
-    internal struct GeluOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    internal struct GeluOp<T> : IUnarySpan<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public readonly void Apply(ReadOnlySpan<T> x, Span<T> y)
         {
+            if (typeof(T) == typeof(float))
+            {
+                GeluKernels.Forward(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
+                return;
+            }
             T half = T.CreateTruncating(0.5), k = T.CreateTruncating(InvSqrt2);
             for (int i = 0; i < x.Length; i++) y[i] = half * x[i] * (T.One + Erf(x[i] * k));
         }
     }
 
-    internal struct GeluGrad<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
+    internal struct GeluGrad<T> : IBinarySpan<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         // d/dx x·Φ(x) = Φ(x) + x·φ(x)
         public readonly void Apply(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dx)
         {
+            if (typeof(T) == typeof(float))
+            {
+                GeluKernels.Backward(MemoryMarshal.Cast<T, float>(dy), MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(dx));
+                return;
+            }
             T half = T.CreateTruncating(0.5), k = T.CreateTruncating(InvSqrt2), c = T.CreateTruncating(InvSqrt2Pi);
             for (int i = 0; i < dx.Length; i++)
             {
