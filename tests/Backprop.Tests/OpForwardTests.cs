@@ -41,6 +41,19 @@ public class OpForwardTests
     }
 
     [Fact]
+    public void ActivationsOfEmptyTensors()
+    {
+        foreach (var f in new Func<Tensor, Tensor>[] { t => t.Sigmoid(), t => t.Tanh(), t => t.Relu(), t => t.Gelu(), t => t.Softplus() })
+        {
+            var x = Tensor.Zeros([2, 0], DType.Float64).RequiresGrad_();
+            var y = f(x);
+            Assert.Equal(new[] { 2, 0 }, y.Shape.ToArray());
+            y.Backward(Tensor.Zeros([2, 0], DType.Float64));
+            Assert.Equal(new[] { 2, 0 }, x.Grad!.Shape.ToArray());
+        }
+    }
+
+    [Fact]
     public void ErfIsAccurate()
     {
         Assert.True(Math.Abs(SpecialFunctions.Erf(1) - 0.8427007929497149) < 1e-15);
