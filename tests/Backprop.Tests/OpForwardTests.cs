@@ -79,6 +79,21 @@ public class OpForwardTests
     }
 
     [Fact]
+    public void SoftmaxOfAScalarIsAScalar()
+    {
+        var x = Tensor.Scalar(2.5, DType.Float64).RequiresGrad_();
+        var p = x.Softmax(0);
+        var lp = x.LogSoftmax(-1);
+        Assert.Equal(0, p.Rank);
+        Assert.Equal(0, lp.Rank);
+        Assert.Equal(1.0, p.ItemDouble());
+        Assert.Equal(0.0, lp.ItemDouble());
+        (p + lp).Backward();
+        Assert.Equal(0, x.Grad!.Rank);
+        Assert.Equal(0.0, x.Grad.ItemDouble());
+    }
+
+    [Fact]
     public void Reductions()
     {
         var m = Tensor.FromArray(new float[,] { { 1, 5, 3 }, { 4, 2, 6 } });
