@@ -94,6 +94,17 @@ public class OpForwardTests
     }
 
     [Fact]
+    public void LogSumExpOverAnEmptyDimensionIsMinusInfinity()
+    {
+        var x = Tensor.Zeros([2, 0], DType.Float64).RequiresGrad_();
+        var y = x.LogSumExp(1);
+        Assert.Equal(new[] { double.NegativeInfinity, double.NegativeInfinity }, y.ToDoubleArray());
+        y.Backward(Tensor.Ones([2], DType.Float64));
+        Assert.Equal(new[] { 2, 0 }, x.Grad!.Shape.ToArray());
+        Assert.Equal(new[] { 0, 1 }, Tensor.Zeros([0, 3]).LogSumExp(1, keepDim: true).Shape.ToArray());
+    }
+
+    [Fact]
     public void Reductions()
     {
         var m = Tensor.FromArray(new float[,] { { 1, 5, 3 }, { 4, 2, 6 } });
