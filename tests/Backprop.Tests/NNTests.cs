@@ -259,6 +259,10 @@ public class LossTests
         Close(expected, Loss.BinaryCrossEntropyWithLogits(logits, tt, Reduction.None), 1e-6);
         Check(x => Loss.BinaryCrossEntropyWithLogits(x[0], x[1].Sigmoid()), R(g, 3, 2), R(g, 3, 2));
         Check(x => Loss.BinaryCrossEntropy(x[0].Sigmoid(), x[1].Sigmoid(), Reduction.Sum), R(g, 4), R(g, 4));
+        // probabilities of exactly 0 and 1 (a saturated sigmoid) give finite gradients, PyTorch's (p − t) / max(p(1 − p), 1e-12)
+        var sat = Tensor.FromArray([0f, 1f, 0f, 1f]).RequiresGrad_();
+        Loss.BinaryCrossEntropy(sat, Tensor.FromArray([0f, 1f, 1f, 0f]), Reduction.Sum).Backward();
+        Close([0, 0, -1e12, 1e12], sat.Grad!, 1e-6);
         var lp = Tensor.Randn([3, 4], g, DType.Float64).LogSoftmax(1);
         var y = Tensor.FromArray(new long[] { 0, 3, 1 });
         Close(Loss.CrossEntropy(Tensor.Zeros([3, 4], DType.Float64) + lp, y).ItemDouble(), Loss.NllLoss(lp, y).ItemDouble(), 1e-12);
