@@ -269,4 +269,23 @@ public class LossTests
         Check(x => Loss.NllLoss(x[0].LogSoftmax(1), y), R(g, 3, 4));
         Assert.Contains("must have the same shape", Assert.Throws<ShapeException>(() => Loss.Mse(Tensor.Zeros(2), Tensor.Zeros(3))).Message);
     }
+
+    [Fact]
+    public void EveryTargetIgnoredGivesANaNMeanAndZeroGradients()
+    {
+        var ignored = Tensor.FromArray(new long[] { -100, -100 });
+        foreach (var loss in new Func<Tensor, Tensor>[]
+        {
+            x => Loss.CrossEntropy(x, ignored),
+            x => Loss.CrossEntropy(x, ignored, labelSmoothing: 0.1),
+            x => Loss.NllLoss(x.LogSoftmax(1), ignored),
+        })
+        {
+            var x = Tensor.FromArray([1.0, 2.0, 3.0, -1.0, 0.5, 0.0], 2, 3).RequiresGrad_();
+            var l = loss(x);
+            Assert.True(double.IsNaN(l.ItemDouble()));
+            l.Backward();
+            Assert.All(x.Grad!.ToDoubleArray(), v => Assert.Equal(0.0, v));
+        }
+    }
 }

@@ -103,7 +103,8 @@ public static class Loss
             var q = nd.S1!;
             var rowMass = q.Sum(1, keepDim: true);
             var g = sm * rowMass - q;
-            var scale = nd.I0 == (int)Reduction.None ? dy.Unsqueeze(1) : dy / nd.D0;
+            // a mean over no counted sample (every target ignored) is NaN, but no logit affects it: zero gradient, as in PyTorch
+            var scale = nd.I0 == (int)Reduction.None ? dy.Unsqueeze(1) : nd.D0 == 0 ? Tensor.ZerosLike(dy) : dy / nd.D0;
             if (nd.A!.RequiresGrad) nd.A.AccumulateGrad(g * scale);
             // probability targets: d/dp = −(1 − ε)·log softmax
             if (nd.B != null && nd.B.RequiresGrad) nd.B.AccumulateGrad(-(1 - nd.D1) * nd.S0! * scale);
@@ -143,7 +144,8 @@ public static class Loss
         {
             Reduction.None => picked,
             Reduction.Sum => picked.Sum(),
-            _ => picked.Sum() / counted,
+            // every target ignored: the mean is NaN, added rather than divided by 0 so that the gradient stays 0 (as in PyTorch)
+            _ => counted == 0 ? picked.Sum() + double.NaN : picked.Sum() / counted,
         };
     }
 
