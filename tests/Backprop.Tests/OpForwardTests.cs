@@ -41,6 +41,20 @@ public class OpForwardTests
     }
 
     [Fact]
+    public void PowGradientsAtZeroAreFiniteWhereTheFunctionIsFlat()
+    {
+        var x = Tensor.FromArray([0.0, 2.0]).RequiresGrad_();
+        x.Pow(0).Sum().Backward();
+        Assert.Equal(new[] { 0.0, 0.0 }, x.Grad!.ToDoubleArray());
+
+        var a = Tensor.FromArray([0.0, 0.0, 0.0, 2.0]).RequiresGrad_();
+        var b = Tensor.FromArray([0.0, 1.0, 2.0, 0.0]).RequiresGrad_();
+        a.Pow(b).Sum().Backward();
+        Assert.Equal(new[] { 0.0, 1.0, 0.0, 0.0 }, a.Grad!.ToDoubleArray());   // b·a^(b−1), 0 where b = 0
+        Assert.Equal(new[] { 0.0, 0.0, 0.0, Math.Log(2) }, b.Grad!.ToDoubleArray()); // a^b·log a, 0 where a = 0
+    }
+
+    [Fact]
     public void ActivationsOfEmptyTensors()
     {
         foreach (var f in new Func<Tensor, Tensor>[] { t => t.Sigmoid(), t => t.Tanh(), t => t.Relu(), t => t.Gelu(), t => t.Softplus() })
