@@ -687,6 +687,24 @@ case(T_F, "bce_logits", "input_t", lambda g: [("input", randn(g, 4, 3)), ("targe
      lambda t, a: F.binary_cross_entropy_with_logits(t["input"], t["target"], reduction=a["reduction"]), dict(reduction="mean"),
      transpose=("input",))
 
+# ---------------------------------------------------------------------------- partial requires_grad and composites
+
+P_F = "composite"
+case(P_F, "concat", "x1_no_grad", lambda g: [("x0", randn(g, 2, 3)), ("x1", nograd(randn(g, 1, 3))), ("x2", randn(g, 2, 3))],
+     lambda t, a: torch.cat(xs_list(t), a["dim"]), dict(dim=0))
+case(P_F, "matmul", "b_no_grad", lambda g: [("a", randn(g, 2, 3, 4)), ("b", nograd(randn(g, 4, 2)))],
+     lambda t, a: torch.matmul(t["a"], t["b"]))
+case(P_F, "linear", "weight_no_grad", lambda g: [("x", randn(g, 5, 4)), ("weight", nograd(randn(g, 3, 4))), ("bias", randn(g, 3))],
+     lambda t, a: F.linear(t["x"], t["weight"], t["bias"]), dict(bias=True))
+case(P_F, "where", "b_no_grad", lambda g: [("cond", nograd(mask(g, 3, 4))), ("a", randn(g, 3, 4)), ("b", nograd(randn(g, 4)))],
+     lambda t, a: torch.where(t["cond"] != 0, t["a"], t["b"]))
+# a tensor used several times: the gradients of all uses add up
+case(P_F, "x_used_twice", "3x4", x_of((3, 4)), lambda t, a: t["x"] * torch.tanh(t["x"]) + torch.exp(t["x"]).sum(-1, keepdim=True))
+case(P_F, "tied_weight", "5x4_4x3", lambda g: [("x", randn(g, 5, 4)), ("w", randn(g, 4, 3))],
+     lambda t, a: torch.tanh(t["x"] @ t["w"]) @ t["w"].t())
+case(P_F, "attention", "2x3x4", lambda g: [("q", randn(g, 2, 3, 4)), ("k", randn(g, 2, 5, 4)), ("v", randn(g, 2, 5, 4))],
+     lambda t, a: torch.softmax(t["q"] @ t["k"].transpose(-1, -2) / 2.0, -1) @ t["v"])
+
 # ---------------------------------------------------------------------------- training trajectories
 
 TRAIN_STEPS = 20

@@ -265,6 +265,10 @@ public class TorchDifferentialTests
             case "mse": return [Loss.Mse(x["input"], x["target"], Red(args))];
             case "bce": return [Loss.BinaryCrossEntropy(x["input"], x["target"], Red(args))];
             case "bce_logits": return [Loss.BinaryCrossEntropyWithLogits(x["input"], x["target"], Red(args))];
+            // composites
+            case "x_used_twice": return [X() * X().Tanh() + X().Exp().Sum(-1, keepDim: true)];
+            case "tied_weight": return [X().MatMul(x["w"]).Tanh().MatMul(x["w"].T)];
+            case "attention": return [(x["q"].MatMul(x["k"].Transpose(-1, -2)) / 2.0).Softmax(-1).MatMul(x["v"])];
             default: throw new NotSupportedException($"no replay for op '{op}'");
         }
     }
