@@ -96,7 +96,7 @@ internal sealed class Storage<T> : Storage where T : unmanaged
 internal static class BufferPool<T> where T : unmanaged
 {
     private const int MaxPerLength = 64;
-    private const long MaxPooledBytes = 1L << 30;
+    private const long MaxPooledBytes = 512L << 20;
 
     [ThreadStatic] private static Dictionary<int, Stack<T[]>>? _free;
     [ThreadStatic] private static long _pooledBytes;

@@ -218,6 +218,7 @@ public partial class Tensor
 
     internal void ClearStorage()
     {
+        if (_numel == 0) return;
         if (_contiguous) Array.Clear(_storage.Array, _offset, _numel);
         else FillStorage(0);
     }

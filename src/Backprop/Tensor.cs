@@ -88,6 +88,9 @@ public partial class Tensor
 
     private static bool ComputeContiguous(int[] shape, int[] strides)
     {
+        // A tensor without elements is contiguous whatever its strides (as in PyTorch): there is
+        // nothing to lay out, and kernels take the contiguous path with an empty span.
+        if (Array.IndexOf(shape, 0) >= 0) return true;
         int expected = 1;
         for (int i = shape.Length - 1; i >= 0; i--)
         {
@@ -118,7 +121,8 @@ public partial class Tensor
     internal Span<T> Span<T>() where T : unmanaged
     {
         Debug.Assert(_contiguous);
-        return ((Storage<T>)_storage).Data.AsSpan(_offset, _numel);
+        // an empty view may start past the end of its storage (narrowing an empty tensor)
+        return _numel == 0 ? default : ((Storage<T>)_storage).Data.AsSpan(_offset, _numel);
     }
 
     /// <summary>The tensor itself if contiguous, else a contiguous copy (not recorded).</summary>

@@ -138,8 +138,14 @@ public class MemoryTests
             opt.Step();
         }
         for (int i = 0; i < 5; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Step();
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        // the least of a few warm steps: a per-thread cache that other tests filled may be rebuilt once in between
+        long least = long.MaxValue;
+        for (int i = 0; i < 3; i++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Step();
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        return least;
     }
 }

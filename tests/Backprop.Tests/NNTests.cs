@@ -259,11 +259,34 @@ public class LossTests
         Close(expected, Loss.BinaryCrossEntropyWithLogits(logits, tt, Reduction.None), 1e-6);
         Check(x => Loss.BinaryCrossEntropyWithLogits(x[0], x[1].Sigmoid()), R(g, 3, 2), R(g, 3, 2));
         Check(x => Loss.BinaryCrossEntropy(x[0].Sigmoid(), x[1].Sigmoid(), Reduction.Sum), R(g, 4), R(g, 4));
+        // probabilities of exactly 0 and 1 (a saturated sigmoid) give finite gradients, PyTorch's (p − t) / max(p(1 − p), 1e-12)
+        var sat = Tensor.FromArray([0f, 1f, 0f, 1f]).RequiresGrad_();
+        Loss.BinaryCrossEntropy(sat, Tensor.FromArray([0f, 1f, 1f, 0f]), Reduction.Sum).Backward();
+        Close([0, 0, -1e12, 1e12], sat.Grad!, 1e-6);
         var lp = Tensor.Randn([3, 4], g, DType.Float64).LogSoftmax(1);
         var y = Tensor.FromArray(new long[] { 0, 3, 1 });
         Close(Loss.CrossEntropy(Tensor.Zeros([3, 4], DType.Float64) + lp, y).ItemDouble(), Loss.NllLoss(lp, y).ItemDouble(), 1e-12);
         Check(x => Loss.NllLoss(x[0].LogSoftmax(1), y), R(g, 3, 4));
         Assert.Contains("must have the same shape", Assert.Throws<ShapeException>(() => Loss.Mse(Tensor.Zeros(2), Tensor.Zeros(3))).Message);
+    }
+
+    [Fact]
+    public void EveryTargetIgnoredGivesANaNMeanAndZeroGradients()
+    {
+        var ignored = Tensor.FromArray(new long[] { -100, -100 });
+        foreach (var loss in new Func<Tensor, Tensor>[]
+        {
+            x => Loss.CrossEntropy(x, ignored),
+            x => Loss.CrossEntropy(x, ignored, labelSmoothing: 0.1),
+            x => Loss.NllLoss(x.LogSoftmax(1), ignored),
+        })
+        {
+            var x = Tensor.FromArray([1.0, 2.0, 3.0, -1.0, 0.5, 0.0], 2, 3).RequiresGrad_();
+            var l = loss(x);
+            Assert.True(double.IsNaN(l.ItemDouble()));
+            l.Backward();
+            Assert.All(x.Grad!.ToDoubleArray(), v => Assert.Equal(0.0, v));
+        }
     }
 }
 

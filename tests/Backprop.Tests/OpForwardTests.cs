@@ -59,6 +59,33 @@ public class OpForwardTests
     }
 
     [Fact]
+    public void PowGradientsAtZeroAreFiniteWhereTheFunctionIsFlat()
+    {
+        var x = Tensor.FromArray([0.0, 2.0]).RequiresGrad_();
+        x.Pow(0).Sum().Backward();
+        Assert.Equal(new[] { 0.0, 0.0 }, x.Grad!.ToDoubleArray());
+
+        var a = Tensor.FromArray([0.0, 0.0, 0.0, 2.0]).RequiresGrad_();
+        var b = Tensor.FromArray([0.0, 1.0, 2.0, 0.0]).RequiresGrad_();
+        a.Pow(b).Sum().Backward();
+        Assert.Equal(new[] { 0.0, 1.0, 0.0, 0.0 }, a.Grad!.ToDoubleArray());   // b·a^(b−1), 0 where b = 0
+        Assert.Equal(new[] { 0.0, 0.0, 0.0, Math.Log(2) }, b.Grad!.ToDoubleArray()); // a^b·log a, 0 where a = 0
+    }
+
+    [Fact]
+    public void ActivationsOfEmptyTensors()
+    {
+        foreach (var f in new Func<Tensor, Tensor>[] { t => t.Sigmoid(), t => t.Tanh(), t => t.Relu(), t => t.Gelu(), t => t.Softplus() })
+        {
+            var x = Tensor.Zeros([2, 0], DType.Float64).RequiresGrad_();
+            var y = f(x);
+            Assert.Equal(new[] { 2, 0 }, y.Shape.ToArray());
+            y.Backward(Tensor.Zeros([2, 0], DType.Float64));
+            Assert.Equal(new[] { 2, 0 }, x.Grad!.Shape.ToArray());
+        }
+    }
+
+    [Fact]
     public void ErfIsAccurate()
     {
         Assert.True(Math.Abs(SpecialFunctions.Erf(1) - 0.8427007929497149) < 1e-15);
@@ -81,6 +108,32 @@ public class OpForwardTests
         Close(m.Softmax(1).Log().ToDoubleArray(), m.LogSoftmax(1), 1e-5);
         var negInf = Tensor.FromArray([float.NegativeInfinity, 0f]);
         Close([0, 1], negInf.Softmax(0));
+    }
+
+    [Fact]
+    public void SoftmaxOfAScalarIsAScalar()
+    {
+        var x = Tensor.Scalar(2.5, DType.Float64).RequiresGrad_();
+        var p = x.Softmax(0);
+        var lp = x.LogSoftmax(-1);
+        Assert.Equal(0, p.Rank);
+        Assert.Equal(0, lp.Rank);
+        Assert.Equal(1.0, p.ItemDouble());
+        Assert.Equal(0.0, lp.ItemDouble());
+        (p + lp).Backward();
+        Assert.Equal(0, x.Grad!.Rank);
+        Assert.Equal(0.0, x.Grad.ItemDouble());
+    }
+
+    [Fact]
+    public void LogSumExpOverAnEmptyDimensionIsMinusInfinity()
+    {
+        var x = Tensor.Zeros([2, 0], DType.Float64).RequiresGrad_();
+        var y = x.LogSumExp(1);
+        Assert.Equal(new[] { double.NegativeInfinity, double.NegativeInfinity }, y.ToDoubleArray());
+        y.Backward(Tensor.Ones([2], DType.Float64));
+        Assert.Equal(new[] { 2, 0 }, x.Grad!.Shape.ToArray());
+        Assert.Equal(new[] { 0, 1 }, Tensor.Zeros([0, 3]).LogSumExp(1, keepDim: true).Shape.ToArray());
     }
 
     [Fact]

@@ -174,4 +174,24 @@ public class TensorTests
         Assert.Equal(new long[] { 1, -2 }, t.To(DType.Int64).ToLongArray());
         Assert.Contains("dtypes differ", Assert.Throws<ArgumentException>(() => t + d).Message);
     }
+
+    [Fact]
+    public void EmptyTensorsAreContiguousAndFlowThroughOpsAndBackward()
+    {
+        var x = Tensor.Zeros([2, 0], DType.Float64).RequiresGrad_();
+        Assert.True(x.IsContiguous);
+        Assert.True(x.Transpose(0, 1).IsContiguous);
+        var y = (x.Exp() * 2 + x).Sum(1, keepDim: true);
+        Assert.Equal(new[] { 2, 1 }, y.Shape.ToArray());
+        Assert.Equal(new[] { 0.0, 0.0 }, y.ToDoubleArray());
+        y.Backward(Tensor.Ones([2, 1], DType.Float64));
+        Assert.Equal(new[] { 2, 0 }, x.Grad!.Shape.ToArray());
+        Assert.Equal(new[] { 0, 2 }, x.Transpose(0, 1).Reshape(0, 2).Shape.ToArray());
+        // stacking empty tensors along an inner dimension narrows views that start past the storage's end
+        var e = Tensor.Zeros([0, 2], DType.Float64).RequiresGrad_();
+        var s = Tensor.Stack([e, e], dim: 1);
+        Assert.Equal(new[] { 0, 2, 2 }, s.Shape.ToArray());
+        s.Backward(Tensor.Zeros([0, 2, 2], DType.Float64));
+        Assert.Equal(new[] { 0, 2 }, e.Grad!.Shape.ToArray());
+    }
 }

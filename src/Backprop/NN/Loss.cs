@@ -195,7 +195,8 @@ public static class Loss
         {
             Reduction.None => picked,
             Reduction.Sum => picked.Sum(),
-            _ => picked.Sum() / counted,
+            // every target ignored: the mean is NaN, added rather than divided by 0 so that the gradient stays 0 (as in PyTorch)
+            _ => counted == 0 ? picked.Sum() + double.NaN : picked.Sum() / counted,
         };
     }
 
@@ -223,9 +224,23 @@ public static class Loss
         if (!probabilities.Shape.Equals(target.Shape))
             throw new ShapeException($"BinaryCrossEntropy: probabilities {probabilities.Shape} and target {target.Shape} must have the same shape.");
         var p = probabilities;
-        var logP = p.Log().Clamp(min: -100);
-        var log1mP = (1 - p).Log().Clamp(min: -100);
-        var l = -(target * logP + (1 - target) * log1mP);
+        Tensor logP, log1mP, l;
+        using (Tensor.NoGrad())
+        {
+            logP = p.Log().Clamp(min: -100);
+            log1mP = (1 - p).Log().Clamp(min: -100);
+            l = -(target * logP + (1 - target) * log1mP);
+        }
+        // Backward as PyTorch writes it: d/dp = (p − t) / max(p(1 − p), 1e-12) stays finite where p is
+        // exactly 0 or 1 (a saturated float32 sigmoid), where the chain rule through the clamped logs
+        // gives 0·∞ = NaN; d/dt = log(1 − p) − log p with the clamped logs. The 1e-12 is a float, as in PyTorch.
+        Engine.Record(l, "BinaryCrossEntropy", static (n, dy) =>
+        {
+            var p = n.A!;
+            var t = n.B!;
+            if (p.RequiresGrad) p.AccumulateGrad(dy * (p - t) / Tensor.Maximum(p * (1 - p), p.Const(1e-12f)));
+            if (t.RequiresGrad) t.AccumulateGrad(dy * (n.S0! - n.S1!));
+        }, p, target, s0: log1mP, s1: logP);
         return reduction switch
         {
             Reduction.None => l,

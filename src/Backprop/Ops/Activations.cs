@@ -99,7 +99,11 @@ public partial class Tensor
 
     internal struct SigmoidOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
     {
-        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sigmoid(x, y);
+        // TensorPrimitives.Sigmoid throws on empty spans (unlike Exp or Tanh)
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y)
+        {
+            if (!x.IsEmpty) TensorPrimitives.Sigmoid(x, y);
+        }
     }
 
     internal struct SigmoidGrad<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>

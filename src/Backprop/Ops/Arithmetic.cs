@@ -82,7 +82,8 @@ public partial class Tensor
         Engine.Record(y, "Pow", static (n, dy) =>
         {
             double p = n.D0;
-            // d(x^p)/dx = p·x^(p-1)
+            // d(x^p)/dx = p·x^(p-1); x^0 is constant, so 0 also at x = 0 (where 0·0^-1 would be NaN), as in PyTorch
+            if (p == 0) { n.A!.AccumulateGrad(ZerosLike(n.A)); return; }
             var local = p == 2 ? Elementwise.Scaled(n.A!, 2) : Elementwise.Scaled(Pow(n.A!, p - 1), p);
             n.A!.AccumulateGrad(Mul(dy, local));
         }, x, d0: p);
@@ -95,10 +96,13 @@ public partial class Tensor
         var y = Elementwise.Zip("Pow", a, b, default(PowTensor<float>), default(PowTensor<double>));
         Engine.Record(y, "Pow", static (n, dy) =>
         {
+            // As in PyTorch, the gradients are 0 where the formulas would give 0·∞ = NaN but the function is
+            // flat: for a where b = 0 (a^0 = 1), for b where a = 0 and b ≥ 0 (0^b = 0, or 1 at b = 0).
+            var zero = n.A!.Const(0);
             if (n.A!.RequiresGrad) // b·a^(b-1)
-                n.A.AccumulateGradSummed(Mul(dy, Mul(n.B!, Pow(n.A, Sub(n.B!, n.A.Const(1))))));
+                n.A.AccumulateGradSummed(Where(n.B!.Eq(0), zero, Mul(dy, Mul(n.B!, Pow(n.A, Sub(n.B!, n.A.Const(1)))))));
             if (n.B!.RequiresGrad) // a^b·log a
-                n.B.AccumulateGradSummed(Mul(dy, Mul(n.S0!, Log(n.A))));
+                n.B.AccumulateGradSummed(Where(Mul(n.A.Eq(0), n.B.Ge(zero)), zero, Mul(dy, Mul(n.S0!, Log(n.A)))));
         }, a, b, s0: y);
         return y;
     }

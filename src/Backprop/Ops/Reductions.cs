@@ -154,7 +154,8 @@ public partial class Tensor
             // max over the reduced dims, kept for broadcasting; infinite maxima are replaced by 0 so that
             // x − m stays NaN-free when a whole slice is −∞ (the result is then −∞, as it should be).
             var m = x;
-            for (int i = 0; i < Rank; i++) if (mask[i]) m = m.Max(i, keepDim: true).Values;
+            if (_numel == 0) m = Zeros(Reduce.ReducedShape(_shape, mask, keepDim: true), DType); // empty sums give −∞
+            else for (int i = 0; i < Rank; i++) if (mask[i]) m = m.Max(i, keepDim: true).Values;
             m = Elementwise.Map("LogSumExp", m, default(FiniteOrZero<float>), default(FiniteOrZero<double>));
             var s = Reduce.Sum((x - m).Exp(), mask, keepDim: true).Log() + m;
             y = keepDim ? s : s.ViewAs(Reduce.ReducedShape(_shape, mask, keepDim: false));

@@ -39,6 +39,7 @@ public partial class Tensor
     private static Tensor RowWise(Tensor x, int d, bool log)
     {
         if (!x.DType.IsFloatingPoint()) throw Elementwise.NotFloat(log ? "LogSoftmax" : "Softmax", x);
+        int[] shape = x._shape; // a 0-d input gives a 0-d result, computed as one row of one
         if (x.Rank == 0) x = x.NoGraph().Reshape(1);
         bool last = d == x.Rank - 1;
         var src = (last ? x.NoGraph() : x.NoGraph().Transpose(d, -1)).ContiguousData();
@@ -47,7 +48,7 @@ public partial class Tensor
         int rows = cols == 0 ? 0 : src._numel / cols;
         if (x.DType == DType.Float32) Rows<float>(src.Span<float>(), y.Span<float>(), rows, cols, log);
         else Rows<double>(src.Span<double>(), y.Span<double>(), rows, cols, log);
-        return last ? y.ViewAs([.. x._shape]) : Copy.ToContiguous(y.Transpose(d, -1)).ViewAs([.. x._shape]);
+        return last ? y.ViewAs([.. shape]) : Copy.ToContiguous(y.Transpose(d, -1)).ViewAs([.. shape]);
     }
 
     internal static void Rows<T>(ReadOnlySpan<T> x, Span<T> y, int rows, int cols, bool log) where T : unmanaged, IFloatingPointIeee754<T>
