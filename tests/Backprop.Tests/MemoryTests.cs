@@ -149,3 +149,42 @@ public class MemoryTests
         return least;
     }
 }
+
+public class RecycledBatchesTests
+{
+    [Fact]
+    public void RecycledBatchesReuseBuffersAndStaleOnesThrow()
+    {
+        var data = new Data.TensorDataset(Tensor.Randn([512, 100], new Generator(1)), Tensor.RandInt(0, 3, [512], new Generator(2)));
+        var loader = new Data.DataLoader(data, 64, shuffle: true, seed: 1, recycleBatches: true);
+        var seen = new List<Tensor>();
+        Tensor? kept = null;
+        int i = 0;
+        foreach (var (x, _) in loader)
+        {
+            if (i == 1) kept = x.Detach();
+            seen.Add(x);
+            i++;
+        }
+        foreach (var _ in loader) { } // the next epoch reuses the buffers
+        Assert.Throws<ObjectDisposedException>(() => seen[0].ToArray());
+        Assert.Equal(6400, kept!.ToArray().Length);
+        // the same batches as without recycling
+        var plain = new Data.DataLoader(data, 64, shuffle: true, seed: 1);
+        var firstPlain = plain.GetBatch(0, 1).Input.ToArray();
+        Assert.Equal(firstPlain, kept.ToArray());
+    }
+
+    [Fact]
+    public void RecyclingLoaderAllocatesLittlePerBatch()
+    {
+        var data = new Data.TensorDataset(Tensor.Randn([4096, 784], new Generator(3)), Tensor.RandInt(0, 10, [4096], new Generator(4)));
+        var loader = new Data.DataLoader(data, 128, shuffle: true, seed: 1, recycleBatches: true);
+        foreach (var _ in loader) { } // warm: the pool holds the two batch buffers
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int batches = 0;
+        foreach (var _ in loader) batches++;
+        long perBatch = (GC.GetAllocatedBytesForCurrentThread() - before) / batches;
+        Assert.True(perBatch < 1024, $"{perBatch} bytes per batch"); // a batch of inputs alone is 401 KB
+    }
+}

@@ -17,6 +17,7 @@ public sealed class DataLoader : IEnumerable<Batch>
     private int _epoch;
     private int _next;               // index of the next batch within _epoch
     private int _version;            // bumped when the position is moved from outside an enumeration
+    private Batch _previous;         // with RecycleBatches: the last batch handed out, recycled when the next one is made
 
     /// <summary>Creates a loader over <paramref name="dataset"/>.</summary>
     /// <param name="dataset">The samples.</param>
@@ -24,8 +25,13 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// <param name="shuffle">Visit the samples in a new random order each epoch.</param>
     /// <param name="seed">Seed of the shuffling; the order of epoch e is a function of (seed, e) only.</param>
     /// <param name="dropLast">Leave out the last batch of an epoch when it would be smaller than <paramref name="batchSize"/>.</param>
-    public DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false)
+    /// <param name="recycleBatches">
+    /// Reuse batch buffers: a batch's tensors stay valid only until the loader makes the next batch
+    /// (reading them later throws; <see cref="Tensor.Detach"/> one to keep it). Saves a large allocation per step.
+    /// </param>
+    public DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false, bool recycleBatches = false)
     {
+        RecycleBatches = recycleBatches;
         ArgumentNullException.ThrowIfNull(dataset);
         if (batchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"DataLoader: batchSize must be positive, got {batchSize}.");
@@ -40,6 +46,9 @@ public sealed class DataLoader : IEnumerable<Batch>
         _order = new int[Samples];
         Count = dropLast ? Samples / batchSize : (int)(((long)Samples + batchSize - 1) / batchSize);
     }
+
+    /// <summary>Whether batch buffers are reused (each batch is valid until the next one is made).</summary>
+    public bool RecycleBatches { get; }
 
     /// <summary>The dataset being iterated.</summary>
     public Dataset Dataset { get; }
@@ -233,7 +242,14 @@ public sealed class DataLoader : IEnumerable<Batch>
                 _done = true;
                 return false;
             }
+            if (l.RecycleBatches)
+            {
+                // The previous batch's buffers go back to the pool (unless detached), so this one reuses them.
+                l._previous.Input?._storage.Release();
+                l._previous.Target?._storage.Release();
+            }
             Current = l.Dataset.GetBatch(l.BatchIndices(l._epoch, l._next));
+            if (l.RecycleBatches) l._previous = Current;
             // The position moves as the batch is handed out: a checkpoint taken while processing
             // it records the batch after it.
             if (++l._next == l.Count) { l._epoch++; l._next = 0; }
