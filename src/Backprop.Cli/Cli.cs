@@ -40,7 +40,7 @@ public static class Cli
             stderr.WriteLine($"error: {e.Message}");
             return 2;
         }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("the training loss became", StringComparison.Ordinal))
+        catch (Training.TrainingDivergedException e)
         {
             stderr.WriteLine($"error: {e.Message}");
             return 1;
