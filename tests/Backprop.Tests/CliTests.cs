@@ -3,6 +3,7 @@ using Backprop.Cli;
 
 namespace Backprop.Tests;
 
+[Collection("trainer")]
 public class CliTests
 {
     private static (int Code, string Out, string Err) Run(params string[] args)
