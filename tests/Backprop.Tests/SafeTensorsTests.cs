@@ -46,6 +46,7 @@ public class SafeTensorsTests
             ["i"] = Tensor.FromArray(new long[] { long.MinValue, -1, 0, long.MaxValue }, 4),
             ["scalar"] = Tensor.Scalar(1.5),
             ["empty"] = Tensor.Zeros([0, 7], DType.Float32),
+            ["empty2"] = Tensor.Zeros([0, 0], DType.Int64),
             ["nan"] = Tensor.FromArray(new[] { float.NaN, float.PositiveInfinity, -0f }, 3),
         };
         var bytes = Bytes(tensors, new Dictionary<string, string> { ["k"] = "v ü" });

@@ -39,7 +39,7 @@ public static class TrainCommand
           --save PATH             write a checkpoint (one .safetensors file, replaced atomically) after every epoch
           --save-every N          also write it every N training steps (needs --save)
           --resume PATH           continue the run recorded in a checkpoint until --epochs epochs are done in total;
-                                  its options apply unless given again (same machine and --threads: bit-identical)
+                                  its options (and thread count) apply unless given again: bit-identical on the same machine
           --detect-anomaly        check every op for NaN and infinity and name the first op that produced one
         """;
 
@@ -58,8 +58,22 @@ public static class TrainCommand
         int saveEvery = args.String("save-every") != null ? args.Int("save-every", 0, 1) : 0;
         if (saveEvery > 0 && savePath == null)
             throw new CliException("--save-every needs --save PATH, the checkpoint file to write.");
-        if (savePath != null && (savePath.Length == 0 || Directory.Exists(savePath)))
-            throw new CliException($"--save '{savePath}': give a file name (it is {(savePath.Length == 0 ? "empty" : "a directory")}), e.g. run.safetensors.");
+        if (savePath != null && (!ValidPath(savePath) || Directory.Exists(savePath)))
+            throw new CliException($"--save '{savePath}': give a file name (it is {(Directory.Exists(savePath) ? "a directory" : "not a valid path")}), e.g. run.safetensors.");
+        if (savePath != null)
+        {
+            // Fail now rather than after the first epoch when the folder cannot exist.
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(savePath))!);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                throw new CliException($"--save {savePath}: cannot create its folder: {e.Message}");
+            }
+        }
+        if (resumePath != null && !ValidPath(resumePath))
+            throw new CliException($"--resume '{resumePath}': not a valid path; give the checkpoint file written by --save.");
 
         CheckpointContent? resume = null;
         TrainOptions? recorded = null;
@@ -73,7 +87,9 @@ public static class TrainCommand
         // Resuming: what the checkpoint recorded is the default, and only options given again change.
         var entry = DatasetCatalog.Find(args.Positionals.Count == 1 ? args.Positionals[0] : recorded?.Dataset ?? "digits");
         var d = entry.Defaults;
-        int threads = args.Int("threads", 0, 1, 1024);
+        // Resuming also keeps the recorded thread count (bit-identical continuation needs it) unless --threads is given.
+        int recordedThreads = resume?.Extra["threads"] is JsonValue tv && tv.TryGetValue<int>(out int rt) && rt is >= 1 and <= 1024 ? rt : 0;
+        int threads = args.Int("threads", recordedThreads, 1, 1024);
         if (threads > 0) Threads.Count = threads;
         var seedText = args.String("seed");
         ulong seed = recorded?.Seed ?? 1;
@@ -133,8 +149,8 @@ public static class TrainCommand
             {
                 human.WriteLine($"  resuming from {resumePath}: {trainer.EpochsDone} epoch(s) and {trainer.Step} step(s) done" +
                     (trainer.Loader.BatchIndex > 0 ? $", epoch {trainer.EpochsDone + 1} from batch {trainer.Loader.BatchIndex + 1} of {trainer.Loader.Count}" : ""));
-                if (resume.Extra["threads"] is JsonValue tv && tv.TryGetValue<int>(out int was) && was != Threads.Count)
-                    human.WriteLine($"  note: the checkpoint was trained with {was} thread(s), this run uses {Threads.Count}; the results may differ in the last bits (pass --threads {was} to match).");
+                if (recordedThreads > 0 && recordedThreads != Threads.Count)
+                    human.WriteLine($"  note: the checkpoint was trained with {recordedThreads} thread(s), this run uses {Threads.Count}; the results may differ in the last bits from an uninterrupted run.");
             }
         }
 
@@ -147,7 +163,7 @@ public static class TrainCommand
             {
                 trainer.SaveCheckpoint(savePath!);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 throw new CliException($"--save {savePath}: cannot write the checkpoint: {e.Message}");
             }
@@ -277,11 +293,14 @@ public static class TrainCommand
         {
             throw new CliException($"--resume: {e.Message}");
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new CliException($"--resume {path}: cannot read the checkpoint: {e.Message}");
         }
     }
+
+    /// <summary>A path the file APIs accept: not empty, no NUL character.</summary>
+    private static bool ValidPath(string path) => path.Length > 0 && !path.Contains('\0') && path.Trim().Length > 0;
 
     private static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 }

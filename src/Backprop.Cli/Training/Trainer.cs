@@ -147,7 +147,7 @@ public sealed class Trainer
     }
 
     private TrainingDivergedException Diverged(string what, Exception? inner = null) =>
-        new($"{what} at {Position()}; stopped without saving it: {(LastGoodCheckpoint != null ? $"the last good checkpoint is {LastGoodCheckpoint}" : "no checkpoint was saved")}; " +
+        new($"{what} at {Position()}; training stopped before that update; {(LastGoodCheckpoint != null ? $"the last good checkpoint is {LastGoodCheckpoint}" : "no checkpoint was saved")}; " +
             $"lower --lr (now {Optimizer.Lr.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}).", inner);
 
     // ------------------------------------------------------------------ checkpoints

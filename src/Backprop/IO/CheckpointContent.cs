@@ -88,7 +88,7 @@ public sealed class CheckpointContent
         if (optimizer != null && Component(OptimizerKey, "the optimizer", problems) is StateDict o) CheckOptimizer(optimizer, o, problems);
         if (scheduler != null && Component(SchedulerKey, "the learning-rate schedule", problems) is StateDict s)
         {
-            string? type = (string?)(s.Meta["type"] as JsonValue);
+            string? type = Text(s.Meta["type"]);
             if (type != scheduler.GetType().Name)
                 problems.Add($"the checkpoint holds the state of schedule {type ?? "(unknown)"}, not {scheduler.GetType().Name}");
         }
@@ -152,6 +152,9 @@ public sealed class CheckpointContent
         return list.Count == 0 ? "none" : string.Join(", ", list);
     }
 
+    /// <summary>A JSON string's value, or null for anything else (metadata from a file may hold any JSON).</summary>
+    private static string? Text(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
     private static string Describe(Tensor t) => $"{t.Shape} {t.DType.Name()}";
 
     private static void CheckModel(Module model, StateDict sd, List<string> problems)
@@ -173,7 +176,7 @@ public sealed class CheckpointContent
 
     private static void CheckOptimizer(Optimizer optimizer, StateDict sd, List<string> problems)
     {
-        string? type = (string?)(sd.Meta["type"] as JsonValue);
+        string? type = Text(sd.Meta["type"]);
         if (type != optimizer.Name)
         {
             problems.Add($"the checkpoint holds the state of optimizer {type ?? "(unknown)"}, not {optimizer.Name}");

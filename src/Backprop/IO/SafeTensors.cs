@@ -139,6 +139,7 @@ public static class SafeTensors
 
     private static void WriteData(Stream stream, Tensor t)
     {
+        if (t.NumElements == 0) return;
         var c = t.ContiguousData();
         ReadOnlySpan<byte> bytes = t.DType switch
         {
@@ -210,6 +211,7 @@ public static class SafeTensors
         foreach (var e in entries) tensors[e.Name] = Tensor.Empty([.. e.Shape], e.DType);
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
+            if (e.End == e.Begin) continue;
             var bytes = Bytes(tensors[e.Name]);
             try
             {
