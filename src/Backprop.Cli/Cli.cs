@@ -37,13 +37,30 @@ public static class Cli
         }
         catch (CliException e)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {OneLine(e.Message)}");
             return 2;
         }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("the training loss became", StringComparison.Ordinal))
+        catch (Training.TrainingDivergedException e)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {OneLine(e.Message)}");
             return 1;
         }
+    }
+
+    /// <summary>The message with control characters escaped (an argument may hold a newline), so that an error stays one line.</summary>
+    internal static string OneLine(string message)
+    {
+        if (!message.Any(c => char.IsControl(c) || c is '\u2028' or '\u2029')) return message;
+        var sb = new System.Text.StringBuilder(message.Length + 16);
+        foreach (var c in message)
+            sb.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) || c is '\u2028' or '\u2029' => $"\\u{(int)c:X4}",
+                _ => c.ToString(),
+            });
+        return sb.ToString();
     }
 }

@@ -56,6 +56,9 @@ public sealed class CliArgs
         return r;
     }
 
+    /// <summary>True when the option or flag was given (without marking it as used).</summary>
+    public bool Has(string name) => _options.ContainsKey(name);
+
     /// <summary>True when the flag was given.</summary>
     public bool Flag(string name)
     {

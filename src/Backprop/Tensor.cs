@@ -88,9 +88,9 @@ public partial class Tensor
 
     private static bool ComputeContiguous(int[] shape, int[] strides)
     {
-        // A tensor without elements is contiguous whatever its strides (as in PyTorch): there is
-        // nothing to lay out, and kernels take the contiguous path with an empty span.
-        if (Array.IndexOf(shape, 0) >= 0) return true;
+        // No elements, nothing out of place: whatever the strides (ContiguousStrides counts a 0
+        // dimension as 1, which the loop below would otherwise reject).
+        if (shape.AsSpan().Contains(0)) return true;
         int expected = 1;
         for (int i = shape.Length - 1; i >= 0; i--)
         {

@@ -73,6 +73,7 @@ public class CliTests
     [InlineData("folder '/no/such/folder' does not exist", "train", "mnist", "--data", "/no/such/folder")]
     [InlineData("unknown command 'fly'", "fly")]
     [InlineData("option --seed is given more than once", "train", "--seed", "1", "--seed", "2")]
+    [InlineData("option --lr expects a number, got 'a\\nb'", "train", "--lr", "a\nb")]   // still one line
     public void BadArgumentsGiveOneLineAndExitCode2(string message, params string[] args)
     {
         var (code, _, err) = Run(args);

@@ -115,6 +115,9 @@ public class DataIdxTests
         Assert.Equal(3, rank0.Offset);
         var huge = Assert.Throws<DataFormatException>(() => Idx.Read(dir.File("h", IdxBytes(0x08, [65536, 65536, 65536], [1, 2, 3]))));
         Assert.Contains("more than the supported", huge.Message);
+        // Sizes whose product overflows a long (found by FuzzTests.IdxReader): still that message.
+        var overflow = Assert.Throws<DataFormatException>(() => Idx.Read(dir.File("o", IdxBytes(0x08, [int.MaxValue, int.MaxValue, int.MaxValue], [1, 2, 3])), limit: 1));
+        Assert.Contains("more than the supported", overflow.Message);
     }
 
     [Theory]

@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Backprop.Autograd;
 using Backprop.Data;
+using Backprop.IO;
 using Backprop.NN;
 using Backprop.Optim;
 
@@ -8,9 +11,17 @@ namespace Backprop.Cli.Training;
 /// <summary>What one epoch produced.</summary>
 public sealed record EpochResult(int Epoch, double TrainLoss, double TestLoss, double TestAccuracy, double TrainSeconds, double SamplesPerSecond);
 
-/// <summary>Mini-batch training of a classifier on a <see cref="TensorDataset"/>, with evaluation after each epoch.</summary>
+/// <summary>
+/// Mini-batch training of a classifier on a <see cref="TensorDataset"/>, with evaluation after each
+/// epoch, checkpoints (<see cref="SaveCheckpoint"/>) and exact resumption (<see cref="Restore"/>).
+/// </summary>
 public sealed class Trainer
 {
+    private readonly Generator _generator;
+    // The epoch in progress, so that an epoch resumed from a mid-epoch checkpoint reports the same mean loss.
+    private double _epochLossSum;
+    private int _epochBatches, _epochSamples;
+
     /// <summary>The options this trainer was built from.</summary>
     public TrainOptions Options { get; }
     /// <summary>The model.</summary>
@@ -27,6 +38,14 @@ public sealed class Trainer
     public int Classes { get; }
     /// <summary>Parsed model spec.</summary>
     public ModelSpec Spec { get; }
+    /// <summary>Training steps (optimizer updates) done, including those before a resume.</summary>
+    public long Step { get; private set; }
+    /// <summary>Epochs completed, including those before a resume.</summary>
+    public int EpochsDone => Loader.Epoch;
+    /// <summary>The results of the completed epochs.</summary>
+    public List<EpochResult> History { get; } = [];
+    /// <summary>Where the last good checkpoint is, for messages ("ck.safetensors (epoch 2, step 64)"), or null before any.</summary>
+    public string? LastGoodCheckpoint { get; private set; }
 
     /// <summary>Loads the data and builds the model and optimizer; throws <see cref="CliException"/> on bad options.</summary>
     public Trainer(TrainOptions o)
@@ -44,11 +63,11 @@ public sealed class Trainer
             throw new CliException($"--model {Spec}: the output size {Spec.Sizes[^1]} does not match the {Classes} classes of {o.Dataset}.");
         if (o.Loss is not ("cross-entropy" or "mse"))
             throw new CliException($"unknown loss '{o.Loss}'; expected cross-entropy or mse.");
-        var gen = new Generator(o.Seed);
+        _generator = new Generator(o.Seed);
         try
         {
             NN.Activation.Create(o.Activation); // validates the name even for a model without hidden layers
-            Model = Spec.Build(o.Activation, gen);
+            Model = Spec.Build(o.Activation, _generator);
         }
         catch (ArgumentException e)
         {
@@ -78,29 +97,171 @@ public sealed class Trainer
         ? NN.Loss.Mse(output, Tensor.OneHot(target, Classes, output.DType))
         : NN.Loss.CrossEntropy(output, target);
 
-    /// <summary>Trains one epoch; <paramref name="onBatch"/> is told the batch index and the running mean loss.</summary>
+    /// <summary>
+    /// Trains from the loader's position to the end of the epoch; <paramref name="onBatch"/> is told,
+    /// after each step, the number of batches of this epoch done and their mean loss. Stops with a
+    /// <see cref="TrainingDivergedException"/> before updating when the loss is not finite.
+    /// </summary>
     public (double MeanLoss, double Seconds, int Samples) TrainEpoch(Action<int, double>? onBatch = null)
     {
         Model.Train();
-        double sum = 0;
-        int batches = 0, samples = 0;
+        if (Loader.BatchIndex == 0) (_epochLossSum, _epochBatches, _epochSamples) = (0, 0, 0);
+        int samples = 0;
         var sw = Stopwatch.StartNew();
         foreach (var (x, y) in Loader)
         {
-            var loss = LossOf(Model.Forward(x), y);
-            Optimizer.ZeroGrad();
-            loss.Backward();
-            Optimizer.Step();
-            double l = loss.ItemDouble();
-            if (!double.IsFinite(l))
-                throw new InvalidOperationException($"the training loss became {l} at epoch {Loader.Epoch}, batch {batches}; lower --lr (now {Options.Lr}).");
-            sum += l;
-            batches++;
+            double l;
+            try
+            {
+                var loss = LossOf(Model.Forward(x), y);
+                // Checked before the update, so a diverged step never reaches the parameters.
+                l = loss.ItemDouble();
+                if (!double.IsFinite(l))
+                    throw Diverged($"the training loss became {l}");
+                Optimizer.ZeroGrad();
+                loss.Backward();
+                Optimizer.Step();
+            }
+            catch (AnomalyException e)
+            {
+                throw Diverged($"anomaly detected ({e.Message.TrimEnd('.')})", e);
+            }
+            Step++;
+            _epochLossSum += l;
+            _epochBatches++;
+            _epochSamples += x.Size(0);
             samples += x.Size(0);
-            onBatch?.Invoke(batches, sum / batches);
+            onBatch?.Invoke(_epochBatches, _epochLossSum / _epochBatches);
         }
         sw.Stop();
-        return (sum / Math.Max(batches, 1), sw.Elapsed.TotalSeconds, samples);
+        return (_epochLossSum / Math.Max(_epochBatches, 1), sw.Elapsed.TotalSeconds, samples);
+    }
+
+    /// <summary>Where training is, for messages: "epoch 2, step 57 (batch 25 of 32)".</summary>
+    private string Position()
+    {
+        // The loader has moved past the batch being processed; name that batch.
+        int epoch = Loader.BatchIndex == 0 ? Loader.Epoch : Loader.Epoch + 1;
+        int batch = Loader.BatchIndex == 0 ? Loader.Count : Loader.BatchIndex;
+        return $"epoch {epoch}, step {Step + 1} (batch {batch} of {Loader.Count})";
+    }
+
+    private TrainingDivergedException Diverged(string what, Exception? inner = null) =>
+        new($"{what} at {Position()}; training stopped before that update; {(LastGoodCheckpoint != null ? $"the last good checkpoint is {LastGoodCheckpoint}" : "no checkpoint was saved")}; " +
+            $"lower --lr (now {Optimizer.Lr.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}).", inner);
+
+    // ------------------------------------------------------------------ checkpoints
+
+    /// <summary>
+    /// A snapshot of the run: model, optimizer, loader position, generator, counters, the epoch in
+    /// progress, the history and the options (so that a resume needs only the checkpoint).
+    /// </summary>
+    public CheckpointContent Capture()
+    {
+        var c = CheckpointContent.Capture(Model, Optimizer, loader: Loader, generators: [new("init", _generator)]);
+        c.Epoch = EpochsDone;
+        c.Step = Step;
+        c.Extra["program"] = "backprop train";
+        c.Extra["options"] = Options.ToJson();
+        c.Extra["threads"] = Threads.Count;
+        c.Extra["trainer"] = new JsonObject
+        {
+            ["epoch_loss_sum"] = _epochLossSum,
+            ["epoch_batches"] = _epochBatches,
+            ["epoch_samples"] = _epochSamples,
+            ["history"] = new JsonArray([.. History.Select(h => (JsonNode)new JsonObject
+            {
+                ["epoch"] = h.Epoch,
+                ["train_loss"] = h.TrainLoss,
+                ["test_loss"] = h.TestLoss,
+                ["test_accuracy"] = h.TestAccuracy,
+                ["train_seconds"] = h.TrainSeconds,
+                ["samples_per_second"] = h.SamplesPerSecond,
+            })]),
+        };
+        return c;
+    }
+
+    /// <summary>
+    /// Writes a checkpoint atomically; refuses (a <see cref="TrainingDivergedException"/>) when a
+    /// parameter or optimizer state is no longer finite, so the last good checkpoint stays.
+    /// </summary>
+    public void SaveCheckpoint(string path)
+    {
+        var c = Capture();
+        if (Checkpoint.FindNonFinite(c) is string bad)
+            throw new TrainingDivergedException(
+                $"'{bad}' holds NaN or infinity after epoch {EpochsDone}, step {Step}; {path} was not overwritten: " +
+                $"{(LastGoodCheckpoint != null ? $"the last good checkpoint is {LastGoodCheckpoint}" : "no checkpoint was saved")}; lower --lr.");
+        Checkpoint.Save(path, c);
+        LastGoodCheckpoint = $"{path} (epoch {c.Epoch}, step {c.Step})";
+    }
+
+    /// <summary>
+    /// Continues from a checkpoint written by <see cref="SaveCheckpoint"/>: model, optimizer, loader
+    /// position, generator, counters and history, all or nothing. Options named in
+    /// <paramref name="overridden"/> (lr, momentum, weight-decay) replace the recorded optimizer
+    /// settings; a changed batch size or sample count is accepted only at an epoch boundary.
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">The checkpoint does not fit this model, optimizer or loader.</exception>
+    public void Restore(CheckpointContent c, IReadOnlySet<string>? overridden = null)
+    {
+        overridden ??= new HashSet<string>();
+        string source = c.SourcePath ?? "checkpoint";
+        if (c.Extra["trainer"] is not JsonObject t)
+            throw new CheckpointMismatchException(c.SourcePath, ["it has no 'trainer' metadata; was it written by 'backprop train'?"]);
+        double lossSum;
+        int batches, samples;
+        var history = new List<EpochResult>();
+        try
+        {
+            lossSum = t["epoch_loss_sum"]!.GetValue<double>();
+            batches = t["epoch_batches"]!.GetValue<int>();
+            samples = t["epoch_samples"]!.GetValue<int>();
+            foreach (var h in t["history"]!.AsArray())
+                history.Add(new EpochResult(h!["epoch"]!.GetValue<int>(), h["train_loss"]!.GetValue<double>(), h["test_loss"]!.GetValue<double>(),
+                    h["test_accuracy"]!.GetValue<double>(), h["train_seconds"]!.GetValue<double>(), h["samples_per_second"]!.GetValue<double>()));
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw new CheckpointMismatchException(c.SourcePath, [$"its 'trainer' metadata is incomplete or invalid ({e.Message.TrimEnd('.')})"], e);
+        }
+
+        // Explicit settings win over the recorded ones: the fresh optimizer was built from them.
+        if (c.Components.TryGetValue(CheckpointContent.OptimizerKey, out var saved))
+        {
+            var fresh = Optimizer.StateDict().Meta;
+            if ((overridden.Contains("lr") || overridden.Contains("weight-decay")) &&
+                saved.Meta["param_groups"] is JsonArray groups && fresh["param_groups"] is JsonArray freshGroups && groups.Count == freshGroups.Count)
+                for (int i = 0; i < groups.Count; i++)
+                    if (groups[i] is JsonObject g)
+                    {
+                        if (overridden.Contains("lr")) g["lr"] = freshGroups[i]!["lr"]!.DeepClone();
+                        if (overridden.Contains("weight-decay")) g["weight_decay"] = freshGroups[i]!["weight_decay"]!.DeepClone();
+                    }
+            if (overridden.Contains("momentum") && saved.Meta["hyperparameters"] is JsonObject h && fresh["hyperparameters"]?["momentum"] is JsonNode m)
+                h["momentum"] = m.DeepClone();
+        }
+
+        // At an epoch boundary the position is just an epoch number, valid for any batch size or
+        // sample count; inside an epoch it names batches of the recorded loader only.
+        DataLoader? loader = Loader;
+        int? epochOnly = null;
+        if (c.Components.TryGetValue(CheckpointContent.LoaderKey, out var l) && (int?)(l.Meta["batch_index"] as JsonValue) == 0 &&
+            (l.Meta["batch_size"]?.ToJsonString() != Loader.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture) ||
+             l.Meta["samples"]?.ToJsonString() != Loader.Samples.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            loader = null;
+            epochOnly = l.Meta["epoch"] is JsonValue ev && ev.TryGetValue<int>(out int e) && e >= 0 ? e
+                : throw new CheckpointMismatchException(c.SourcePath, [$"'{CheckpointContent.LoaderKey}': invalid epoch {l.Meta["epoch"]?.ToJsonString() ?? "(missing)"}"]);
+        }
+        c.Restore(Model, Optimizer, loader: loader, generators: [new("init", _generator)]);
+        if (epochOnly is int e0) Loader.Epoch = e0;
+        Step = c.Step;
+        (_epochLossSum, _epochBatches, _epochSamples) = (lossSum, batches, samples);
+        History.Clear();
+        History.AddRange(history);
+        LastGoodCheckpoint = $"{source} (epoch {c.Epoch}, step {c.Step})";
     }
 
     /// <summary>Mean loss and accuracy on a dataset, without recording a graph.</summary>
@@ -109,13 +270,20 @@ public sealed class Trainer
         Model.Eval();
         double lossSum = 0;
         long correct = 0;
-        using (Tensor.NoGrad())
-            foreach (var (x, y) in new DataLoader(data, 1000))
-            {
-                var output = Model.Forward(x);
-                lossSum += LossOf(output, y).ItemDouble() * x.Size(0);
-                correct += (long)output.Argmax(1).Eq(y).Sum().ItemDouble();
-            }
+        try
+        {
+            using (Tensor.NoGrad())
+                foreach (var (x, y) in new DataLoader(data, 1000))
+                {
+                    var output = Model.Forward(x);
+                    lossSum += LossOf(output, y).ItemDouble() * x.Size(0);
+                    correct += (long)output.Argmax(1).Eq(y).Sum().ItemDouble();
+                }
+        }
+        catch (AnomalyException e)
+        {
+            throw new TrainingDivergedException($"anomaly detected while evaluating after epoch {EpochsDone}, step {Step} ({e.Message.TrimEnd('.')}).", e);
+        }
         Model.Train();
         return (lossSum / Math.Max(data.Count, 1), (double)correct / Math.Max(data.Count, 1));
     }

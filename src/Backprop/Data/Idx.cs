@@ -61,7 +61,8 @@ public static class Idx
             if (d <= 0)
                 throw new DataFormatException($"{path}: dimension {i} at byte {4 + 4 * i} is {d}; IDX dimension sizes must be positive.", path, 4 + 4 * i);
             dims[i] = d;
-            elements = Math.Min(elements * d, long.MaxValue / 16); // saturate: the check below rejects it anyway
+            // Saturate before multiplying (a product of corrupt sizes overflows long); the check below rejects it anyway.
+            elements = elements > long.MaxValue / 16 / d ? long.MaxValue / 16 : elements * d;
         }
         int elementSize = IdxFile.ElementSize(type);
         long header = 4 + 4L * rank;
