@@ -81,7 +81,8 @@ public sealed class Trainer
         {
             throw new CliException($"--optimizer {o.Optimizer}: {e.Message}");
         }
-        Loader = new DataLoader(Train, o.BatchSize, shuffle: true, seed: o.Seed);
+        // The trainer reads each batch only within its step, so batch buffers can be recycled.
+        Loader = new DataLoader(Train, o.BatchSize, shuffle: true, seed: o.Seed, recycleBatches: true);
     }
 
     /// <summary>Both splits with inputs shifted and scaled by the training split's per-feature mean and standard deviation.</summary>
@@ -113,6 +114,8 @@ public sealed class Trainer
             double l;
             try
             {
+                // Everything the step computes goes back to the buffer pool at the end of the step.
+                using var step = Tensor.Scope();
                 var loss = LossOf(Model.Forward(x), y);
                 // Checked before the update, so a diverged step never reaches the parameters.
                 l = loss.ItemDouble();
@@ -273,8 +276,9 @@ public sealed class Trainer
         try
         {
             using (Tensor.NoGrad())
-                foreach (var (x, y) in new DataLoader(data, 1000))
+                foreach (var (x, y) in new DataLoader(data, 1000, recycleBatches: true))
                 {
+                    using var scope = Tensor.Scope();
                     var output = Model.Forward(x);
                     lossSum += LossOf(output, y).ItemDouble() * x.Size(0);
                     correct += (long)output.Argmax(1).Eq(y).Sum().ItemDouble();
