@@ -1,0 +1,331 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Backprop.Kernels;
+
+/// <summary>Row-major general matrix multiply: C = alpha·op(A)·op(B) + beta·C, in float and double.</summary>
+/// <remarks>
+/// op(X) is X or its transpose, read in place. beta = 0 overwrites C without reading it; alpha = 0
+/// (or k = 0) leaves C = beta·C without reading A or B. Sgemm is a packed, cache-blocked GEMM in the
+/// GotoBLAS/BLIS structure (see <see cref="Describe"/>); Dgemm is a plain loop meant for checking.
+/// </remarks>
+public static unsafe partial class Gemm
+{
+    private static readonly delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel;
+    private static readonly int MR, NR, MC, KC, NC;
+    private static readonly string KernelName;
+
+    // Below this many multiply-adds (m·n·k), packing and tile bookkeeping cost more than they save.
+    internal const long SmallMnk = 32 * 32 * 32;
+
+    // A second thread pays for its wake-up (a few microseconds) only above this many multiply-adds.
+    internal const long MinMnkPerThread = 64L * 64 * 64;
+
+    static Gemm()
+    {
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            Kernel = &GemmMicroKernels.Avx512Kernel12x32;
+            KernelName = "AVX-512 12x32";
+            (MR, NR) = (12, 32);
+            // KC·NR·4 = 32 KiB keeps the B micro-panel in L1 while A micro-panels stream from L2;
+            // MC·KC·4 = 384 KiB of packed A sits in L2; KC·NC·4 = 2 MiB of packed B in L3.
+            (MC, KC, NC) = (384, 256, 2048);
+        }
+        else if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            Kernel = &GemmMicroKernels.Avx2Kernel6x16;
+            KernelName = "AVX2+FMA 6x16";
+            (MR, NR) = (6, 16);
+            (MC, KC, NC) = (192, 256, 2048);
+        }
+        else
+        {
+            Kernel = &GemmMicroKernels.VectorKernel4xW2;
+            KernelName = $"Vector<float> 4x{2 * System.Numerics.Vector<float>.Count}";
+            (MR, NR) = (4, 2 * System.Numerics.Vector<float>.Count);
+            (MC, KC, NC) = (128, 256, 1024);
+        }
+    }
+
+    /// <summary>Names the SGEMM micro-kernel, blocking and thread count in use.</summary>
+    internal static string Describe() =>
+        $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}, small-path below m·n·k={SmallMnk}, threads={Threads.Count}";
+
+    /// <summary>C[m×n] = alpha·op(A)·op(B) + beta·C for row-major float matrices addressed by pointers.</summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        var p = new Problem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        SgemmCore(ref p);
+    }
+
+    /// <summary>C[m×n] = alpha·op(A)·op(B) + beta·C for row-major float matrices held in spans.</summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckSpans(1, transA, transB, m, n, k, a.Length, lda, 0, b.Length, ldb, 0, c.Length, ldc, 0);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+            Sgemm(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    }
+
+    /// <summary>
+    /// <paramref name="batch"/> independent Sgemm products, item i using A + i·strideA, B + i·strideB and
+    /// C + i·strideC; a stride of 0 shares that operand across items (for C: items accumulate in order).
+    /// </summary>
+    public static void SgemmBatched(int batch, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, long strideA, float* b, int ldb, long strideB, float beta, float* c, int ldc, long strideC)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckBatch(batch, strideA, strideB, strideC);
+        if (batch == 0 || m == 0 || n == 0) return;
+        var p = new Problem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        long mnk = (long)m * n * k;
+        int chunks = strideC == 0 ? 1 : Threads.ChunksFor(mnk * batch, MinMnkPerThread);
+        // Products big enough to use every thread on their own run one after another; a batch of
+        // small ones is split across threads by item instead, each item then running serially.
+        if (chunks <= 1 || Threads.ChunksFor(mnk, MinMnkPerThread) >= Threads.Count)
+        {
+            for (int i = 0; i < batch; i++)
+            {
+                var q = p.Item(i, strideA, strideB, strideC);
+                SgemmCore(ref q);
+            }
+            return;
+        }
+        var job = BatchJob.Current;
+        job.Set(in p, batch, strideA, strideB, strideC);
+        Threads.For(chunks, job);
+        job.Clear();
+    }
+
+    /// <summary>Span form of <see cref="SgemmBatched(int, bool, bool, int, int, int, float, float*, int, long, float*, int, long, float, float*, int, long)"/>.</summary>
+    public static void SgemmBatched(int batch, bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, long strideA, ReadOnlySpan<float> b, int ldb, long strideB, float beta,
+        Span<float> c, int ldc, long strideC)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckBatch(batch, strideA, strideB, strideC);
+        CheckSpans(batch, transA, transB, m, n, k, a.Length, lda, strideA, b.Length, ldb, strideB, c.Length, ldc, strideC);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+            SgemmBatched(batch, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC);
+    }
+
+    /// <summary>The arguments of one product, passed by reference through the drivers.</summary>
+    internal struct Problem(bool transA, bool transB, int m, int n, int k, float alpha, float* a, nint lda,
+        float* b, nint ldb, float beta, float* c, nint ldc)
+    {
+        public bool TransA = transA, TransB = transB;
+        public int M = m, N = n, K = k;
+        public float Alpha = alpha, Beta = beta;
+        public float* A = a, B = b, C = c;
+        public nint Lda = lda, Ldb = ldb, Ldc = ldc;
+
+        public readonly Problem Item(int i, long strideA, long strideB, long strideC)
+        {
+            var q = this;
+            q.A += i * strideA;
+            q.B += i * strideB;
+            q.C += i * strideC;
+            return q;
+        }
+    }
+
+    private static void SgemmCore(ref Problem p)
+    {
+        if (p.M == 0 || p.N == 0) return;
+        if (p.K == 0 || p.Alpha == 0f)
+        {
+            ScaleC(p.M, p.N, p.Beta, p.C, p.Ldc);
+            return;
+        }
+        long mnk = (long)p.M * p.N * p.K;
+        // m = 1 or n = 1 is a matrix-vector product: padding it to a full tile would waste up to
+        // 31/32 of the work, and there is no reuse for packing to exploit.
+        bool small = mnk < SmallMnk || p.M == 1 || p.N == 1;
+        int chunks = Threads.ChunksFor(mnk, MinMnkPerThread);
+        if (chunks <= 1)
+        {
+            if (small) SmallRange(ref p, 0, p.M, 0, p.N);
+            else PackedRange(ref p, 0, p.M, 0, p.N);
+            return;
+        }
+        var job = ProductJob.Current;
+        job.Set(in p, small);
+        Threads.For(chunks, job);
+        job.Clear();
+    }
+
+    /// <summary>Splits one product between threads by rows or by columns of C, whichever has more tiles.</summary>
+    /// <remarks>
+    /// Each thread runs the whole blocked algorithm on its own part and packs its own panels, so the
+    /// threads never wait on each other; the cost is that the shared operand is packed once per thread.
+    /// </remarks>
+    private sealed class ProductJob : IParallelWork
+    {
+        [ThreadStatic] private static ProductJob? t_current;
+        public static ProductJob Current => t_current ??= new ProductJob();
+
+        private Problem _p;
+        private bool _small;
+
+        public void Set(in Problem p, bool small) => (_p, _small) = (p, small);
+
+        public void Clear() => _p = default;
+
+        public void Run(int chunk, int chunks)
+        {
+            var p = _p;
+            int mUnit = _small ? 1 : MR, nUnit = _small ? SmallColumnUnit : NR;
+            int mTiles = (p.M + mUnit - 1) / mUnit, nTiles = (p.N + nUnit - 1) / nUnit;
+            int i0 = 0, i1 = p.M, j0 = 0, j1 = p.N;
+            if (nTiles >= mTiles)
+            {
+                j0 = Math.Min(p.N, (int)((long)nTiles * chunk / chunks) * nUnit);
+                j1 = Math.Min(p.N, (int)((long)nTiles * (chunk + 1) / chunks) * nUnit);
+            }
+            else
+            {
+                i0 = Math.Min(p.M, (int)((long)mTiles * chunk / chunks) * mUnit);
+                i1 = Math.Min(p.M, (int)((long)mTiles * (chunk + 1) / chunks) * mUnit);
+            }
+            if (i1 <= i0 || j1 <= j0) return;
+            if (_small) SmallRange(ref p, i0, i1, j0, j1);
+            else PackedRange(ref p, i0, i1, j0, j1);
+        }
+    }
+
+    /// <summary>Runs the items of a batch of small products on several threads, a contiguous range of items per thread.</summary>
+    private sealed class BatchJob : IParallelWork
+    {
+        [ThreadStatic] private static BatchJob? t_current;
+        public static BatchJob Current => t_current ??= new BatchJob();
+
+        private Problem _p;
+        private int _batch;
+        private long _strideA, _strideB, _strideC;
+
+        public void Set(in Problem p, int batch, long strideA, long strideB, long strideC)
+        {
+            _p = p;
+            _batch = batch;
+            (_strideA, _strideB, _strideC) = (strideA, strideB, strideC);
+        }
+
+        public void Clear() => _p = default;
+
+        public void Run(int chunk, int chunks)
+        {
+            int i0 = (int)((long)_batch * chunk / chunks), i1 = (int)((long)_batch * (chunk + 1) / chunks);
+            for (int i = i0; i < i1; i++)
+            {
+                var q = _p.Item(i, _strideA, _strideB, _strideC);
+                SgemmCore(ref q);
+            }
+        }
+    }
+
+    /// <summary>Size of the near-equal blocks (at most <paramref name="max"/>, a multiple of <paramref name="unit"/>) that cover <paramref name="total"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockSize(int total, int max, int unit)
+    {
+        // Even blocks avoid a thin last block (k = 300 with KC = 256 would otherwise run 256 + 44,
+        // and the 44-deep pass pays nearly a full tile write-back for a sixth of the work).
+        int blocks = (total + max - 1) / max;
+        int size = (total + blocks - 1) / blocks;
+        return (size + unit - 1) / unit * unit;
+    }
+
+    /// <summary>The blocked algorithm for C[m0..m1, n0..n1] on the calling thread.</summary>
+    private static void PackedRange(ref Problem p, int m0, int m1, int n0, int n1)
+    {
+        var buffers = GemmBuffers.Current;
+        int mr = MR, nr = NR;
+        int kcMax = BlockSize(p.K, KC, 1);
+        int mcMax = BlockSize(m1 - m0, MC, mr);
+        int ncMax = BlockSize(n1 - n0, NC, nr);
+        float* packA = buffers.A((nint)mcMax * kcMax);
+        float* packB = buffers.B((nint)ncMax * kcMax);
+        float* tile = buffers.Tile(mr * nr);
+
+        for (int jc = n0; jc < n1; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n1 - jc);
+            for (int pc = 0; pc < p.K; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, p.K - pc);
+                GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, jc, nc, nr, packB);
+                // Only the first pass over k applies beta; later passes add onto what it wrote.
+                float beta = pc == 0 ? p.Beta : 1f;
+                for (int ic = m0; ic < m1; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, m1 - ic);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, mc, pc, kc, mr, packA);
+                    MacroKernel(kc, mc, nc, packA, packB, p.C + ic * p.Ldc + jc, p.Ldc, p.Alpha, beta, tile);
+                }
+            }
+        }
+    }
+
+    /// <summary>Multiplies a packed MC×KC block of A by a packed KC×NC block of B into C.</summary>
+    private static void MacroKernel(int kc, int mc, int nc, float* packA, float* packB, float* c, nint ldc,
+        float alpha, float beta, float* tile)
+    {
+        int mr = MR, nr = NR;
+        var kernel = Kernel;
+        // The B micro-panel (KC×NR) stays in L1 across the inner loop while A micro-panels stream from L2.
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int nValid = Math.Min(nr, nc - jr);
+            float* pb = packB + (nint)jr * kc;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int mValid = Math.Min(mr, mc - ir);
+                float* pa = packA + (nint)ir * kc;
+                float* pc = c + ir * ldc + jr;
+                if (mValid == mr && nValid == nr)
+                {
+                    kernel(kc, pa, pb, pc, ldc, alpha, beta);
+                }
+                else
+                {
+                    kernel(kc, pa, pb, tile, nr, 1f, 0f);
+                    MergeTile(tile, nr, mValid, nValid, pc, ldc, alpha, beta);
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes the valid corner of an edge tile: C = alpha·tile + beta·C.</summary>
+    private static void MergeTile(float* tile, int ldt, int rows, int cols, float* c, nint ldc, float alpha, float beta)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* t = tile + i * ldt;
+            float* ci = c + i * ldc;
+            if (beta == 0f)
+                for (int j = 0; j < cols; j++) ci[j] = alpha * t[j];
+            else
+                for (int j = 0; j < cols; j++) ci[j] = alpha * t[j] + beta * ci[j];
+        }
+    }
+
+    /// <summary>C = beta·C, with beta = 0 clearing C even where it held NaN.</summary>
+    private static void ScaleC(int m, int n, float beta, float* c, nint ldc)
+    {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+        }
+    }
+}
