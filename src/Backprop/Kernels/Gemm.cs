@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -13,14 +14,19 @@ namespace Backprop.Kernels;
 public static unsafe partial class Gemm
 {
     private static readonly delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel;
-    private static readonly int MR, NR, MC, KC, NC;
+    private static readonly int MR, NR;
+    private static readonly int MC, KC, NC;
     private static readonly string KernelName;
 
-    // Below this many multiply-adds (m·n·k), packing and tile bookkeeping cost more than they save.
-    internal const long SmallMnk = 32 * 32 * 32;
+    // Below this many multiply-adds (m·n·k) packing and tile bookkeeping cost more than they save
+    // (measured: the direct path wins up to about 24³ and loses from 28³ on). With B transposed the
+    // direct path computes dot products, which lose to packing much earlier (above ~16³).
+    internal const long SmallMnk = 16384, SmallMnkTransB = 4096;
 
-    // A second thread pays for its wake-up (a few microseconds) only above this many multiply-adds.
-    internal const long MinMnkPerThread = 64L * 64 * 64;
+    // Multiply-adds each extra thread must get (about 8 µs of work). Back to back, two threads
+    // already win from ~80³; but a call after an idle spell pays 10-25 µs to wake the worker (in
+    // this VM), which only work of this size hides. Two threads start at ~126³.
+    internal const long MinMnkPerThread = 1L << 20;
 
     static Gemm()
     {
@@ -29,29 +35,33 @@ public static unsafe partial class Gemm
             Kernel = &GemmMicroKernels.Avx512Kernel12x32;
             KernelName = "AVX-512 12x32";
             (MR, NR) = (12, 32);
-            // KC·NR·4 = 32 KiB keeps the B micro-panel in L1 while A micro-panels stream from L2;
-            // MC·KC·4 = 384 KiB of packed A sits in L2; KC·NC·4 = 2 MiB of packed B in L3.
-            (MC, KC, NC) = (384, 256, 2048);
+            // MR·KC·4 = 24 KiB: the A micro-panel stays in L1 (48 KiB) across a row of tiles.
+            // KC·NC·4 = 512 KiB: the packed B block stays in L2 (1 MiB) while B micro-panels stream.
+            // MC·KC·4 = 1.9 MiB: packed A lives in L3; a large MC means B is repacked rarely.
+            // Measured on Zen 5: 960/384/512, 960/512/256 and 960/512/384 are within noise of each
+            // other (±2%); MC = 120 loses 8% to repacking B, KC = 256 slightly more to C traffic.
+            (MC, KC, NC) = (960, 512, 256);
         }
         else if (Avx2.IsSupported && Fma.IsSupported)
         {
             Kernel = &GemmMicroKernels.Avx2Kernel6x16;
             KernelName = "AVX2+FMA 6x16";
             (MR, NR) = (6, 16);
-            (MC, KC, NC) = (192, 256, 2048);
+            // Same reasoning for 256 KiB-1 MiB L2 parts: 6 KiB A panel, 192 KiB B block.
+            (MC, KC, NC) = (960, 256, 192);
         }
         else
         {
             Kernel = &GemmMicroKernels.VectorKernel4xW2;
             KernelName = $"Vector<float> 4x{2 * System.Numerics.Vector<float>.Count}";
             (MR, NR) = (4, 2 * System.Numerics.Vector<float>.Count);
-            (MC, KC, NC) = (128, 256, 1024);
+            (MC, KC, NC) = (512, 256, 256);
         }
     }
 
     /// <summary>Names the SGEMM micro-kernel, blocking and thread count in use.</summary>
     internal static string Describe() =>
-        $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}, small-path below m·n·k={SmallMnk}, threads={Threads.Count}";
+        $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}, direct path for m·n·k < {SmallMnk} ({SmallMnkTransB} with B transposed), m or n = 1, or n ≤ {NR / 2}, threads={Threads.Count}";
 
     /// <summary>C[m×n] = alpha·op(A)·op(B) + beta·C for row-major float matrices addressed by pointers.</summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
@@ -149,7 +159,13 @@ public static unsafe partial class Gemm
         long mnk = (long)p.M * p.N * p.K;
         // m = 1 or n = 1 is a matrix-vector product: padding it to a full tile would waste up to
         // 31/32 of the work, and there is no reuse for packing to exploit.
-        bool small = mnk < SmallMnk || p.M == 1 || p.N == 1;
+        bool small = p.M == 1 || p.N == 1 || mnk < (p.TransB ? SmallMnkTransB : SmallMnk)
+            // A layer at most NR/2 wide would waste half of every packed tile; rows of B read
+            // directly serve it better at any m and k.
+            || (!p.TransB && p.N <= NR / 2)
+            // With B transposed and only a few rows of A, packing B (each element then used by
+            // fewer than MR/2 rows) costs more than reading B's rows directly as dot products.
+            || (p.TransB && p.M < MR / 2);
         int chunks = Threads.ChunksFor(mnk, MinMnkPerThread);
         if (chunks <= 1)
         {
@@ -255,19 +271,19 @@ public static unsafe partial class Gemm
         float* packB = buffers.B((nint)ncMax * kcMax);
         float* tile = buffers.Tile(mr * nr);
 
-        for (int jc = n0; jc < n1; jc += ncMax)
+        for (int ic = m0; ic < m1; ic += mcMax)
         {
-            int nc = Math.Min(ncMax, n1 - jc);
+            int mc = Math.Min(mcMax, m1 - ic);
             for (int pc = 0; pc < p.K; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, p.K - pc);
-                GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, jc, nc, nr, packB);
+                GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, mc, pc, kc, mr, packA);
                 // Only the first pass over k applies beta; later passes add onto what it wrote.
                 float beta = pc == 0 ? p.Beta : 1f;
-                for (int ic = m0; ic < m1; ic += mcMax)
+                for (int jc = n0; jc < n1; jc += ncMax)
                 {
-                    int mc = Math.Min(mcMax, m1 - ic);
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, mc, pc, kc, mr, packA);
+                    int nc = Math.Min(ncMax, n1 - jc);
+                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, jc, nc, nr, packB);
                     MacroKernel(kc, mc, nc, packA, packB, p.C + ic * p.Ldc + jc, p.Ldc, p.Alpha, beta, tile);
                 }
             }
@@ -280,15 +296,17 @@ public static unsafe partial class Gemm
     {
         int mr = MR, nr = NR;
         var kernel = Kernel;
-        // The B micro-panel (KC×NR) stays in L1 across the inner loop while A micro-panels stream from L2.
-        for (int jr = 0; jr < nc; jr += nr)
+        // The A micro-panel (MR×KC, the broadcast operand) stays in L1 across the inner loop while
+        // B micro-panels (the vector operand) stream from the L2-resident packed block, and the C
+        // tiles walk along MR rows, which the hardware prefetcher follows.
+        for (int ir = 0; ir < mc; ir += mr)
         {
-            int nValid = Math.Min(nr, nc - jr);
-            float* pb = packB + (nint)jr * kc;
-            for (int ir = 0; ir < mc; ir += mr)
+            int mValid = Math.Min(mr, mc - ir);
+            float* pa = packA + (nint)ir * kc;
+            for (int jr = 0; jr < nc; jr += nr)
             {
-                int mValid = Math.Min(mr, mc - ir);
-                float* pa = packA + (nint)ir * kc;
+                int nValid = Math.Min(nr, nc - jr);
+                float* pb = packB + (nint)jr * kc;
                 float* pc = c + ir * ldc + jr;
                 if (mValid == mr && nValid == nr)
                 {
@@ -306,14 +324,25 @@ public static unsafe partial class Gemm
     /// <summary>Writes the valid corner of an edge tile: C = alpha·tile + beta·C.</summary>
     private static void MergeTile(float* tile, int ldt, int rows, int cols, float* c, nint ldc, float alpha, float beta)
     {
+        // Narrow layers (n = 16, 10) make every tile an edge tile, so the full vectors go wide.
+        int w = Vector<float>.Count;
+        var va = new Vector<float>(alpha);
+        var vb = new Vector<float>(beta);
         for (int i = 0; i < rows; i++)
         {
             float* t = tile + i * ldt;
             float* ci = c + i * ldc;
+            int j = 0;
             if (beta == 0f)
-                for (int j = 0; j < cols; j++) ci[j] = alpha * t[j];
+            {
+                for (; j + w <= cols; j += w) Vector.Store(va * Vector.Load(t + j), ci + j);
+                for (; j < cols; j++) ci[j] = alpha * t[j];
+            }
             else
-                for (int j = 0; j < cols; j++) ci[j] = alpha * t[j] + beta * ci[j];
+            {
+                for (; j + w <= cols; j += w) Vector.Store(va * Vector.Load(t + j) + vb * Vector.Load(ci + j), ci + j);
+                for (; j < cols; j++) ci[j] = alpha * t[j] + beta * ci[j];
+            }
         }
     }
 

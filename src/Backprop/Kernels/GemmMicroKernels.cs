@@ -33,6 +33,20 @@ internal static unsafe class GemmMicroKernels
         Vector512<float> c9_0 = default, c9_1 = default;
         Vector512<float> c10_0 = default, c10_1 = default;
         Vector512<float> c11_0 = default, c11_1 = default;
+        // Pull the C tile toward L1 now: its rows are far apart (often in L3 or DRAM), and
+        // waiting for them at write-back would stall hundreds of cycles per tile.
+        Sse.Prefetch0(c); Sse.Prefetch0(c + 16); Sse.Prefetch0(c + 31);
+        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 16); Sse.Prefetch0(c + 1 * ldc + 31);
+        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 16); Sse.Prefetch0(c + 2 * ldc + 31);
+        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 16); Sse.Prefetch0(c + 3 * ldc + 31);
+        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 16); Sse.Prefetch0(c + 4 * ldc + 31);
+        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 16); Sse.Prefetch0(c + 5 * ldc + 31);
+        Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 16); Sse.Prefetch0(c + 6 * ldc + 31);
+        Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 16); Sse.Prefetch0(c + 7 * ldc + 31);
+        Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 16); Sse.Prefetch0(c + 8 * ldc + 31);
+        Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 16); Sse.Prefetch0(c + 9 * ldc + 31);
+        Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 16); Sse.Prefetch0(c + 10 * ldc + 31);
+        Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 16); Sse.Prefetch0(c + 11 * ldc + 31);
         for (; kc > 0; kc--)
         {
             var b0 = Vector512.Load(b);
@@ -78,164 +92,58 @@ internal static unsafe class GemmMicroKernels
         var va = Vector512.Create(alpha);
         if (beta == 0f)
         {
-            Vector512.Store(c0_0 * va, c + 0);
+            Vector512.Store(c0_0 * va, c);
             Vector512.Store(c0_1 * va, c + 16);
-            Vector512.Store(c1_0 * va, c + 1 * ldc + 0);
+            Vector512.Store(c1_0 * va, c + 1 * ldc);
             Vector512.Store(c1_1 * va, c + 1 * ldc + 16);
-            Vector512.Store(c2_0 * va, c + 2 * ldc + 0);
+            Vector512.Store(c2_0 * va, c + 2 * ldc);
             Vector512.Store(c2_1 * va, c + 2 * ldc + 16);
-            Vector512.Store(c3_0 * va, c + 3 * ldc + 0);
+            Vector512.Store(c3_0 * va, c + 3 * ldc);
             Vector512.Store(c3_1 * va, c + 3 * ldc + 16);
-            Vector512.Store(c4_0 * va, c + 4 * ldc + 0);
+            Vector512.Store(c4_0 * va, c + 4 * ldc);
             Vector512.Store(c4_1 * va, c + 4 * ldc + 16);
-            Vector512.Store(c5_0 * va, c + 5 * ldc + 0);
+            Vector512.Store(c5_0 * va, c + 5 * ldc);
             Vector512.Store(c5_1 * va, c + 5 * ldc + 16);
-            Vector512.Store(c6_0 * va, c + 6 * ldc + 0);
+            Vector512.Store(c6_0 * va, c + 6 * ldc);
             Vector512.Store(c6_1 * va, c + 6 * ldc + 16);
-            Vector512.Store(c7_0 * va, c + 7 * ldc + 0);
+            Vector512.Store(c7_0 * va, c + 7 * ldc);
             Vector512.Store(c7_1 * va, c + 7 * ldc + 16);
-            Vector512.Store(c8_0 * va, c + 8 * ldc + 0);
+            Vector512.Store(c8_0 * va, c + 8 * ldc);
             Vector512.Store(c8_1 * va, c + 8 * ldc + 16);
-            Vector512.Store(c9_0 * va, c + 9 * ldc + 0);
+            Vector512.Store(c9_0 * va, c + 9 * ldc);
             Vector512.Store(c9_1 * va, c + 9 * ldc + 16);
-            Vector512.Store(c10_0 * va, c + 10 * ldc + 0);
+            Vector512.Store(c10_0 * va, c + 10 * ldc);
             Vector512.Store(c10_1 * va, c + 10 * ldc + 16);
-            Vector512.Store(c11_0 * va, c + 11 * ldc + 0);
+            Vector512.Store(c11_0 * va, c + 11 * ldc);
             Vector512.Store(c11_1 * va, c + 11 * ldc + 16);
         }
         else
         {
             var vb = Vector512.Create(beta);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c0_0, va, vb * Vector512.Load(c + 0)), c + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c0_0, va, vb * Vector512.Load(c)), c);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c0_1, va, vb * Vector512.Load(c + 16)), c + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c1_0, va, vb * Vector512.Load(c + 1 * ldc + 0)), c + 1 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c1_0, va, vb * Vector512.Load(c + 1 * ldc + 0)), c + 1 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c1_1, va, vb * Vector512.Load(c + 1 * ldc + 16)), c + 1 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c2_0, va, vb * Vector512.Load(c + 2 * ldc + 0)), c + 2 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c2_0, va, vb * Vector512.Load(c + 2 * ldc + 0)), c + 2 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c2_1, va, vb * Vector512.Load(c + 2 * ldc + 16)), c + 2 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c3_0, va, vb * Vector512.Load(c + 3 * ldc + 0)), c + 3 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c3_0, va, vb * Vector512.Load(c + 3 * ldc + 0)), c + 3 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c3_1, va, vb * Vector512.Load(c + 3 * ldc + 16)), c + 3 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c4_0, va, vb * Vector512.Load(c + 4 * ldc + 0)), c + 4 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c4_0, va, vb * Vector512.Load(c + 4 * ldc + 0)), c + 4 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c4_1, va, vb * Vector512.Load(c + 4 * ldc + 16)), c + 4 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c5_0, va, vb * Vector512.Load(c + 5 * ldc + 0)), c + 5 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c5_0, va, vb * Vector512.Load(c + 5 * ldc + 0)), c + 5 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c5_1, va, vb * Vector512.Load(c + 5 * ldc + 16)), c + 5 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c6_0, va, vb * Vector512.Load(c + 6 * ldc + 0)), c + 6 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c6_0, va, vb * Vector512.Load(c + 6 * ldc + 0)), c + 6 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c6_1, va, vb * Vector512.Load(c + 6 * ldc + 16)), c + 6 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c7_0, va, vb * Vector512.Load(c + 7 * ldc + 0)), c + 7 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c7_0, va, vb * Vector512.Load(c + 7 * ldc + 0)), c + 7 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c7_1, va, vb * Vector512.Load(c + 7 * ldc + 16)), c + 7 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c8_0, va, vb * Vector512.Load(c + 8 * ldc + 0)), c + 8 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c8_0, va, vb * Vector512.Load(c + 8 * ldc + 0)), c + 8 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c8_1, va, vb * Vector512.Load(c + 8 * ldc + 16)), c + 8 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c9_0, va, vb * Vector512.Load(c + 9 * ldc + 0)), c + 9 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c9_0, va, vb * Vector512.Load(c + 9 * ldc + 0)), c + 9 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c9_1, va, vb * Vector512.Load(c + 9 * ldc + 16)), c + 9 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c10_0, va, vb * Vector512.Load(c + 10 * ldc + 0)), c + 10 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c10_0, va, vb * Vector512.Load(c + 10 * ldc + 0)), c + 10 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c10_1, va, vb * Vector512.Load(c + 10 * ldc + 16)), c + 10 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c11_0, va, vb * Vector512.Load(c + 11 * ldc + 0)), c + 11 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c11_0, va, vb * Vector512.Load(c + 11 * ldc + 0)), c + 11 * ldc);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c11_1, va, vb * Vector512.Load(c + 11 * ldc + 16)), c + 11 * ldc + 16);
-        }
-    }
-
-    /// <summary>AVX-512 6x64 micro-kernel.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Avx512Kernel6x64(nint kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
-    {
-        Vector512<float> c0_0 = default, c0_1 = default, c0_2 = default, c0_3 = default;
-        Vector512<float> c1_0 = default, c1_1 = default, c1_2 = default, c1_3 = default;
-        Vector512<float> c2_0 = default, c2_1 = default, c2_2 = default, c2_3 = default;
-        Vector512<float> c3_0 = default, c3_1 = default, c3_2 = default, c3_3 = default;
-        Vector512<float> c4_0 = default, c4_1 = default, c4_2 = default, c4_3 = default;
-        Vector512<float> c5_0 = default, c5_1 = default, c5_2 = default, c5_3 = default;
-        for (; kc > 0; kc--)
-        {
-            var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
-            var b2 = Vector512.Load(b + 32);
-            var b3 = Vector512.Load(b + 48);
-            var a0 = Vector512.Create(a[0]);
-            c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
-            c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
-            c0_2 = Avx512F.FusedMultiplyAdd(a0, b2, c0_2);
-            c0_3 = Avx512F.FusedMultiplyAdd(a0, b3, c0_3);
-            var a1 = Vector512.Create(a[1]);
-            c1_0 = Avx512F.FusedMultiplyAdd(a1, b0, c1_0);
-            c1_1 = Avx512F.FusedMultiplyAdd(a1, b1, c1_1);
-            c1_2 = Avx512F.FusedMultiplyAdd(a1, b2, c1_2);
-            c1_3 = Avx512F.FusedMultiplyAdd(a1, b3, c1_3);
-            var a2 = Vector512.Create(a[2]);
-            c2_0 = Avx512F.FusedMultiplyAdd(a2, b0, c2_0);
-            c2_1 = Avx512F.FusedMultiplyAdd(a2, b1, c2_1);
-            c2_2 = Avx512F.FusedMultiplyAdd(a2, b2, c2_2);
-            c2_3 = Avx512F.FusedMultiplyAdd(a2, b3, c2_3);
-            var a3 = Vector512.Create(a[3]);
-            c3_0 = Avx512F.FusedMultiplyAdd(a3, b0, c3_0);
-            c3_1 = Avx512F.FusedMultiplyAdd(a3, b1, c3_1);
-            c3_2 = Avx512F.FusedMultiplyAdd(a3, b2, c3_2);
-            c3_3 = Avx512F.FusedMultiplyAdd(a3, b3, c3_3);
-            var a4 = Vector512.Create(a[4]);
-            c4_0 = Avx512F.FusedMultiplyAdd(a4, b0, c4_0);
-            c4_1 = Avx512F.FusedMultiplyAdd(a4, b1, c4_1);
-            c4_2 = Avx512F.FusedMultiplyAdd(a4, b2, c4_2);
-            c4_3 = Avx512F.FusedMultiplyAdd(a4, b3, c4_3);
-            var a5 = Vector512.Create(a[5]);
-            c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
-            c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
-            c5_2 = Avx512F.FusedMultiplyAdd(a5, b2, c5_2);
-            c5_3 = Avx512F.FusedMultiplyAdd(a5, b3, c5_3);
-            a += 6; b += 64;
-        }
-        var va = Vector512.Create(alpha);
-        if (beta == 0f)
-        {
-            Vector512.Store(c0_0 * va, c + 0);
-            Vector512.Store(c0_1 * va, c + 16);
-            Vector512.Store(c0_2 * va, c + 32);
-            Vector512.Store(c0_3 * va, c + 48);
-            Vector512.Store(c1_0 * va, c + 1 * ldc + 0);
-            Vector512.Store(c1_1 * va, c + 1 * ldc + 16);
-            Vector512.Store(c1_2 * va, c + 1 * ldc + 32);
-            Vector512.Store(c1_3 * va, c + 1 * ldc + 48);
-            Vector512.Store(c2_0 * va, c + 2 * ldc + 0);
-            Vector512.Store(c2_1 * va, c + 2 * ldc + 16);
-            Vector512.Store(c2_2 * va, c + 2 * ldc + 32);
-            Vector512.Store(c2_3 * va, c + 2 * ldc + 48);
-            Vector512.Store(c3_0 * va, c + 3 * ldc + 0);
-            Vector512.Store(c3_1 * va, c + 3 * ldc + 16);
-            Vector512.Store(c3_2 * va, c + 3 * ldc + 32);
-            Vector512.Store(c3_3 * va, c + 3 * ldc + 48);
-            Vector512.Store(c4_0 * va, c + 4 * ldc + 0);
-            Vector512.Store(c4_1 * va, c + 4 * ldc + 16);
-            Vector512.Store(c4_2 * va, c + 4 * ldc + 32);
-            Vector512.Store(c4_3 * va, c + 4 * ldc + 48);
-            Vector512.Store(c5_0 * va, c + 5 * ldc + 0);
-            Vector512.Store(c5_1 * va, c + 5 * ldc + 16);
-            Vector512.Store(c5_2 * va, c + 5 * ldc + 32);
-            Vector512.Store(c5_3 * va, c + 5 * ldc + 48);
-        }
-        else
-        {
-            var vb = Vector512.Create(beta);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c0_0, va, vb * Vector512.Load(c + 0)), c + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c0_1, va, vb * Vector512.Load(c + 16)), c + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c0_2, va, vb * Vector512.Load(c + 32)), c + 32);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c0_3, va, vb * Vector512.Load(c + 48)), c + 48);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c1_0, va, vb * Vector512.Load(c + 1 * ldc + 0)), c + 1 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c1_1, va, vb * Vector512.Load(c + 1 * ldc + 16)), c + 1 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c1_2, va, vb * Vector512.Load(c + 1 * ldc + 32)), c + 1 * ldc + 32);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c1_3, va, vb * Vector512.Load(c + 1 * ldc + 48)), c + 1 * ldc + 48);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c2_0, va, vb * Vector512.Load(c + 2 * ldc + 0)), c + 2 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c2_1, va, vb * Vector512.Load(c + 2 * ldc + 16)), c + 2 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c2_2, va, vb * Vector512.Load(c + 2 * ldc + 32)), c + 2 * ldc + 32);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c2_3, va, vb * Vector512.Load(c + 2 * ldc + 48)), c + 2 * ldc + 48);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c3_0, va, vb * Vector512.Load(c + 3 * ldc + 0)), c + 3 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c3_1, va, vb * Vector512.Load(c + 3 * ldc + 16)), c + 3 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c3_2, va, vb * Vector512.Load(c + 3 * ldc + 32)), c + 3 * ldc + 32);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c3_3, va, vb * Vector512.Load(c + 3 * ldc + 48)), c + 3 * ldc + 48);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c4_0, va, vb * Vector512.Load(c + 4 * ldc + 0)), c + 4 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c4_1, va, vb * Vector512.Load(c + 4 * ldc + 16)), c + 4 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c4_2, va, vb * Vector512.Load(c + 4 * ldc + 32)), c + 4 * ldc + 32);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c4_3, va, vb * Vector512.Load(c + 4 * ldc + 48)), c + 4 * ldc + 48);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c5_0, va, vb * Vector512.Load(c + 5 * ldc + 0)), c + 5 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c5_1, va, vb * Vector512.Load(c + 5 * ldc + 16)), c + 5 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c5_2, va, vb * Vector512.Load(c + 5 * ldc + 32)), c + 5 * ldc + 32);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c5_3, va, vb * Vector512.Load(c + 5 * ldc + 48)), c + 5 * ldc + 48);
         }
     }
 

@@ -30,6 +30,11 @@ internal static unsafe class GemmPacking
     /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into NR-column micro-panels.</summary>
     public static void PackB(bool transB, float* b, nint ldb, int p0, int kc, int j0, int nc, int nr, float* dst)
     {
+        if (!transB && nr == 32 && Vector512.IsHardwareAccelerated)
+        {
+            PackRows32(b + p0 * ldb + j0, ldb, kc, nc, dst);
+            return;
+        }
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
@@ -38,6 +43,31 @@ internal static unsafe class GemmPacking
                 TransposePanel(b + (j0 + jr) * ldb + p0, ldb, cols, kc, nr, d);
             else
                 CopyPanel(b + p0 * ldb + j0 + jr, ldb, kc, cols, nr, d);
+        }
+    }
+
+    /// <summary>CopyPanel for every 32-wide panel of a kc×nc block at once, walking each source row left to right.</summary>
+    private static void PackRows32(float* src, nint ld, int kc, int nc, float* dst)
+    {
+        // Reading whole rows keeps the source access sequential (prefetcher- and TLB-friendly);
+        // going panel by panel instead would touch kc distant rows for every 128 bytes copied.
+        int full = nc / 32, rest = nc - full * 32;
+        nint panelStride = (nint)kc * 32;
+        for (int p = 0; p < kc; p++, src += ld)
+        {
+            float* d = dst + p * 32;
+            float* s = src;
+            for (int jp = 0; jp < full; jp++, s += 32, d += panelStride)
+            {
+                Vector512.Store(Vector512.Load(s), d);
+                Vector512.Store(Vector512.Load(s + 16), d + 16);
+            }
+            if (rest > 0)
+            {
+                int j = 0;
+                for (; j < rest; j++) d[j] = s[j];
+                for (; j < 32; j++) d[j] = 0f;
+            }
         }
     }
 

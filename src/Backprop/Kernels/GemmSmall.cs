@@ -25,52 +25,127 @@ public static unsafe partial class Gemm
     /// <summary>C[i, j..] = alpha·Σ_q op(A)[i, q]·B[q, j..] + beta·C, with accumulators kept in registers over all of k.</summary>
     private static void SmallRows(ref Problem p, int m0, int m1, int n0, int n1)
     {
+        int i = m0;
+        // Four rows at a time give eight independent FMA chains per k step (enough to cover FMA
+        // latency) and reuse every B load four times.
+        for (; i + 4 <= m1; i += 4) SmallRows4(ref p, i, n0, n1);
+        for (; i < m1; i++) SmallRow1(ref p, i, n0, n1);
+    }
+
+    private static void SmallRows4(ref Problem p, int i, int n0, int n1)
+    {
         int w = Vector<float>.Count, k = p.K;
-        nint ldb = p.Ldb;
+        nint ldb = p.Ldb, ldc = p.Ldc;
         nint aRow = p.TransA ? 1 : p.Lda, aCol = p.TransA ? p.Lda : 1;
         float alpha = p.Alpha, beta = p.Beta;
         var va = new Vector<float>(alpha);
         var vb = new Vector<float>(beta);
-        for (int i = m0; i < m1; i++)
+        float* a0 = p.A + i * aRow, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow;
+        float* c0 = p.C + i * ldc;
+        int j = n0;
+        for (; j + 2 * w <= n1; j += 2 * w)
         {
-            float* ai = p.A + i * aRow;
-            float* ci = p.C + i * p.Ldc;
-            int j = n0;
-            for (; j + 4 * w <= n1; j += 4 * w)
+            Vector<float> s00 = default, s01 = default, s10 = default, s11 = default;
+            Vector<float> s20 = default, s21 = default, s30 = default, s31 = default;
+            float* bq = p.B + j;
+            for (nint q = 0, qa = 0; q < k; q++, qa += aCol, bq += ldb)
             {
-                Vector<float> c0 = default, c1 = default, c2 = default, c3 = default;
-                float* bq = p.B + j;
-                float* aq = ai;
-                for (int q = 0; q < k; q++, bq += ldb, aq += aCol)
-                {
-                    var x = new Vector<float>(*aq);
-                    c0 = Vector.MultiplyAddEstimate(x, Vector.Load(bq), c0);
-                    c1 = Vector.MultiplyAddEstimate(x, Vector.Load(bq + w), c1);
-                    c2 = Vector.MultiplyAddEstimate(x, Vector.Load(bq + 2 * w), c2);
-                    c3 = Vector.MultiplyAddEstimate(x, Vector.Load(bq + 3 * w), c3);
-                }
-                StoreScaled(c0, ci + j, va, vb, beta);
-                StoreScaled(c1, ci + j + w, va, vb, beta);
-                StoreScaled(c2, ci + j + 2 * w, va, vb, beta);
-                StoreScaled(c3, ci + j + 3 * w, va, vb, beta);
+                var b0 = Vector.Load(bq);
+                var b1 = Vector.Load(bq + w);
+                var x = new Vector<float>(a0[qa]);
+                s00 = Vector.MultiplyAddEstimate(x, b0, s00); s01 = Vector.MultiplyAddEstimate(x, b1, s01);
+                x = new Vector<float>(a1[qa]);
+                s10 = Vector.MultiplyAddEstimate(x, b0, s10); s11 = Vector.MultiplyAddEstimate(x, b1, s11);
+                x = new Vector<float>(a2[qa]);
+                s20 = Vector.MultiplyAddEstimate(x, b0, s20); s21 = Vector.MultiplyAddEstimate(x, b1, s21);
+                x = new Vector<float>(a3[qa]);
+                s30 = Vector.MultiplyAddEstimate(x, b0, s30); s31 = Vector.MultiplyAddEstimate(x, b1, s31);
             }
-            for (; j + w <= n1; j += w)
+            float* cj = c0 + j;
+            StoreScaled(s00, cj, va, vb, beta); StoreScaled(s01, cj + w, va, vb, beta); cj += ldc;
+            StoreScaled(s10, cj, va, vb, beta); StoreScaled(s11, cj + w, va, vb, beta); cj += ldc;
+            StoreScaled(s20, cj, va, vb, beta); StoreScaled(s21, cj + w, va, vb, beta); cj += ldc;
+            StoreScaled(s30, cj, va, vb, beta); StoreScaled(s31, cj + w, va, vb, beta);
+        }
+        for (; j + w <= n1; j += w)
+        {
+            Vector<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            float* bq = p.B + j;
+            for (nint q = 0, qa = 0; q < k; q++, qa += aCol, bq += ldb)
             {
-                Vector<float> c0 = default;
-                float* bq = p.B + j;
-                float* aq = ai;
-                for (int q = 0; q < k; q++, bq += ldb, aq += aCol)
-                    c0 = Vector.MultiplyAddEstimate(new Vector<float>(*aq), Vector.Load(bq), c0);
-                StoreScaled(c0, ci + j, va, vb, beta);
+                var b0 = Vector.Load(bq);
+                s0 = Vector.MultiplyAddEstimate(new Vector<float>(a0[qa]), b0, s0);
+                s1 = Vector.MultiplyAddEstimate(new Vector<float>(a1[qa]), b0, s1);
+                s2 = Vector.MultiplyAddEstimate(new Vector<float>(a2[qa]), b0, s2);
+                s3 = Vector.MultiplyAddEstimate(new Vector<float>(a3[qa]), b0, s3);
             }
-            for (; j < n1; j++)
+            float* cj = c0 + j;
+            StoreScaled(s0, cj, va, vb, beta); StoreScaled(s1, cj + ldc, va, vb, beta);
+            StoreScaled(s2, cj + 2 * ldc, va, vb, beta); StoreScaled(s3, cj + 3 * ldc, va, vb, beta);
+        }
+        for (; j < n1; j++)
+        {
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            float* bq = p.B + j;
+            for (nint q = 0, qa = 0; q < k; q++, qa += aCol, bq += ldb)
             {
-                float s = 0;
-                float* bq = p.B + j;
-                float* aq = ai;
-                for (int q = 0; q < k; q++, bq += ldb, aq += aCol) s += *aq * *bq;
-                ci[j] = beta == 0f ? alpha * s : alpha * s + beta * ci[j];
+                float bv = *bq;
+                s0 += a0[qa] * bv; s1 += a1[qa] * bv; s2 += a2[qa] * bv; s3 += a3[qa] * bv;
             }
+            float* cj = c0 + j;
+            StoreScaled(s0, cj, alpha, beta); StoreScaled(s1, cj + ldc, alpha, beta);
+            StoreScaled(s2, cj + 2 * ldc, alpha, beta); StoreScaled(s3, cj + 3 * ldc, alpha, beta);
+        }
+    }
+
+    private static void SmallRow1(ref Problem p, int i, int n0, int n1)
+    {
+        int w = Vector<float>.Count, k = p.K;
+        nint ldb = p.Ldb;
+        nint aCol = p.TransA ? p.Lda : 1;
+        float alpha = p.Alpha, beta = p.Beta;
+        var va = new Vector<float>(alpha);
+        var vb = new Vector<float>(beta);
+        float* ai = p.A + i * (p.TransA ? 1 : p.Lda);
+        float* ci = p.C + i * p.Ldc;
+        int j = n0;
+        for (; j + 4 * w <= n1; j += 4 * w)
+        {
+            Vector<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            float* bq = p.B + j;
+            for (nint q = 0, qa = 0; q < k; q++, qa += aCol, bq += ldb)
+            {
+                var x = new Vector<float>(ai[qa]);
+                s0 = Vector.MultiplyAddEstimate(x, Vector.Load(bq), s0);
+                s1 = Vector.MultiplyAddEstimate(x, Vector.Load(bq + w), s1);
+                s2 = Vector.MultiplyAddEstimate(x, Vector.Load(bq + 2 * w), s2);
+                s3 = Vector.MultiplyAddEstimate(x, Vector.Load(bq + 3 * w), s3);
+            }
+            StoreScaled(s0, ci + j, va, vb, beta);
+            StoreScaled(s1, ci + j + w, va, vb, beta);
+            StoreScaled(s2, ci + j + 2 * w, va, vb, beta);
+            StoreScaled(s3, ci + j + 3 * w, va, vb, beta);
+        }
+        for (; j + w <= n1; j += w)
+        {
+            // Two interleaved partial sums halve the dependency chain.
+            Vector<float> s0 = default, s1 = default;
+            float* bq = p.B + j;
+            nint q = 0, qa = 0;
+            for (; q + 1 < k; q += 2, qa += 2 * aCol, bq += 2 * ldb)
+            {
+                s0 = Vector.MultiplyAddEstimate(new Vector<float>(ai[qa]), Vector.Load(bq), s0);
+                s1 = Vector.MultiplyAddEstimate(new Vector<float>(ai[qa + aCol]), Vector.Load(bq + ldb), s1);
+            }
+            if (q < k) s0 = Vector.MultiplyAddEstimate(new Vector<float>(ai[qa]), Vector.Load(bq), s0);
+            StoreScaled(s0 + s1, ci + j, va, vb, beta);
+        }
+        for (; j < n1; j++)
+        {
+            float s = 0;
+            float* bq = p.B + j;
+            for (nint q = 0, qa = 0; q < k; q++, qa += aCol, bq += ldb) s += ai[qa] * *bq;
+            StoreScaled(s, ci + j, alpha, beta);
         }
     }
 
@@ -145,18 +220,23 @@ public static unsafe partial class Gemm
     private static float Dot(float* a, float* b, int k)
     {
         int w = Vector<float>.Count, q = 0;
-        Vector<float> c0 = default, c1 = default;
-        for (; q + 2 * w <= k; q += 2 * w)
+        Vector<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (; q + 4 * w <= k; q += 4 * w)
         {
             c0 = Vector.MultiplyAddEstimate(Vector.Load(a + q), Vector.Load(b + q), c0);
             c1 = Vector.MultiplyAddEstimate(Vector.Load(a + q + w), Vector.Load(b + q + w), c1);
+            c2 = Vector.MultiplyAddEstimate(Vector.Load(a + q + 2 * w), Vector.Load(b + q + 2 * w), c2);
+            c3 = Vector.MultiplyAddEstimate(Vector.Load(a + q + 3 * w), Vector.Load(b + q + 3 * w), c3);
         }
         for (; q + w <= k; q += w)
             c0 = Vector.MultiplyAddEstimate(Vector.Load(a + q), Vector.Load(b + q), c0);
-        float s = Vector.Sum(c0 + c1);
+        float s = Vector.Sum((c0 + c1) + (c2 + c3));
         for (; q < k; q++) s += a[q] * b[q];
         return s;
     }
+
+    private static void StoreScaled(float acc, float* c, float alpha, float beta) =>
+        *c = beta == 0f ? alpha * acc : alpha * acc + beta * *c;
 
     private static void StoreScaled(Vector<float> acc, float* c, Vector<float> alpha, Vector<float> betaV, float beta)
     {
