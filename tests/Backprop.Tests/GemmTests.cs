@@ -2,6 +2,11 @@ using Backprop.Kernels;
 
 namespace Backprop.Tests;
 
+/// <summary>GEMM tests change <see cref="Threads.Count"/> and count allocations process-wide, so they run alone.</summary>
+[CollectionDefinition(nameof(GemmCollection), DisableParallelization = true)]
+public sealed class GemmCollection;
+
+[Collection(nameof(GemmCollection))]
 public class GemmTests
 {
     /// <summary>A row-major matrix as stored: rows×cols with row stride ld; padding holds NaN so reading it shows up.</summary>
@@ -307,6 +312,39 @@ public class GemmTests
         var c = new double[8];
         Gemm.DgemmBatched(2, false, false, 2, 2, 2, 1.0, a, 2, 0, b, 2, 4, 0.0, c, 2, 4);
         Assert.Equal(new double[] { 1, 2, 3, 4, 2, 4, 6, 8 }, c);
+    }
+
+    [Fact]
+    public unsafe void WarmCallsDoNotAllocate()
+    {
+        int saved = Threads.Count;
+        try
+        {
+            Threads.Count = 2;
+            var a = new float[300 * 300];
+            var b = new float[2_200_000];
+            var c = new float[300 * 300];
+            void Calls()
+            {
+                Gemm.Sgemm(false, false, 300, 300, 300, 1f, a, 300, b, 300, 0f, c, 300);      // packed, 2 threads
+                Gemm.Sgemm(true, true, 60, 70, 80, 1f, a, 60, b, 80, 1f, c, 70);              // packed, 1 thread
+                Gemm.Sgemm(false, false, 10, 16, 16, 1f, a, 16, b, 16, 0f, c, 16);            // direct
+                Gemm.Sgemm(true, true, 3, 50, 20, 1f, a, 3, b, 20, 0f, c, 50);                // direct, dot products
+                Gemm.Sgemm(false, false, 1, 2000, 1100, 1f, a, 1100, b, 2000, 0f, c, 2000);  // direct, 2 threads
+                fixed (float* pa = a, pb = b, pc = c)
+                {
+                    Gemm.SgemmBatched(8, false, false, 10, 16, 20, 1f, pa, 20, 200, pb, 16, 0, 0f, pc, 16, 160);
+                    Gemm.SgemmBatched(2, false, true, 150, 150, 150, 1f, pa, 150, 0, pb, 150, 0, 0f, pc, 150, 0);
+                }
+            }
+            Calls();
+            Calls();
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 50; i++) Calls();
+            long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+            Assert.True(allocated < 1024, $"{allocated} bytes allocated by 50 rounds of warm GEMM calls");
+        }
+        finally { Threads.Count = saved; }
     }
 
     [Fact]

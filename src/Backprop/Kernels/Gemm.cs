@@ -59,9 +59,11 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Names the SGEMM micro-kernel, blocking and thread count in use.</summary>
+    /// <summary>Names the SGEMM micro-kernel, blocking, path thresholds and thread count in use.</summary>
     internal static string Describe() =>
-        $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}, direct path for m·n·k < {SmallMnk} ({SmallMnkTransB} with B transposed), m or n = 1, or n ≤ {NR / 2}, threads={Threads.Count}";
+        $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}; direct path for m·n·k < {SmallMnk} " +
+        $"({SmallMnkTransB} with B transposed), m or n = 1, n ≤ {NR / 2}, or m < {MR / 2} with B transposed; " +
+        $"{MinMnkPerThread} multiply-adds per extra thread; threads={Threads.Count}";
 
     /// <summary>C[m×n] = alpha·op(A)·op(B) + beta·C for row-major float matrices addressed by pointers.</summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
