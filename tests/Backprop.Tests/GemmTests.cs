@@ -2,7 +2,7 @@ using Backprop.Kernels;
 
 namespace Backprop.Tests;
 
-/// <summary>GEMM tests change <see cref="Threads.Count"/> and count allocations process-wide, so they run alone.</summary>
+/// <summary>GEMM tests change <see cref="Threads.Count"/>, so they run alone.</summary>
 [CollectionDefinition(nameof(GemmCollection), DisableParallelization = true)]
 public sealed class GemmCollection;
 
@@ -339,10 +339,17 @@ public class GemmTests
             }
             Calls();
             Calls();
-            long before = GC.GetTotalAllocatedBytes(precise: true);
-            for (int i = 0; i < 50; i++) Calls();
-            long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-            Assert.True(allocated < 1024, $"{allocated} bytes allocated by 50 rounds of warm GEMM calls");
+            // Counted on the calling thread, which runs chunk 0 of every parallel region through the
+            // same code as the workers; the process-wide count would include the test runner's own
+            // threads. The first window may still see one-off allocations from tiered compilation.
+            long fewest = long.MaxValue;
+            for (int window = 0; window < 5; window++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 20; i++) Calls();
+                fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            Assert.True(fewest == 0, $"{fewest} bytes allocated by 20 rounds of warm GEMM calls");
         }
         finally { Threads.Count = saved; }
     }
