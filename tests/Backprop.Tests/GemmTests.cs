@@ -194,33 +194,35 @@ public class GemmTests
     }
 
     [Theory]
-    [InlineData(200, 300, 250)]
-    [InlineData(8, 8, 8)]
-    [InlineData(1, 4000, 300)]
-    [InlineData(3000, 1, 200)]
-    public void OneAndTwoThreadsAgree(int m, int n, int k)
+    [InlineData(200, 300, 250, true)]
+    [InlineData(301, 250, 200, false)]  // packed, split by rows
+    [InlineData(8, 8, 8, false)]
+    [InlineData(1, 8000, 300, true)]    // direct dot products, split by columns
+    [InlineData(3000, 1, 800, true)]    // direct dot products, split by rows
+    [InlineData(5000, 16, 30, false)]   // direct row form, split by rows
+    public void OneAndTwoThreadsAgree(int m, int n, int k, bool transB)
     {
         var rng = new Random(42);
         var a = MakeA(false, m, k, 0, rng);
-        var b = MakeB(true, k, n, 0, rng);
+        var b = MakeB(transB, k, n, 0, rng);
         var c1 = new float[m * n];
         var c2 = new float[m * n];
         int saved = Threads.Count;
         try
         {
             Threads.Count = 1;
-            Gemm.Sgemm(false, true, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c1, n);
+            Gemm.Sgemm(false, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c1, n);
             Threads.Count = 2;
-            Gemm.Sgemm(false, true, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c2, n);
+            Gemm.Sgemm(false, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c2, n);
         }
         finally { Threads.Count = saved; }
         for (int i = 0; i < c1.Length; i++)
             Assert.True(Math.Abs(c1[i] - c2[i]) <= 1e-5f * (1 + Math.Abs(c1[i])), $"element {i}: {c1[i]} vs {c2[i]}");
-        AssertProduct(false, true, m, n, k, 1f, a, b, 0f, c1, c2, n);
+        AssertProduct(false, transB, m, n, k, 1f, a, b, 0f, c1, c2, n);
     }
 
     [Theory]
-    [InlineData(6, 10, 16, 784, 0L, 1L)]    // tiny network layer, shared weights: split by item
+    [InlineData(20, 10, 16, 784, 0L, 1L)]   // tiny network layer, shared weights: split by item
     [InlineData(3, 130, 140, 150, 1L, 0L)]  // big items, shared B: split within each product
     [InlineData(5, 17, 9, 33, 1L, 1L)]
     public void BatchedWithBroadcast(int batch, int m, int n, int k, long shareA, long shareB)
