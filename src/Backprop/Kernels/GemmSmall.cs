@@ -2,9 +2,11 @@ using System.Numerics;
 
 namespace Backprop.Kernels;
 
-// The direct path for products too small for packing to pay off (tiny layers, batch of 10), and
-// for matrix-vector shapes (m = 1 or n = 1) where packing has no reuse to exploit. It reads A and
-// B where they lie; the per-call cost is a few branches, no buffers except a k-float gather.
+// The direct path, for shapes where packing costs more than it saves: tiny products (layers of a
+// small network at batch 10), matrix-vector shapes (m = 1 or n = 1) and a few rows against a
+// transposed B (little reuse of each packed element), and narrow outputs (n ≤ NR/2, which would
+// pad most of every tile). It reads A and B where they lie; the per-call cost is a few branches
+// and, for a transposed A in dot-product form, a k-float gather per row.
 public static unsafe partial class Gemm
 {
     // Columns of C given to one thread are a multiple of this, so each keeps whole vector blocks.
