@@ -2,11 +2,11 @@ using Backprop.Kernels;
 
 namespace Backprop.Tests;
 
-/// <summary>GEMM tests change <see cref="Threads.Count"/>, so they run alone.</summary>
-[CollectionDefinition(nameof(GemmCollection), DisableParallelization = true)]
-public sealed class GemmCollection;
+/// <summary>Tests that change <see cref="Threads.Count"/> or exercise the worker pool run alone, not beside other test classes.</summary>
+[CollectionDefinition(nameof(SerialCollection), DisableParallelization = true)]
+public sealed class SerialCollection;
 
-[Collection(nameof(GemmCollection))]
+[Collection(nameof(SerialCollection))]
 public class GemmTests
 {
     /// <summary>A row-major matrix as stored: rows×cols with row stride ld; padding holds NaN so reading it shows up.</summary>
