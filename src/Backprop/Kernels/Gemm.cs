@@ -1,41 +1,362 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Backprop.Kernels;
 
-// Temporary reference GEMM (row-major, all transpose cases) until the packed kernel lands.
-public static unsafe class Gemm
+/// <summary>Row-major general matrix multiply: C = alpha·op(A)·op(B) + beta·C, in float and double.</summary>
+/// <remarks>
+/// op(X) is X or its transpose, read in place. beta = 0 overwrites C without reading it; alpha = 0
+/// (or k = 0) leaves C = beta·C without reading A or B. Sgemm is a packed, cache-blocked GEMM in the
+/// GotoBLAS/BLIS structure (see <see cref="Describe"/>); Dgemm is a plain loop meant for checking.
+/// </remarks>
+public static unsafe partial class Gemm
 {
-    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    private static readonly delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel;
+    private static readonly int MR, NR;
+    private static readonly int MC, KC, NC;
+    private static readonly string KernelName;
+
+    // Below this many multiply-adds (m·n·k) packing and tile bookkeeping cost more than they save
+    // (measured: the direct path wins up to about 24³ and loses from 28³ on). With B transposed the
+    // direct path computes dot products, which lose to packing much earlier (above ~16³).
+    internal const long SmallMnk = 16384, SmallMnkTransB = 4096;
+
+    // Multiply-adds each extra thread must get (about 8 µs of work). Back to back, two threads
+    // already win from ~80³; but a call after an idle spell pays 10-25 µs to wake the worker (in
+    // this VM), which only work of this size hides. Two threads start at ~126³.
+    internal const long MinMnkPerThread = 1L << 20;
+
+    static Gemm()
     {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            Kernel = &GemmMicroKernels.Avx512Kernel12x32;
+            KernelName = "AVX-512 12x32";
+            (MR, NR) = (12, 32);
+            // MR·KC·4 = 24 KiB: the A micro-panel stays in L1 (48 KiB) across a row of tiles.
+            // KC·NC·4 = 512 KiB: the packed B block stays in L2 (1 MiB) while B micro-panels stream.
+            // MC·KC·4 = 1.9 MiB: packed A lives in L3; a large MC means B is repacked rarely.
+            // Measured on Zen 5: 960/384/512, 960/512/256 and 960/512/384 are within noise of each
+            // other (±2%); MC = 120 loses 8% to repacking B, KC = 256 slightly more to C traffic.
+            (MC, KC, NC) = (960, 512, 256);
+        }
+        else if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            Kernel = &GemmMicroKernels.Avx2Kernel6x16;
+            KernelName = "AVX2+FMA 6x16";
+            (MR, NR) = (6, 16);
+            // Same reasoning for 256 KiB-1 MiB L2 parts: 6 KiB A panel, 192 KiB B block.
+            (MC, KC, NC) = (960, 256, 192);
+        }
+        else
+        {
+            Kernel = &GemmMicroKernels.VectorKernel4xW2;
+            KernelName = $"Vector<float> 4x{2 * System.Numerics.Vector<float>.Count}";
+            (MR, NR) = (4, 2 * System.Numerics.Vector<float>.Count);
+            (MC, KC, NC) = (512, 256, 256);
+        }
+    }
+
+    /// <summary>Names the SGEMM micro-kernel, blocking, path thresholds and thread count in use.</summary>
+    internal static string Describe() =>
+        $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}; direct path for m·n·k < {SmallMnk} " +
+        $"({SmallMnkTransB} with B transposed), m or n = 1, n ≤ {NR / 2}, or m < {MR / 2} with B transposed; " +
+        $"{MinMnkPerThread} multiply-adds per extra thread; threads={Threads.Count}";
+
+    /// <summary>C[m×n] = alpha·op(A)·op(B) + beta·C for row-major float matrices addressed by pointers.</summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        var p = new Problem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        SgemmCore(ref p);
+    }
+
+    /// <summary>C[m×n] = alpha·op(A)·op(B) + beta·C for row-major float matrices held in spans.</summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckSpans(1, transA, transB, m, n, k, a.Length, lda, 0, b.Length, ldb, 0, c.Length, ldc, 0);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+            Sgemm(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    }
+
+    /// <summary>
+    /// <paramref name="batch"/> independent Sgemm products, item i using A + i·strideA, B + i·strideB and
+    /// C + i·strideC; a stride of 0 shares that operand across items (for C: items accumulate in order).
+    /// </summary>
+    public static void SgemmBatched(int batch, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, long strideA, float* b, int ldb, long strideB, float beta, float* c, int ldc, long strideC)
+    {
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckBatch(batch, strideA, strideB, strideC);
+        if (batch == 0 || m == 0 || n == 0) return;
+        var p = new Problem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        long mnk = (long)m * n * k;
+        int chunks = strideC == 0 ? 1 : Threads.ChunksFor(mnk * batch, MinMnkPerThread);
+        // Products big enough to use every thread on their own run one after another; a batch of
+        // small ones is split across threads by item instead, each item then running serially.
+        if (chunks <= 1 || Threads.ChunksFor(mnk, MinMnkPerThread) >= Threads.Count)
+        {
+            for (int i = 0; i < batch; i++)
             {
-                float s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (transA ? a[p * lda + i] : a[i * lda + p]) * (transB ? b[j * ldb + p] : b[p * ldb + j]);
-                c[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * c[i * ldc + j];
+                var q = p.Item(i, strideA, strideB, strideC);
+                SgemmCore(ref q);
             }
+            return;
+        }
+        var job = BatchJob.Current;
+        job.Set(in p, batch, strideA, strideB, strideC);
+        Threads.For(chunks, job);
+        job.Clear();
     }
 
-    public static void Dgemm(bool transA, bool transB, int m, int n, int k, double alpha, double* a, int lda, double* b, int ldb, double beta, double* c, int ldc)
+    /// <summary>Span form of <see cref="SgemmBatched(int, bool, bool, int, int, int, float, float*, int, long, float*, int, long, float, float*, int, long)"/>.</summary>
+    public static void SgemmBatched(int batch, bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, long strideA, ReadOnlySpan<float> b, int ldb, long strideB, float beta,
+        Span<float> c, int ldc, long strideC)
     {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckBatch(batch, strideA, strideB, strideC);
+        CheckSpans(batch, transA, transB, m, n, k, a.Length, lda, strideA, b.Length, ldb, strideB, c.Length, ldc, strideC);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+            SgemmBatched(batch, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC);
+    }
+
+    /// <summary>The arguments of one product, passed by reference through the drivers.</summary>
+    internal struct Problem(bool transA, bool transB, int m, int n, int k, float alpha, float* a, nint lda,
+        float* b, nint ldb, float beta, float* c, nint ldc)
+    {
+        public bool TransA = transA, TransB = transB;
+        public int M = m, N = n, K = k;
+        public float Alpha = alpha, Beta = beta;
+        public float* A = a, B = b, C = c;
+        public nint Lda = lda, Ldb = ldb, Ldc = ldc;
+
+        public readonly Problem Item(int i, long strideA, long strideB, long strideC)
+        {
+            var q = this;
+            q.A += i * strideA;
+            q.B += i * strideB;
+            q.C += i * strideC;
+            return q;
+        }
+    }
+
+    private static void SgemmCore(ref Problem p)
+    {
+        if (p.M == 0 || p.N == 0) return;
+        if (p.K == 0 || p.Alpha == 0f)
+        {
+            ScaleC(p.M, p.N, p.Beta, p.C, p.Ldc);
+            return;
+        }
+        long mnk = (long)p.M * p.N * p.K;
+        // m = 1 or n = 1 is a matrix-vector product: padding it to a full tile would waste up to
+        // 31/32 of the work, and there is no reuse for packing to exploit.
+        bool small = p.M == 1 || p.N == 1 || mnk < (p.TransB ? SmallMnkTransB : SmallMnk)
+            // A layer at most NR/2 wide would waste half of every packed tile; rows of B read
+            // directly serve it better at any m and k.
+            || (!p.TransB && p.N <= NR / 2)
+            // With B transposed and only a few rows of A, packing B (each element then used by
+            // fewer than MR/2 rows) costs more than reading B's rows directly as dot products.
+            || (p.TransB && p.M < MR / 2);
+        int chunks = Threads.ChunksFor(mnk, MinMnkPerThread);
+        if (chunks <= 1)
+        {
+            if (small) SmallRange(ref p, 0, p.M, 0, p.N);
+            else PackedRange(ref p, 0, p.M, 0, p.N);
+            return;
+        }
+        var job = ProductJob.Current;
+        job.Set(in p, small);
+        Threads.For(chunks, job);
+        job.Clear();
+    }
+
+    /// <summary>Splits one product between threads by rows or by columns of C, whichever has more tiles.</summary>
+    /// <remarks>
+    /// Each thread runs the whole blocked algorithm on its own part and packs its own panels, so the
+    /// threads never wait on each other; the cost is that the shared operand is packed once per thread.
+    /// </remarks>
+    private sealed class ProductJob : IParallelWork
+    {
+        [ThreadStatic] private static ProductJob? t_current;
+        public static ProductJob Current => t_current ??= new ProductJob();
+
+        private Problem _p;
+        private bool _small;
+
+        public void Set(in Problem p, bool small) => (_p, _small) = (p, small);
+
+        public void Clear() => _p = default;
+
+        public void Run(int chunk, int chunks)
+        {
+            var p = _p;
+            int mUnit = _small ? 1 : MR, nUnit = _small ? SmallColumnUnit : NR;
+            int mTiles = (p.M + mUnit - 1) / mUnit, nTiles = (p.N + nUnit - 1) / nUnit;
+            int i0 = 0, i1 = p.M, j0 = 0, j1 = p.N;
+            if (nTiles >= mTiles)
             {
-                double s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (transA ? a[p * lda + i] : a[i * lda + p]) * (transB ? b[j * ldb + p] : b[p * ldb + j]);
-                c[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * c[i * ldc + j];
+                j0 = Math.Min(p.N, (int)((long)nTiles * chunk / chunks) * nUnit);
+                j1 = Math.Min(p.N, (int)((long)nTiles * (chunk + 1) / chunks) * nUnit);
             }
+            else
+            {
+                i0 = Math.Min(p.M, (int)((long)mTiles * chunk / chunks) * mUnit);
+                i1 = Math.Min(p.M, (int)((long)mTiles * (chunk + 1) / chunks) * mUnit);
+            }
+            if (i1 <= i0 || j1 <= j0) return;
+            if (_small) SmallRange(ref p, i0, i1, j0, j1);
+            else PackedRange(ref p, i0, i1, j0, j1);
+        }
     }
 
-    public static void SgemmBatched(int batch, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, long strideA, float* b, int ldb, long strideB, float beta, float* c, int ldc, long strideC)
+    /// <summary>Runs the items of a batch of small products on several threads, a contiguous range of items per thread.</summary>
+    private sealed class BatchJob : IParallelWork
     {
-        for (int i = 0; i < batch; i++)
-            Sgemm(transA, transB, m, n, k, alpha, a + i * strideA, lda, b + i * strideB, ldb, beta, c + i * strideC, ldc);
+        [ThreadStatic] private static BatchJob? t_current;
+        public static BatchJob Current => t_current ??= new BatchJob();
+
+        private Problem _p;
+        private int _batch;
+        private long _strideA, _strideB, _strideC;
+
+        public void Set(in Problem p, int batch, long strideA, long strideB, long strideC)
+        {
+            _p = p;
+            _batch = batch;
+            (_strideA, _strideB, _strideC) = (strideA, strideB, strideC);
+        }
+
+        public void Clear() => _p = default;
+
+        public void Run(int chunk, int chunks)
+        {
+            int i0 = (int)((long)_batch * chunk / chunks), i1 = (int)((long)_batch * (chunk + 1) / chunks);
+            for (int i = i0; i < i1; i++)
+            {
+                var q = _p.Item(i, _strideA, _strideB, _strideC);
+                SgemmCore(ref q);
+            }
+        }
     }
 
-    public static void DgemmBatched(int batch, bool transA, bool transB, int m, int n, int k, double alpha, double* a, int lda, long strideA, double* b, int ldb, long strideB, double beta, double* c, int ldc, long strideC)
+    /// <summary>Size of the near-equal blocks (at most <paramref name="max"/>, a multiple of <paramref name="unit"/>) that cover <paramref name="total"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockSize(int total, int max, int unit)
     {
-        for (int i = 0; i < batch; i++)
-            Dgemm(transA, transB, m, n, k, alpha, a + i * strideA, lda, b + i * strideB, ldb, beta, c + i * strideC, ldc);
+        // Even blocks avoid a thin last block (k = 300 with KC = 256 would otherwise run 256 + 44,
+        // and the 44-deep pass pays nearly a full tile write-back for a sixth of the work).
+        int blocks = (total + max - 1) / max;
+        int size = (total + blocks - 1) / blocks;
+        return (size + unit - 1) / unit * unit;
+    }
+
+    /// <summary>The blocked algorithm for C[m0..m1, n0..n1] on the calling thread.</summary>
+    private static void PackedRange(ref Problem p, int m0, int m1, int n0, int n1)
+    {
+        var buffers = GemmBuffers.Current;
+        int mr = MR, nr = NR;
+        int kcMax = BlockSize(p.K, KC, 1);
+        int mcMax = BlockSize(m1 - m0, MC, mr);
+        int ncMax = BlockSize(n1 - n0, NC, nr);
+        float* packA = buffers.A((nint)mcMax * kcMax);
+        float* packB = buffers.B((nint)ncMax * kcMax);
+        float* tile = buffers.Tile(mr * nr);
+
+        for (int ic = m0; ic < m1; ic += mcMax)
+        {
+            int mc = Math.Min(mcMax, m1 - ic);
+            for (int pc = 0; pc < p.K; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, p.K - pc);
+                GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, mc, pc, kc, mr, packA);
+                // Only the first pass over k applies beta; later passes add onto what it wrote.
+                float beta = pc == 0 ? p.Beta : 1f;
+                for (int jc = n0; jc < n1; jc += ncMax)
+                {
+                    int nc = Math.Min(ncMax, n1 - jc);
+                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, jc, nc, nr, packB);
+                    MacroKernel(kc, mc, nc, packA, packB, p.C + ic * p.Ldc + jc, p.Ldc, p.Alpha, beta, tile);
+                }
+            }
+        }
+    }
+
+    /// <summary>Multiplies a packed MC×KC block of A by a packed KC×NC block of B into C.</summary>
+    private static void MacroKernel(int kc, int mc, int nc, float* packA, float* packB, float* c, nint ldc,
+        float alpha, float beta, float* tile)
+    {
+        int mr = MR, nr = NR;
+        var kernel = Kernel;
+        // The A micro-panel (MR×KC, the broadcast operand) stays in L1 across the inner loop while
+        // B micro-panels (the vector operand) stream from the L2-resident packed block, and the C
+        // tiles walk along MR rows, which the hardware prefetcher follows.
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            int mValid = Math.Min(mr, mc - ir);
+            float* pa = packA + (nint)ir * kc;
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int nValid = Math.Min(nr, nc - jr);
+                float* pb = packB + (nint)jr * kc;
+                float* pc = c + ir * ldc + jr;
+                if (mValid == mr && nValid == nr)
+                {
+                    kernel(kc, pa, pb, pc, ldc, alpha, beta);
+                }
+                else
+                {
+                    kernel(kc, pa, pb, tile, nr, 1f, 0f);
+                    MergeTile(tile, nr, mValid, nValid, pc, ldc, alpha, beta);
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes the valid corner of an edge tile: C = alpha·tile + beta·C.</summary>
+    private static void MergeTile(float* tile, int ldt, int rows, int cols, float* c, nint ldc, float alpha, float beta)
+    {
+        // Narrow layers (n = 16, 10) make every tile an edge tile, so the full vectors go wide.
+        int w = Vector<float>.Count;
+        var va = new Vector<float>(alpha);
+        var vb = new Vector<float>(beta);
+        for (int i = 0; i < rows; i++)
+        {
+            float* t = tile + i * ldt;
+            float* ci = c + i * ldc;
+            int j = 0;
+            if (beta == 0f)
+            {
+                for (; j + w <= cols; j += w) Vector.Store(va * Vector.Load(t + j), ci + j);
+                for (; j < cols; j++) ci[j] = alpha * t[j];
+            }
+            else
+            {
+                for (; j + w <= cols; j += w) Vector.Store(va * Vector.Load(t + j) + vb * Vector.Load(ci + j), ci + j);
+                for (; j < cols; j++) ci[j] = alpha * t[j] + beta * ci[j];
+            }
+        }
+    }
+
+    /// <summary>C = beta·C, with beta = 0 clearing C even where it held NaN.</summary>
+    private static void ScaleC(int m, int n, float beta, float* c, nint ldc)
+    {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+        }
     }
 }

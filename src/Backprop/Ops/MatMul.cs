@@ -70,7 +70,8 @@ public partial class Tensor
     internal static unsafe void GemmRows(Tensor a, bool transA, Tensor b, bool transB, Tensor c, int m, int n, int k, float beta)
     {
         Debug.Assert(a._contiguous && b._contiguous && c._contiguous);
-        int lda = transA ? m : k, ldb = transB ? k : n;
+        if (m == 0 || n == 0) return;
+        int lda = Math.Max(transA ? m : k, 1), ldb = Math.Max(transB ? k : n, 1);
         if (c.DType == DType.Float32)
         {
             fixed (float* pa = a.Data<float>(), pb = b.Data<float>(), pc = c.Data<float>())
@@ -91,7 +92,8 @@ public partial class Tensor
         if (!a._contiguous) a = Copy.ToContiguous(a);
         if (!b._contiguous) b = Copy.ToContiguous(b);
         int m = c._shape[0], n = c._shape[1], k = transA ? a._shape[0] : a._shape[1];
-        int lda = a._shape[1], ldb = b._shape[1];
+        if (m == 0 || n == 0) return;
+        int lda = Math.Max(a._shape[1], 1), ldb = Math.Max(b._shape[1], 1);
         if (c.DType == DType.Float32)
         {
             fixed (float* pa = a.Data<float>(), pb = b.Data<float>(), pc = c.Data<float>())
@@ -123,6 +125,7 @@ public partial class Tensor
         var lb = MatrixLayout(b);
         if (lb == null) { b = Copy.ToContiguous(b); lb = (false, b._shape[^1]); }
         int m = a._shape[^2], k = a._shape[^1], n = b._shape[^1];
+        if (y._numel == 0) return; // nothing to write (GEMM wants positive leading dimensions)
         int bRank = y.Rank - 2;
         var batch = y._shape[..bRank];
         var sa = new int[bRank];
