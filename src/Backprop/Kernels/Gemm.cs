@@ -13,10 +13,14 @@ namespace Backprop.Kernels;
 /// </remarks>
 public static unsafe partial class Gemm
 {
-    private static readonly delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel;
+    private static readonly delegate*<nint, float*, nint, float*, nint, float*, nint, float, float, int, int, void> Kernel;
     private static readonly int MR, NR;
     private static readonly int MC, KC, NC;
     private static readonly string KernelName;
+    // The AVX-512 direct paths (dot products, small k) are written for the 12×32 kernel's layout.
+    private static readonly bool Avx512Paths;
+    // Whether the kernel writes edge tiles into C itself (masked stores) or needs a scratch tile.
+    private static readonly bool KernelStoresEdges;
 
     // Below this many multiply-adds (m·n·k) packing and tile bookkeeping cost more than they save
     // (measured: the direct path wins up to about 24³ and loses from 28³ on). With B transposed the
@@ -41,6 +45,7 @@ public static unsafe partial class Gemm
             // Measured on Zen 5: 960/384/512, 960/512/256 and 960/512/384 are within noise of each
             // other (±2%); MC = 120 loses 8% to repacking B, KC = 256 slightly more to C traffic.
             (MC, KC, NC) = (960, 512, 256);
+            Avx512Paths = KernelStoresEdges = true;
         }
         else if (Avx2.IsSupported && Fma.IsSupported)
         {
@@ -150,6 +155,30 @@ public static unsafe partial class Gemm
         }
     }
 
+    /// <summary>Which algorithm computes a product (or each thread's part of it).</summary>
+    private enum Path : byte { Small, SmallK, Dot, Packed }
+
+    private static Path Choose(ref Problem p)
+    {
+        // m = 1 or n = 1 is a matrix-vector product: padding it to a full tile would waste up to
+        // 31/32 of the work, and there is no reuse for packing to exploit.
+        if (p.M == 1 || p.N == 1) return Path.Small;
+        if (Avx512Paths)
+        {
+            if (p.K <= SmallK) return Path.SmallK;
+            if (p.TransB && (p.M <= DotMaxSide || p.N <= DotMaxSide)) return Path.Dot;
+        }
+        long mnk = (long)p.M * p.N * p.K;
+        bool small = mnk < (p.TransB ? SmallMnkTransB : SmallMnk)
+            // A layer at most NR/2 wide would waste half of every packed tile; rows of B read
+            // directly serve it better at any m and k.
+            || (!p.TransB && p.N <= NR / 2)
+            // With B transposed and only a few rows of A, packing B (each element then used by
+            // fewer than MR/2 rows) costs more than reading B's rows directly as dot products.
+            || (p.TransB && p.M < MR / 2);
+        return small ? Path.Small : Path.Packed;
+    }
+
     private static void SgemmCore(ref Problem p)
     {
         if (p.M == 0 || p.N == 0) return;
@@ -159,26 +188,28 @@ public static unsafe partial class Gemm
             return;
         }
         long mnk = (long)p.M * p.N * p.K;
-        // m = 1 or n = 1 is a matrix-vector product: padding it to a full tile would waste up to
-        // 31/32 of the work, and there is no reuse for packing to exploit.
-        bool small = p.M == 1 || p.N == 1 || mnk < (p.TransB ? SmallMnkTransB : SmallMnk)
-            // A layer at most NR/2 wide would waste half of every packed tile; rows of B read
-            // directly serve it better at any m and k.
-            || (!p.TransB && p.N <= NR / 2)
-            // With B transposed and only a few rows of A, packing B (each element then used by
-            // fewer than MR/2 rows) costs more than reading B's rows directly as dot products.
-            || (p.TransB && p.M < MR / 2);
+        var path = Choose(ref p);
         int chunks = Threads.ChunksFor(mnk, MinMnkPerThread);
         if (chunks <= 1)
         {
-            if (small) SmallRange(ref p, 0, p.M, 0, p.N);
-            else PackedRange(ref p, 0, p.M, 0, p.N);
+            RunRange(path, ref p, 0, p.M, 0, p.N);
             return;
         }
         var job = ProductJob.Current;
-        job.Set(in p, small);
+        job.Set(in p, path);
         Threads.For(chunks, job);
         job.Clear();
+    }
+
+    private static void RunRange(Path path, ref Problem p, int m0, int m1, int n0, int n1)
+    {
+        switch (path)
+        {
+            case Path.Small: SmallRange(ref p, m0, m1, n0, n1); break;
+            case Path.SmallK: SmallKRange(ref p, m0, m1, n0, n1); break;
+            case Path.Dot: DotRange(ref p, m0, m1, n0, n1); break;
+            default: PackedRange(ref p, m0, m1, n0, n1); break;
+        }
     }
 
     /// <summary>Splits one product between threads by rows or by columns of C, whichever has more tiles.</summary>
@@ -192,16 +223,21 @@ public static unsafe partial class Gemm
         public static ProductJob Current => t_current ??= new ProductJob();
 
         private Problem _p;
-        private bool _small;
+        private Path _path;
 
-        public void Set(in Problem p, bool small) => (_p, _small) = (p, small);
+        public void Set(in Problem p, Path path) => (_p, _path) = (p, path);
 
         public void Clear() => _p = default;
 
         public void Run(int chunk, int chunks)
         {
             var p = _p;
-            int mUnit = _small ? 1 : MR, nUnit = _small ? SmallColumnUnit : NR;
+            var (mUnit, nUnit) = _path switch
+            {
+                Path.Small => (1, SmallColumnUnit),
+                Path.Dot => (4, 4),
+                _ => (MR, NR),
+            };
             int mTiles = (p.M + mUnit - 1) / mUnit, nTiles = (p.N + nUnit - 1) / nUnit;
             int i0 = 0, i1 = p.M, j0 = 0, j1 = p.N;
             if (nTiles >= mTiles)
@@ -215,8 +251,7 @@ public static unsafe partial class Gemm
                 i1 = Math.Min(p.M, (int)((long)mTiles * (chunk + 1) / chunks) * mUnit);
             }
             if (i1 <= i0 || j1 <= j0) return;
-            if (_small) SmallRange(ref p, i0, i1, j0, j1);
-            else PackedRange(ref p, i0, i1, j0, j1);
+            RunRange(_path, ref p, i0, i1, j0, j1);
         }
     }
 
@@ -310,13 +345,13 @@ public static unsafe partial class Gemm
                 int nValid = Math.Min(nr, nc - jr);
                 float* pb = packB + (nint)jr * kc;
                 float* pc = c + ir * ldc + jr;
-                if (mValid == mr && nValid == nr)
+                if ((mValid == mr && nValid == nr) || KernelStoresEdges)
                 {
-                    kernel(kc, pa, pb, pc, ldc, alpha, beta);
+                    kernel(kc, pa, mr, pb, nr, pc, ldc, alpha, beta, mValid, nValid);
                 }
                 else
                 {
-                    kernel(kc, pa, pb, tile, nr, 1f, 0f);
+                    kernel(kc, pa, mr, pb, nr, tile, nr, 1f, 0f, mr, nr);
                     MergeTile(tile, nr, mValid, nValid, pc, ldc, alpha, beta);
                 }
             }

@@ -6,7 +6,9 @@ using System.Runtime.Intrinsics.X86;
 namespace Backprop.Kernels;
 
 // Register-blocked micro-kernels: C[MR x NR] = alpha * Apanel * Bpanel + beta * C, where Apanel is
-// kc columns of MR packed values and Bpanel kc rows of NR packed values (see GemmPacking). The
+// kc columns of MR values, strideA apart, and Bpanel kc rows of NR values, strideB apart: packed
+// panels (see GemmPacking) have strides MR and NR, but a transposed A or a plain B can also be
+// read in place, which the small-k path does. The
 // accumulators are separate locals so RyuJIT keeps every one in its own register; the broadcast of
 // each A value is loaded once and feeds all the vectors of its row. beta == 0 never reads C, so
 // NaN or garbage there cannot leak into the result.
@@ -19,11 +21,14 @@ internal static unsafe class GemmMicroKernels
 {
     /// <summary>AVX-512 12x32 micro-kernel: 24 zmm accumulators, 2 B vectors and a broadcast (27 of 32 registers).</summary>
     /// <remarks>
+    /// Writes only the first <paramref name="rows"/> rows and <paramref name="cols"/> columns of C (masked
+    /// stores), so edge tiles go straight to C; the panels themselves must hold a full 12×32 tile.
     /// 6x64, 8x48 and 14x32 measured the same (~99% of peak with panels in L1/L2); 12x32 wastes
     /// less on narrow layers (n padded to 32, not 64) and keeps the L1-resident A panel small.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Avx512Kernel12x32(nint kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    internal static void Avx512Kernel12x32(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols)
     {
         Vector512<float> c0_0 = default, c0_1 = default;
         Vector512<float> c1_0 = default, c1_1 = default;
@@ -91,9 +96,29 @@ internal static unsafe class GemmMicroKernels
             var a11 = Vector512.Create(a[11]);
             c11_0 = Avx512F.FusedMultiplyAdd(a11, b0, c11_0);
             c11_1 = Avx512F.FusedMultiplyAdd(a11, b1, c11_1);
-            a += 12; b += 32;
+            a += strideA; b += strideB;
         }
         var va = Vector512.Create(alpha);
+        if (rows < 12 || cols < 32)
+        {
+            // Edge tile: masked stores write only the valid corner, straight into C.
+            var m0 = FirstLanes(cols);
+            var m1 = FirstLanes(cols - 16);
+            var vbe = Vector512.Create(beta);
+            StoreEdgeRow(c0_0, c0_1, c, va, vbe, beta, m0, m1);
+            if (rows > 1) StoreEdgeRow(c1_0, c1_1, c + 1 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 2) StoreEdgeRow(c2_0, c2_1, c + 2 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 3) StoreEdgeRow(c3_0, c3_1, c + 3 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 4) StoreEdgeRow(c4_0, c4_1, c + 4 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 5) StoreEdgeRow(c5_0, c5_1, c + 5 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 6) StoreEdgeRow(c6_0, c6_1, c + 6 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 7) StoreEdgeRow(c7_0, c7_1, c + 7 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 8) StoreEdgeRow(c8_0, c8_1, c + 8 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 9) StoreEdgeRow(c9_0, c9_1, c + 9 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 10) StoreEdgeRow(c10_0, c10_1, c + 10 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 11) StoreEdgeRow(c11_0, c11_1, c + 11 * ldc, va, vbe, beta, m0, m1);
+            return;
+        }
         if (beta == 0f)
         {
             Vector512.Store(c0_0 * va, c);
@@ -152,9 +177,34 @@ internal static unsafe class GemmMicroKernels
     }
 
 
+    /// <summary>A mask (all bits set) on lanes [0, count) of a 16-lane vector; none for count ≤ 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> FirstLanes(int count) =>
+        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
+    /// <summary>C[0..16·(m0, m1 lanes)] = alpha·(x0, x1) + beta·C under masks: lanes outside them are neither read nor written.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreEdgeRow(Vector512<float> x0, Vector512<float> x1, float* c, Vector512<float> va,
+        Vector512<float> vb, float beta, Vector512<float> m0, Vector512<float> m1)
+    {
+        if (beta == 0f)
+        {
+            Avx512F.MaskStore(c, m0, x0 * va);
+            Avx512F.MaskStore(c + 16, m1, x1 * va);
+        }
+        else
+        {
+            var z = Vector512<float>.Zero;
+            Avx512F.MaskStore(c, m0, Avx512F.FusedMultiplyAdd(x0, va, vb * Avx512F.MaskLoad(c, m0, z)));
+            Avx512F.MaskStore(c + 16, m1, Avx512F.FusedMultiplyAdd(x1, va, vb * Avx512F.MaskLoad(c + 16, m1, z)));
+        }
+    }
+
     /// <summary>AVX2+FMA 6x16 micro-kernel: 12 accumulators, 2 B vectors and a broadcast fill the 16 ymm registers.</summary>
+    /// <remarks>Full tiles only: <paramref name="rows"/> and <paramref name="cols"/> must be 6 and 16.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Avx2Kernel6x16(nint kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    internal static void Avx2Kernel6x16(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols)
     {
         Vector256<float> c0_0 = default, c0_1 = default;
         Vector256<float> c1_0 = default, c1_1 = default;
@@ -190,7 +240,7 @@ internal static unsafe class GemmMicroKernels
             var a5 = Vector256.Create(a[5]);
             c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
             c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
-            a += 6; b += 2*8;
+            a += strideA; b += strideB;
         }
         var va = Vector256.Create(alpha);
         if (beta == 0f)
@@ -227,8 +277,10 @@ internal static unsafe class GemmMicroKernels
     }
 
     /// <summary>Portable 4x(2 Vector&lt;float&gt;) micro-kernel for hardware without AVX2+FMA.</summary>
+    /// <remarks>Full tiles only: <paramref name="rows"/> and <paramref name="cols"/> must be 4 and 2·Vector&lt;float&gt;.Count.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void VectorKernel4xW2(nint kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    internal static void VectorKernel4xW2(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols)
     {
         Vector<float> c0_0 = default, c0_1 = default;
         Vector<float> c1_0 = default, c1_1 = default;
@@ -250,7 +302,7 @@ internal static unsafe class GemmMicroKernels
             var a3 = new Vector<float>(a[3]);
             c3_0 = Vector.MultiplyAddEstimate(a3, b0, c3_0);
             c3_1 = Vector.MultiplyAddEstimate(a3, b1, c3_1);
-            a += 4; b += 2*Vector<float>.Count;
+            a += strideA; b += strideB;
         }
         var va = new Vector<float>(alpha);
         if (beta == 0f)
@@ -276,5 +328,100 @@ internal static unsafe class GemmMicroKernels
             Vector.Store(Vector.MultiplyAddEstimate(c3_0, va, vb * Vector.Load(c + 3 * ldc)), c + 3 * ldc);
             Vector.Store(Vector.MultiplyAddEstimate(c3_1, va, vb * Vector.Load(c + 3 * ldc + Vector<float>.Count)), c + 3 * ldc + Vector<float>.Count);
         }
+    }
+}
+
+/// <summary>Dot-product micro-kernel for op(B) = Bᵀ: each C element is a dot product of an A row and a B row.</summary>
+internal static unsafe class GemmDotKernels
+{
+    /// <summary>
+    /// C[r, j] = alpha·dot(a + r·lda, b + j·ldb over k) + beta·C[r, j] for r &lt; rows ≤ 4, j &lt; cols ≤ 4:
+    /// 16 zmm accumulators, 8 loads per 16 FMAs, one masked step for the k remainder.
+    /// </summary>
+    /// <remarks>
+    /// Missing rows and columns repeat row or column 0 (always valid memory) and are not stored.
+    /// The 16 sums are reduced four at a time into one 128-bit vector per row of C.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx512Dot4x4(nint k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc,
+        float alpha, float beta, int rows, int cols)
+    {
+        float* a0 = a, a1 = rows > 1 ? a + lda : a, a2 = rows > 2 ? a + 2 * lda : a, a3 = rows > 3 ? a + 3 * lda : a;
+        float* b0 = b, b1 = cols > 1 ? b + ldb : b, b2 = cols > 2 ? b + 2 * ldb : b, b3 = cols > 3 ? b + 3 * ldb : b;
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        nint q = 0;
+        for (; q + 16 <= k; q += 16)
+        {
+            var y0 = Vector512.Load(b0 + q);
+            var y1 = Vector512.Load(b1 + q);
+            var y2 = Vector512.Load(b2 + q);
+            var y3 = Vector512.Load(b3 + q);
+            var x = Vector512.Load(a0 + q);
+            c00 = Avx512F.FusedMultiplyAdd(x, y0, c00); c01 = Avx512F.FusedMultiplyAdd(x, y1, c01);
+            c02 = Avx512F.FusedMultiplyAdd(x, y2, c02); c03 = Avx512F.FusedMultiplyAdd(x, y3, c03);
+            x = Vector512.Load(a1 + q);
+            c10 = Avx512F.FusedMultiplyAdd(x, y0, c10); c11 = Avx512F.FusedMultiplyAdd(x, y1, c11);
+            c12 = Avx512F.FusedMultiplyAdd(x, y2, c12); c13 = Avx512F.FusedMultiplyAdd(x, y3, c13);
+            x = Vector512.Load(a2 + q);
+            c20 = Avx512F.FusedMultiplyAdd(x, y0, c20); c21 = Avx512F.FusedMultiplyAdd(x, y1, c21);
+            c22 = Avx512F.FusedMultiplyAdd(x, y2, c22); c23 = Avx512F.FusedMultiplyAdd(x, y3, c23);
+            x = Vector512.Load(a3 + q);
+            c30 = Avx512F.FusedMultiplyAdd(x, y0, c30); c31 = Avx512F.FusedMultiplyAdd(x, y1, c31);
+            c32 = Avx512F.FusedMultiplyAdd(x, y2, c32); c33 = Avx512F.FusedMultiplyAdd(x, y3, c33);
+        }
+        if (q < k)
+        {
+            // Masked loads read nothing past the end of a row, so the last row of a matrix is safe.
+            var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create((int)(k - q))).AsSingle();
+            var z = Vector512<float>.Zero;
+            var y0 = Avx512F.MaskLoad(b0 + q, m, z);
+            var y1 = Avx512F.MaskLoad(b1 + q, m, z);
+            var y2 = Avx512F.MaskLoad(b2 + q, m, z);
+            var y3 = Avx512F.MaskLoad(b3 + q, m, z);
+            var x = Avx512F.MaskLoad(a0 + q, m, z);
+            c00 = Avx512F.FusedMultiplyAdd(x, y0, c00); c01 = Avx512F.FusedMultiplyAdd(x, y1, c01);
+            c02 = Avx512F.FusedMultiplyAdd(x, y2, c02); c03 = Avx512F.FusedMultiplyAdd(x, y3, c03);
+            x = Avx512F.MaskLoad(a1 + q, m, z);
+            c10 = Avx512F.FusedMultiplyAdd(x, y0, c10); c11 = Avx512F.FusedMultiplyAdd(x, y1, c11);
+            c12 = Avx512F.FusedMultiplyAdd(x, y2, c12); c13 = Avx512F.FusedMultiplyAdd(x, y3, c13);
+            x = Avx512F.MaskLoad(a2 + q, m, z);
+            c20 = Avx512F.FusedMultiplyAdd(x, y0, c20); c21 = Avx512F.FusedMultiplyAdd(x, y1, c21);
+            c22 = Avx512F.FusedMultiplyAdd(x, y2, c22); c23 = Avx512F.FusedMultiplyAdd(x, y3, c23);
+            x = Avx512F.MaskLoad(a3 + q, m, z);
+            c30 = Avx512F.FusedMultiplyAdd(x, y0, c30); c31 = Avx512F.FusedMultiplyAdd(x, y1, c31);
+            c32 = Avx512F.FusedMultiplyAdd(x, y2, c32); c33 = Avx512F.FusedMultiplyAdd(x, y3, c33);
+        }
+        StoreRow(Sum4(c00, c01, c02, c03), c, alpha, beta, cols);
+        if (rows > 1) StoreRow(Sum4(c10, c11, c12, c13), c + ldc, alpha, beta, cols);
+        if (rows > 2) StoreRow(Sum4(c20, c21, c22, c23), c + 2 * ldc, alpha, beta, cols);
+        if (rows > 3) StoreRow(Sum4(c30, c31, c32, c33), c + 3 * ldc, alpha, beta, cols);
+    }
+
+    /// <summary>(Σx0, Σx1, Σx2, Σx3): pairwise interleaved adds, then the four 128-bit lanes folded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3)
+    {
+        var t0 = Avx512F.UnpackLow(x0, x1) + Avx512F.UnpackHigh(x0, x1);   // x0 x1 x0 x1 per lane
+        var t1 = Avx512F.UnpackLow(x2, x3) + Avx512F.UnpackHigh(x2, x3);   // x2 x3 x2 x3
+        var u = Avx512F.Shuffle(t0, t1, 0x44) + Avx512F.Shuffle(t0, t1, 0xEE); // x0 x1 x2 x3
+        var v = u.GetLower() + u.GetUpper();
+        return v.GetLower() + v.GetUpper();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(Vector128<float> s, float* c, float alpha, float beta, int cols)
+    {
+        s *= Vector128.Create(alpha);
+        if (cols == 4)
+        {
+            if (beta != 0f) s += Vector128.Create(beta) * Vector128.Load(c);
+            Vector128.Store(s, c);
+            return;
+        }
+        for (int j = 0; j < cols; j++)
+            c[j] = beta == 0f ? s.GetElement(j) : s.GetElement(j) + beta * c[j];
     }
 }

@@ -99,8 +99,8 @@ internal static unsafe class GemmPacking
         // One masked load and store per panel row: a 12-wide row is neither a vector nor a half.
         int full = mc / width, rest = mc - full * width;
         nint panelStride = (nint)kc * width;
-        var widthMask = FirstLanes(width);
-        var restMask = FirstLanes(rest);
+        var widthMask = GemmMicroKernels.FirstLanes(width);
+        var restMask = GemmMicroKernels.FirstLanes(rest);
         for (int p = 0; p < kc; p++, src += ld)
         {
             float* d = dst + p * width;
@@ -111,11 +111,6 @@ internal static unsafe class GemmPacking
                 Avx512F.MaskStore(d, widthMask, Avx512F.MaskLoad(s, restMask, Vector512<float>.Zero));
         }
     }
-
-    /// <summary>A mask (all bits set) on lanes [0, count) of a 16-lane vector.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> FirstLanes(int count) =>
-        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>
     /// dst[p * width + r] = src[r * ld + p] for r &lt; valid (≤ 16), zero for valid ≤ r &lt; min(16, width),
@@ -158,7 +153,7 @@ internal static unsafe class GemmPacking
         }
         else
         {
-            var m = FirstLanes(cols);
+            var m = GemmMicroKernels.FirstLanes(cols);
             var z = Vector512<float>.Zero;
             v0 = rows > 0 ? Avx512F.MaskLoad(s, m, z) : z;
             v1 = rows > 1 ? Avx512F.MaskLoad(s + ld, m, z) : z;
@@ -224,7 +219,7 @@ internal static unsafe class GemmPacking
             Vector512.Store(o14, d + 14 * dstride); Vector512.Store(o15, d + 15 * dstride);
             return;
         }
-        var lm = FirstLanes(lanes);
+        var lm = GemmMicroKernels.FirstLanes(lanes);
         Avx512F.MaskStore(d, lm, o0);
         if (cols > 1) Avx512F.MaskStore(d + dstride, lm, o1);
         if (cols > 2) Avx512F.MaskStore(d + 2 * dstride, lm, o2);
