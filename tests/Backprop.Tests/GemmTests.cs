@@ -113,6 +113,50 @@ public class GemmTests
                 RunCase(ta, tb, m, n, k, 1f, 0f);
     }
 
+    public static TheoryData<bool, bool> AllTransposes() => new() { { false, false }, { false, true }, { true, false }, { true, true } };
+
+    /// <summary>Runs every (m, n, k) in the cross product with beta = 0 over NaN, beta = 1 and a padded stride.</summary>
+    private static void RunGrid(bool transA, bool transB, int[] ms, int[] ns, int[] ks)
+    {
+        foreach (int m in ms)
+            foreach (int n in ns)
+                foreach (int k in ks)
+                {
+                    RunCase(transA, transB, m, n, k, 1f, 0f);
+                    RunCase(transA, transB, m, n, k, -0.5f, 1f, pad: 3);
+                }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllTransposes))]
+    public void SmallKAroundThresholds(bool transA, bool transB)
+    {
+        // k up to Gemm.SmallK reads B (and a transposed A) in place; rows and columns around the
+        // 12×32 tile edges, and k on both sides of the threshold.
+        RunGrid(transA, transB, [2, 11, 12, 13, 25], [2, 31, 32, 33, 65], [1, 16, Gemm.SmallK, Gemm.SmallK + 1]);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllTransposes))]
+    public void DotProductShapesAroundThresholds(bool transA, bool transB)
+    {
+        // With B transposed, m or n up to Gemm.DotMaxSide take 4×4 dot-product blocks; k around
+        // the 16-lane vector (masked remainder) and a long k, m and n around the 4-wide blocks.
+        int d = Gemm.DotMaxSide;
+        RunGrid(transA, transB, [2, 3, 5, d, d + 1], [3, 4, 17, d + 1], [33, 47, 48, 49, 784]);
+        RunGrid(transA, transB, [d + 1, 40], [2, 7, d], [35, 300]);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllTransposes))]
+    public void PackingEdges(bool transA, bool transB)
+    {
+        // The packed path with every packing edge: partial 12-row and 32-column panels, k
+        // remainders of the 16×16 transposes, and k split into two blocks (k > 512).
+        RunGrid(transA, transB, [17, 23, 24, 25], [17, 31, 32, 33, 49], [33, 47, 48, 63, 65]);
+        RunCase(transA, transB, 37, 45, 530, 1f, 0f, pad: 1);
+    }
+
     [Theory]
     [InlineData(false, false)]
     [InlineData(false, true)]
