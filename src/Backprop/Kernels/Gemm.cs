@@ -196,7 +196,7 @@ public static unsafe partial class Gemm
             return;
         }
         var job = ProductJob.Current;
-        job.Set(in p, path);
+        job.Set(in p, path, chunks);
         Threads.For(chunks, job);
         job.Clear();
     }
@@ -212,10 +212,21 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Splits one product between threads by rows or by columns of C, whichever has more tiles.</summary>
+    // The packed operand every thread of a split product reads (all of B when threads split the
+    // rows of C, all of A when they split the columns) is packed once, cooperatively, up to this
+    // many floats (8 MiB); beyond it each thread packs its own copy block by block, as packing is
+    // then a small part of the work and a shared copy would live in L3 or memory.
+    internal const long MaxSharedPack = 1L << 21;
+
+    /// <summary>Splits one product between threads by rows or by columns of C.</summary>
     /// <remarks>
-    /// Each thread runs the whole blocked algorithm on its own part and packs its own panels, so the
-    /// threads never wait on each other; the cost is that the shared operand is packed once per thread.
+    /// The direct paths split whichever dimension has more blocks, and each thread reads what it
+    /// needs in place. The packed path splits the dimension that gives the busiest thread the
+    /// fewest tiles, and the operand all threads share is packed once into one buffer: threads
+    /// claim its packing tasks from a counter, wait for the last claimed one to finish, then each
+    /// computes its own part (packing only its own operand). A thread that starts late (or
+    /// never; the caller then runs its chunk) finds the tasks already done, so no thread ever
+    /// waits for one that has not started.
     /// </remarks>
     private sealed class ProductJob : IParallelWork
     {
@@ -224,10 +235,48 @@ public static unsafe partial class Gemm
 
         private Problem _p;
         private Path _path;
+        private bool _splitColumns;
+        // Cooperative packing of the shared operand: null when each thread packs its own.
+        private float* _shared;
+        private nint _sharedPad;          // rows (A) or columns (B) of the shared operand, padded to whole panels
+        private int _kc, _kBlocks, _panels, _groupPanels, _groupsPerBlock, _tasks;
+        private int _nextTask, _doneTasks;
 
-        public void Set(in Problem p, Path path) => (_p, _path) = (p, path);
+        public void Set(in Problem p, Path path, int chunks)
+        {
+            _p = p;
+            _path = path;
+            _shared = null;
+            if (path != Path.Packed)
+            {
+                var (mUnit, nUnit) = path == Path.Small ? (1, SmallColumnUnit) : path == Path.Dot ? (4, 4) : (MR, NR);
+                _splitColumns = (p.N + nUnit - 1) / nUnit >= (p.M + mUnit - 1) / mUnit;
+                return;
+            }
+            int mTiles = (p.M + MR - 1) / MR, nTiles = (p.N + NR - 1) / NR;
+            long byRows = (long)((mTiles + chunks - 1) / chunks) * nTiles;
+            long byColumns = (long)mTiles * ((nTiles + chunks - 1) / chunks);
+            _splitColumns = byColumns < byRows || (byColumns == byRows && nTiles >= mTiles);
+            _panels = _splitColumns ? mTiles : nTiles;
+            _sharedPad = (nint)_panels * (_splitColumns ? MR : NR);
+            if ((long)_sharedPad * p.K > MaxSharedPack) return;
+            _shared = GemmBuffers.Current.Shared(_sharedPad * p.K);
+            _kc = BlockSize(p.K, KC, 1);
+            _kBlocks = (p.K + _kc - 1) / _kc;
+            // About four tasks per thread: enough to even out, few enough to keep the counters cold.
+            int target = Math.Max(1, 4 * chunks / _kBlocks);
+            _groupPanels = Math.Max(1, (_panels + target - 1) / target);
+            _groupsPerBlock = (_panels + _groupPanels - 1) / _groupPanels;
+            _tasks = _kBlocks * _groupsPerBlock;
+            _nextTask = 0;
+            _doneTasks = 0;
+        }
 
-        public void Clear() => _p = default;
+        public void Clear()
+        {
+            _p = default;
+            _shared = null;
+        }
 
         public void Run(int chunk, int chunks)
         {
@@ -240,7 +289,7 @@ public static unsafe partial class Gemm
             };
             int mTiles = (p.M + mUnit - 1) / mUnit, nTiles = (p.N + nUnit - 1) / nUnit;
             int i0 = 0, i1 = p.M, j0 = 0, j1 = p.N;
-            if (nTiles >= mTiles)
+            if (_splitColumns)
             {
                 j0 = Math.Min(p.N, (int)((long)nTiles * chunk / chunks) * nUnit);
                 j1 = Math.Min(p.N, (int)((long)nTiles * (chunk + 1) / chunks) * nUnit);
@@ -250,8 +299,44 @@ public static unsafe partial class Gemm
                 i0 = Math.Min(p.M, (int)((long)mTiles * chunk / chunks) * mUnit);
                 i1 = Math.Min(p.M, (int)((long)mTiles * (chunk + 1) / chunks) * mUnit);
             }
+            if (_shared == null)
+            {
+                if (i1 > i0 && j1 > j0) RunRange(_path, ref p, i0, i1, j0, j1);
+                return;
+            }
+            PackShared(ref p);
             if (i1 <= i0 || j1 <= j0) return;
-            RunRange(_path, ref p, i0, i1, j0, j1);
+            if (_splitColumns) PackedRange(ref p, i0, i1, j0, j1, _shared, _sharedPad, null, 0);
+            else PackedRange(ref p, i0, i1, j0, j1, null, 0, _shared, _sharedPad);
+        }
+
+        /// <summary>Packs unclaimed groups of shared panels, then waits until every claimed group is packed.</summary>
+        private void PackShared(ref Problem p)
+        {
+            int t;
+            while ((t = Interlocked.Increment(ref _nextTask) - 1) < _tasks)
+            {
+                int kb = t / _groupsPerBlock, g = t - kb * _groupsPerBlock;
+                int pc = kb * _kc, kc = Math.Min(_kc, p.K - pc);
+                float* block = _shared + pc * _sharedPad;
+                if (_splitColumns)
+                {
+                    int i = g * _groupPanels * MR, mc = Math.Min(_groupPanels * MR, p.M - i);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, i, mc, pc, kc, MR, block + (nint)i * kc);
+                }
+                else
+                {
+                    int j = g * _groupPanels * NR, nc = Math.Min(_groupPanels * NR, p.N - j);
+                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, j, nc, NR, block + (nint)j * kc);
+                }
+                Interlocked.Increment(ref _doneTasks);
+            }
+            // Every task still outstanding is being packed by a running thread: a short wait.
+            if (Volatile.Read(ref _doneTasks) < _tasks)
+            {
+                var spinner = new SpinWait();
+                while (Volatile.Read(ref _doneTasks) < _tasks) spinner.SpinOnce(sleep1Threshold: -1);
+            }
         }
     }
 
@@ -297,15 +382,21 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>The blocked algorithm for C[m0..m1, n0..n1] on the calling thread.</summary>
-    private static void PackedRange(ref Problem p, int m0, int m1, int n0, int n1)
+    /// <remarks>
+    /// <paramref name="sharedA"/> (or <paramref name="sharedB"/>), when given, holds all of op(A) (or
+    /// op(B)) already packed: k blocks of <see cref="BlockSize"/>(k, KC, 1) one after another, each
+    /// <paramref name="padA"/> rows (or <paramref name="padB"/> columns) of whole panels.
+    /// </remarks>
+    private static void PackedRange(ref Problem p, int m0, int m1, int n0, int n1,
+        float* sharedA = null, nint padA = 0, float* sharedB = null, nint padB = 0)
     {
         var buffers = GemmBuffers.Current;
         int mr = MR, nr = NR;
         int kcMax = BlockSize(p.K, KC, 1);
         int mcMax = BlockSize(m1 - m0, MC, mr);
         int ncMax = BlockSize(n1 - n0, NC, nr);
-        float* packA = buffers.A((nint)mcMax * kcMax);
-        float* packB = buffers.B((nint)ncMax * kcMax);
+        float* packA = sharedA == null ? buffers.A((nint)mcMax * kcMax) : null;
+        float* packB = sharedB == null ? buffers.B((nint)ncMax * kcMax) : null;
         float* tile = buffers.Tile(mr * nr);
 
         for (int ic = m0; ic < m1; ic += mcMax)
@@ -314,14 +405,18 @@ public static unsafe partial class Gemm
             for (int pc = 0; pc < p.K; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, p.K - pc);
-                GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, mc, pc, kc, mr, packA);
+                float* blockA;
+                if (sharedA != null) blockA = sharedA + pc * padA + (nint)ic * kc;
+                else GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, mc, pc, kc, mr, blockA = packA);
                 // Only the first pass over k applies beta; later passes add onto what it wrote.
                 float beta = pc == 0 ? p.Beta : 1f;
                 for (int jc = n0; jc < n1; jc += ncMax)
                 {
                     int nc = Math.Min(ncMax, n1 - jc);
-                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, jc, nc, nr, packB);
-                    MacroKernel(kc, mc, nc, packA, packB, p.C + ic * p.Ldc + jc, p.Ldc, p.Alpha, beta, tile);
+                    float* blockB;
+                    if (sharedB != null) blockB = sharedB + pc * padB + (nint)jc * kc;
+                    else GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, kc, jc, nc, nr, blockB = packB);
+                    MacroKernel(kc, mc, nc, blockA, blockB, p.C + ic * p.Ldc + jc, p.Ldc, p.Alpha, beta, tile);
                 }
             }
         }

@@ -326,8 +326,8 @@ internal sealed unsafe class GemmBuffers
 {
     [ThreadStatic] private static GemmBuffers? t_current;
 
-    private float* _a, _b, _tile;
-    private nint _aLength, _bLength, _tileLength;
+    private float* _a, _b, _tile, _shared;
+    private nint _aLength, _bLength, _tileLength, _sharedLength;
 
     /// <summary>The calling thread's buffers.</summary>
     public static GemmBuffers Current => t_current ??= new GemmBuffers();
@@ -339,6 +339,10 @@ internal sealed unsafe class GemmBuffers
 
     /// <summary>Buffer for packed B of at least <paramref name="floats"/> floats.</summary>
     public float* B(nint floats) => Ensure(ref _b, ref _bLength, floats);
+
+    /// <summary>Buffer for an operand packed by several threads together, of at least <paramref name="floats"/> floats.</summary>
+    /// <remarks>Taken by the thread that starts a parallel product; the others write to it through the job.</remarks>
+    public float* Shared(nint floats) => Ensure(ref _shared, ref _sharedLength, floats);
 
     /// <summary>Scratch tile for edge write-back of at least <paramref name="floats"/> floats.</summary>
     public float* Tile(nint floats) => Ensure(ref _tile, ref _tileLength, floats);
@@ -367,5 +371,6 @@ internal sealed unsafe class GemmBuffers
         NativeMemory.AlignedFree(_a);
         NativeMemory.AlignedFree(_b);
         NativeMemory.AlignedFree(_tile);
+        NativeMemory.AlignedFree(_shared);
     }
 }
