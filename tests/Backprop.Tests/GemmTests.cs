@@ -158,6 +158,46 @@ public class GemmTests
     }
 
     [Theory]
+    [MemberData(nameof(AllTransposes))]
+    public unsafe void EveryPathComputesTheSameProduct(bool transA, bool transB)
+    {
+        // Each algorithm on shapes its heuristics would send elsewhere, so all of them are checked
+        // on edge tiles, masked k remainders and both narrow and wide kernels.
+        (int m, int n, int k)[] shapes = [(10, 16, 784), (16, 784, 10), (10, 784, 16), (3, 5, 7), (13, 17, 40),
+            (25, 47, 33), (24, 100, 130), (37, 16, 70), (5, 48, 100), (30, 10, 600)];
+        foreach (var (m, n, k) in shapes)
+            foreach (float beta in new[] { 0f, 1f })
+                for (int path = 0; path < 4; path++)
+                {
+                    int pad = beta == 0 ? 0 : 3;
+                    var rng = new Random(m * 131 + n * 17 + k + path);
+                    var a = MakeA(transA, m, k, pad, rng);
+                    var b = MakeB(transB, k, n, pad, rng);
+                    int ldc = n + pad;
+                    var c0 = new float[m * ldc];
+                    for (int i = 0; i < c0.Length; i++) c0[i] = beta == 0 ? float.NaN : (float)(rng.NextDouble() * 2 - 1);
+                    var c = (float[])c0.Clone();
+                    bool ran;
+                    fixed (float* pa = a.Data, pb = b.Data, pc = c)
+                        ran = Gemm.SgemmVia(path, transA, transB, m, n, k, -0.5f, pa, a.Ld, pb, b.Ld, beta, pc, ldc);
+                    if (ran) AssertProduct(transA, transB, m, n, k, -0.5f, a, b, beta, c0, c, ldc);
+                }
+    }
+
+    [Theory]
+    [InlineData(30, 40, 20)]   // direct path, several row tiles
+    [InlineData(10, 40, 200)]  // direct path, one row tile (B read in place whatever its stride)
+    [InlineData(100, 90, 60)]  // packed
+    public void PowerOfTwoStrides(int m, int n, int k)
+    {
+        // Row strides of 512 floats put every row of an in-place B panel into the same few cache
+        // sets; the direct path then packs B's panels. The result must not depend on it.
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+                RunCase(ta, tb, m, n, k, 1f, 0f, pad: 512 - Math.Max(Math.Max(m, n), k));
+    }
+
+    [Theory]
     [InlineData(false, false)]
     [InlineData(false, true)]
     [InlineData(true, false)]
@@ -241,25 +281,35 @@ public class GemmTests
     [InlineData(1, 8000, 300, true)]    // direct dot products, split by columns
     [InlineData(3000, 1, 800, true)]    // direct dot products, split by rows
     [InlineData(5000, 16, 30, false)]   // direct row form, split by rows
+    [InlineData(128, 256, 784, true)]   // packed, split by columns, A packed by both threads together
+    [InlineData(256, 784, 128, false)]  // packed, split by rows, B packed by both threads together
+    [InlineData(300, 200, 600, true)]   // packed, shared operand in two k blocks
+    [InlineData(10, 2000, 300, true)]   // dot products, split by columns
+    [InlineData(20, 3000, 100, false)]  // direct path (few rows), split by columns
+    [InlineData(3000, 40, 20, false)]   // direct path (short k), split by rows
     public void OneAndTwoThreadsAgree(int m, int n, int k, bool transB)
     {
-        var rng = new Random(42);
-        var a = MakeA(false, m, k, 0, rng);
-        var b = MakeB(transB, k, n, 0, rng);
-        var c1 = new float[m * n];
-        var c2 = new float[m * n];
-        int saved = Threads.Count;
-        try
+        foreach (bool transA in new[] { false, true })
         {
-            Threads.Count = 1;
-            Gemm.Sgemm(false, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c1, n);
-            Threads.Count = 2;
-            Gemm.Sgemm(false, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c2, n);
+            var rng = new Random(42);
+            var a = MakeA(transA, m, k, 0, rng);
+            var b = MakeB(transB, k, n, 0, rng);
+            var c1 = new float[m * n];
+            var c2 = new float[m * n];
+            Array.Fill(c2, float.NaN);
+            int saved = Threads.Count;
+            try
+            {
+                Threads.Count = 1;
+                Gemm.Sgemm(transA, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c1, n);
+                Threads.Count = 2;
+                Gemm.Sgemm(transA, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, c2, n);
+            }
+            finally { Threads.Count = saved; }
+            for (int i = 0; i < c1.Length; i++)
+                Assert.True(Math.Abs(c1[i] - c2[i]) <= 1e-5f * (1 + Math.Abs(c1[i])), $"element {i}: {c1[i]} vs {c2[i]} (transA={transA})");
+            AssertProduct(transA, transB, m, n, k, 1f, a, b, 0f, c1, c2, n);
         }
-        finally { Threads.Count = saved; }
-        for (int i = 0; i < c1.Length; i++)
-            Assert.True(Math.Abs(c1[i] - c2[i]) <= 1e-5f * (1 + Math.Abs(c1[i])), $"element {i}: {c1[i]} vs {c2[i]}");
-        AssertProduct(false, transB, m, n, k, 1f, a, b, 0f, c1, c2, n);
     }
 
     [Theory]
@@ -374,6 +424,11 @@ public class GemmTests
                 Gemm.Sgemm(false, false, 10, 16, 16, 1f, a, 16, b, 16, 0f, c, 16);            // direct
                 Gemm.Sgemm(true, true, 3, 50, 20, 1f, a, 3, b, 20, 0f, c, 50);                // direct, dot products
                 Gemm.Sgemm(false, false, 1, 2000, 1100, 1f, a, 1100, b, 2000, 0f, c, 2000);  // direct, 2 threads
+                Gemm.Sgemm(false, true, 128, 256, 300, 1f, a, 300, b, 300, 0f, c, 256);      // packed, 2 threads, shared A
+                Gemm.Sgemm(true, false, 300, 256, 128, 1f, a, 300, b, 256, 0f, c, 256);      // packed, 2 threads, shared B
+                Gemm.Sgemm(false, true, 10, 16, 784, 1f, a, 784, b, 784, 0f, c, 16);         // dot products
+                Gemm.Sgemm(true, false, 16, 784, 10, 1f, a, 16, b, 784, 1f, c, 784);         // direct, short k
+                Gemm.Sgemm(false, false, 20, 3000, 100, 1f, a, 100, b, 3000, 0f, c, 3000);   // direct, few rows, 2 threads
                 fixed (float* pa = a, pb = b, pc = c)
                 {
                     Gemm.SgemmBatched(8, false, false, 10, 16, 20, 1f, pa, 20, 200, pb, 16, 0, 0f, pc, 16, 160);

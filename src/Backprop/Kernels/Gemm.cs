@@ -14,6 +14,8 @@ namespace Backprop.Kernels;
 public static unsafe partial class Gemm
 {
     private static readonly delegate*<nint, float*, nint, float*, nint, float*, nint, float, float, int, int, void> Kernel;
+    // For tiles at most NR/2 columns wide, when the hardware has one (else null): half the work.
+    private static readonly delegate*<nint, float*, nint, float*, nint, float*, nint, float, float, int, int, void> NarrowKernel;
     private static readonly int MR, NR;
     private static readonly int MC, KC, NC;
     private static readonly string KernelName;
@@ -26,6 +28,9 @@ public static unsafe partial class Gemm
     // (measured: the direct path wins up to about 24³ and loses from 28³ on). With B transposed the
     // direct path computes dot products, which lose to packing much earlier (above ~16³).
     internal const long SmallMnk = 16384, SmallMnkTransB = 4096;
+    // With AVX-512 the direct path serves the rest: 16×16×16 runs the same either way, 8³ 1.5×
+    // faster through rows of B.
+    internal const long SmallMnkAvx512 = 4096;
 
     // Multiply-adds each extra thread must get (about 8 µs of work). Back to back, two threads
     // already win from ~80³; but a call after an idle spell pays 10-25 µs to wake the worker (in
@@ -37,6 +42,7 @@ public static unsafe partial class Gemm
         if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
         {
             Kernel = &GemmMicroKernels.Avx512Kernel12x32;
+            NarrowKernel = &GemmMicroKernels.Avx512Kernel12x16;
             KernelName = "AVX-512 12x32";
             (MR, NR) = (12, 32);
             // MR·KC·4 = 24 KiB: the A micro-panel stays in L1 (48 KiB) across a row of tiles.
@@ -156,19 +162,29 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Which algorithm computes a product (or each thread's part of it).</summary>
-    private enum Path : byte { Small, SmallK, Dot, Packed }
+    private enum Path : byte { Small, Direct, Dot, Packed }
 
     private static Path Choose(ref Problem p)
     {
         // m = 1 or n = 1 is a matrix-vector product: padding it to a full tile would waste up to
         // 31/32 of the work, and there is no reuse for packing to exploit.
         if (p.M == 1 || p.N == 1) return Path.Small;
+        long mnk = (long)p.M * p.N * p.K;
         if (Avx512Paths)
         {
-            if (p.K <= SmallK) return Path.SmallK;
-            if (p.TransB && (p.M <= DotMaxSide || p.N <= DotMaxSide)) return Path.Dot;
+            if (p.TransB)
+            {
+                // A few rows of A (or of B) against a long k: dot products of rows as they lie.
+                if (p.K > SmallK && (p.M <= DotMaxSide || p.N <= DotMaxSide)) return Path.Dot;
+                return p.K <= SmallK || mnk <= DirectMnk ? Path.Direct : Path.Packed;
+            }
+            // Tiny products, or a few rows of A, whose rows are whole vectors: rows of B scaled and
+            // summed (see GemmSmall). A row length off the vector width would leave a scalar tail
+            // there (n = 10 ran at 11 GFLOP/s); the micro-kernels mask it instead.
+            if ((mnk < SmallMnkAvx512 || p.M < MR / 2) && p.N % Vector<float>.Count == 0) return Path.Small;
+            // Packing B pays off only when many row tiles reuse it.
+            return p.K <= SmallK || mnk <= DirectMnk || p.M <= 2 * MR || p.N <= NR / 2 ? Path.Direct : Path.Packed;
         }
-        long mnk = (long)p.M * p.N * p.K;
         bool small = mnk < (p.TransB ? SmallMnkTransB : SmallMnk)
             // A layer at most NR/2 wide would waste half of every packed tile; rows of B read
             // directly serve it better at any m and k.
@@ -179,7 +195,20 @@ public static unsafe partial class Gemm
         return small ? Path.Small : Path.Packed;
     }
 
-    private static void SgemmCore(ref Problem p)
+    /// <summary>Sgemm through a given path (0 Small, 1 Direct, 2 Dot, 3 Packed), for tests and tuning; false if the path cannot take this product.</summary>
+    /// <remarks>Direct and Dot need AVX-512; Dot needs B transposed.</remarks>
+    internal static bool SgemmVia(int path, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc)
+    {
+        var forced = (Path)path;
+        if ((forced is Path.Direct or Path.Dot && !Avx512Paths) || (forced == Path.Dot && !transB)) return false;
+        CheckShape(transA, transB, m, n, k, lda, ldb, ldc);
+        var p = new Problem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        SgemmCore(ref p, forced);
+        return true;
+    }
+
+    private static void SgemmCore(ref Problem p, Path? forced = null)
     {
         if (p.M == 0 || p.N == 0) return;
         if (p.K == 0 || p.Alpha == 0f)
@@ -188,7 +217,7 @@ public static unsafe partial class Gemm
             return;
         }
         long mnk = (long)p.M * p.N * p.K;
-        var path = Choose(ref p);
+        var path = forced ?? Choose(ref p);
         int chunks = Threads.ChunksFor(mnk, MinMnkPerThread);
         if (chunks <= 1)
         {
@@ -206,7 +235,7 @@ public static unsafe partial class Gemm
         switch (path)
         {
             case Path.Small: SmallRange(ref p, m0, m1, n0, n1); break;
-            case Path.SmallK: SmallKRange(ref p, m0, m1, n0, n1); break;
+            case Path.Direct: DirectRange(ref p, m0, m1, n0, n1); break;
             case Path.Dot: DotRange(ref p, m0, m1, n0, n1); break;
             default: PackedRange(ref p, m0, m1, n0, n1); break;
         }
@@ -431,6 +460,7 @@ public static unsafe partial class Gemm
         // The A micro-panel (MR×KC, the broadcast operand) stays in L1 across the inner loop while
         // B micro-panels (the vector operand) stream from the L2-resident packed block, and the C
         // tiles walk along MR rows, which the hardware prefetcher follows.
+        var narrow = NarrowKernel;
         for (int ir = 0; ir < mc; ir += mr)
         {
             int mValid = Math.Min(mr, mc - ir);
@@ -440,7 +470,11 @@ public static unsafe partial class Gemm
                 int nValid = Math.Min(nr, nc - jr);
                 float* pb = packB + (nint)jr * kc;
                 float* pc = c + ir * ldc + jr;
-                if ((mValid == mr && nValid == nr) || KernelStoresEdges)
+                if (nValid <= nr / 2 && narrow != null)
+                {
+                    narrow(kc, pa, mr, pb, nr, pc, ldc, alpha, beta, mValid, nValid);
+                }
+                else if ((mValid == mr && nValid == nr) || KernelStoresEdges)
                 {
                     kernel(kc, pa, mr, pb, nr, pc, ldc, alpha, beta, mValid, nValid);
                 }

@@ -7,20 +7,30 @@ namespace Backprop.Kernels;
 //  - DotRange: B stored transposed with few rows of A or few rows of B (a small network's first
 //    layer, x·Wᵀ with batch 10 and 16 outputs). Each C element is a dot product along k of two
 //    contiguous rows; a 4×4 block of them keeps 16 accumulators busy and needs no packing at all.
-//  - SmallKRange: short k (k ≤ SmallK, e.g. dW = dYᵀ·X at batch 10, dX = dY·W through a 16-wide
-//    layer). Packing would move as many floats as the product computes with; instead the 12×32
-//    micro-kernel reads a plain B and a transposed A where they lie, and only the other operand
-//    (small: k floats per row) and edge panels are packed.
+//  - DirectRange: short k (dW = dYᵀ·X at batch 10, dX = dY·W through a 16-wide layer), a few
+//    rows of A (B's panels would be packed for one or two row tiles), or a product too small
+//    for blocking to pay. Packing would move about as many floats as the product computes
+//    with; instead the 12×32 micro-kernel reads a plain B and a transposed A where they lie,
+//    and only the other operand (m·k floats) and edge panels are packed. k is not blocked.
 public static unsafe partial class Gemm
 {
-    // Shapes with k at most this take the small-k path (AVX-512 only). Measured on Zen 5: the
-    // strided B panel (k rows, ldb apart) stays in L1 across row tiles up to here, and packing B
-    // costs more than it saves below it.
+    // Shapes with k at most this take the direct path (AVX-512 only): packing B would cost about
+    // as much as the multiply-adds that use it (measured on Zen 5: 16×784 by k = 10 runs 1.3×
+    // faster direct, 128×1024 by k = 32 the same either way).
     internal const int SmallK = 32;
+
+    // Products up to this many multiply-adds (about 96³, below the two-thread threshold) take the
+    // direct path whatever their shape: 64³ runs 5-15% faster than packed, 128³ the same.
+    internal const long DirectMnk = 96 * 96 * 96;
 
     // With B transposed, products with m or n at most this take the dot-product path: packing
     // would pad m to 12 (or n to 32) and transpose all of B for a handful of rows.
     internal const int DotMaxSide = 16;
+
+    // Rows of B one pass of the dot-product path runs every block of A rows against: as many as
+    // fill about 256 KiB, so they stay in L2 (a long B streamed from L3 once per four rows of A
+    // ran out of bandwidth at m = 32).
+    private const int DotBlockFloats = 1 << 16;
 
     /// <summary>C[m0..m1, n0..n1] by 4×4 blocks of dot products (B stored transposed).</summary>
     private static void DotRange(ref Problem p, int m0, int m1, int n0, int n1)
@@ -28,27 +38,30 @@ public static unsafe partial class Gemm
         int k = p.K;
         float alpha = p.Alpha, beta = p.Beta;
         nint ldb = p.Ldb, ldc = p.Ldc;
-        // op(A) rows of a transposed A are strided columns: copy four at a time into a k-major scratch.
-        float* gather = p.TransA ? GemmBuffers.Current.A(4 * (nint)k) : null;
-        for (int i = m0; i < m1; i += 4)
+        float* a = p.A + m0 * p.Lda;
+        nint lda = p.Lda;
+        if (p.TransA)
         {
-            int rows = Math.Min(4, m1 - i);
-            float* a;
-            nint lda;
-            if (p.TransA)
+            // op(A) rows of a transposed A are strided columns: copy them, four at a time, into
+            // k-major rows once.
+            float* gather = GemmBuffers.Current.A((nint)(m1 - m0) * k);
+            for (int i = m0; i < m1; i += 4)
+                GatherRows(p.A + i, p.Lda, k, Math.Min(4, m1 - i), gather + (nint)(i - m0) * k);
+            a = gather;
+            lda = k;
+        }
+        int nb = Math.Max(4, DotBlockFloats / k / 4 * 4);
+        for (int jb = n0; jb < n1; jb += nb)
+        {
+            int jEnd = Math.Min(n1, jb + nb);
+            for (int i = m0; i < m1; i += 4)
             {
-                GatherRows(p.A + i, p.Lda, k, rows, gather);
-                a = gather;
-                lda = k;
+                int rows = Math.Min(4, m1 - i);
+                float* ai = a + (i - m0) * lda;
+                float* ci = p.C + i * ldc;
+                for (int j = jb; j < jEnd; j += 4)
+                    GemmDotKernels.Avx512Dot4x4(k, ai, lda, p.B + j * ldb, ldb, ci + j, ldc, alpha, beta, rows, Math.Min(4, jEnd - j));
             }
-            else
-            {
-                a = p.A + i * p.Lda;
-                lda = p.Lda;
-            }
-            float* ci = p.C + i * ldc;
-            for (int j = n0; j < n1; j += 4)
-                GemmDotKernels.Avx512Dot4x4(k, a, lda, p.B + j * ldb, ldb, ci + j, ldc, alpha, beta, rows, Math.Min(4, n1 - j));
         }
     }
 
@@ -82,9 +95,9 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>C[m0..m1, n0..n1] for k ≤ <see cref="SmallK"/>: the micro-kernel on operands read in place where their layout allows.</summary>
+    /// <summary>C[m0..m1, n0..n1] without k blocking: the micro-kernel on operands read in place where their layout allows.</summary>
     /// <remarks>AVX-512 only: relies on the 12×32 kernel writing edge tiles itself.</remarks>
-    private static void SmallKRange(ref Problem p, int m0, int m1, int n0, int n1)
+    private static void DirectRange(ref Problem p, int m0, int m1, int n0, int n1)
     {
         int mr = MR, nr = NR, k = p.K;
         var kernel = Kernel;
@@ -111,14 +124,18 @@ public static unsafe partial class Gemm
         }
 
         // B: a plain B holds op(B) rows of a panel side by side (stride ldb); a transposed one is
-        // packed, panel by panel, as is the panel cut by n1.
+        // packed, panel by panel, as is the panel cut by n1. So is a panel that several row tiles
+        // reuse when B's row stride is a multiple of 2 KiB: its k rows then fall into two or four
+        // L1 sets (and few L2 sets) and evict each other between row tiles.
+        bool inPlaceB = mPanels == 1 || (p.Ldb * sizeof(float)) % 2048 != 0;
         float* packB = buffers.B((nint)nr * k);
         for (int j = n0; j < n1; j += nr)
         {
             int cols = Math.Min(nr, n1 - j);
             float* pb;
             nint strideB;
-            if (!p.TransB && cols == nr)
+            // A panel at most 16 wide is read by the 12×16 kernel, one vector per row: in place too.
+            if (!p.TransB && (cols == nr || cols == nr / 2) && inPlaceB)
             {
                 pb = p.B + j;
                 strideB = p.Ldb;
@@ -136,7 +153,8 @@ public static unsafe partial class Gemm
                 float* pa = p.TransA ? (rows == mr ? p.A + i : packA) : packA + (nint)ip * mr * k;
                 nint sa = p.TransA && rows < mr ? mr : strideA;
                 float* pc = p.C + i * p.Ldc + j;
-                kernel(k, pa, sa, pb, strideB, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
+                if (cols <= nr / 2) GemmMicroKernels.Avx512Kernel12x16(k, pa, sa, pb, strideB, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
+                else kernel(k, pa, sa, pb, strideB, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
             }
         }
     }

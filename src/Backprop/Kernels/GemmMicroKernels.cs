@@ -177,6 +177,116 @@ internal static unsafe class GemmMicroKernels
     }
 
 
+    /// <summary>AVX-512 12x16 micro-kernel for panels at most 16 columns wide (narrow layers, the last panel of n = 784).</summary>
+    /// <remarks>
+    /// Same panels and strides as <see cref="Avx512Kernel12x32"/> (a packed B panel keeps its 32-float
+    /// rows; only the first 16 lanes are read), half the multiply-adds: 12 accumulators, one B vector
+    /// and 12 broadcasts per k step.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx512Kernel12x16(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols)
+    {
+        Vector512<float> c0 = default;
+        Vector512<float> c1 = default;
+        Vector512<float> c2 = default;
+        Vector512<float> c3 = default;
+        Vector512<float> c4 = default;
+        Vector512<float> c5 = default;
+        Vector512<float> c6 = default;
+        Vector512<float> c7 = default;
+        Vector512<float> c8 = default;
+        Vector512<float> c9 = default;
+        Vector512<float> c10 = default;
+        Vector512<float> c11 = default;
+        Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 15);
+        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 15);
+        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 15);
+        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 15);
+        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 15);
+        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 15);
+        Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 15);
+        Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 15);
+        Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 15);
+        Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 15);
+        Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 15);
+        Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 15);
+        for (; kc > 0; kc--)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7);
+            c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[8]), b0, c8);
+            c9 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[9]), b0, c9);
+            c10 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[10]), b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[11]), b0, c11);
+            a += strideA; b += strideB;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        if (rows < 12 || cols < 16)
+        {
+            var m = FirstLanes(cols);
+            StoreEdgeRow(c0, c + 0 * ldc, va, vb, beta, m);
+            if (rows > 1) StoreEdgeRow(c1, c + 1 * ldc, va, vb, beta, m);
+            if (rows > 2) StoreEdgeRow(c2, c + 2 * ldc, va, vb, beta, m);
+            if (rows > 3) StoreEdgeRow(c3, c + 3 * ldc, va, vb, beta, m);
+            if (rows > 4) StoreEdgeRow(c4, c + 4 * ldc, va, vb, beta, m);
+            if (rows > 5) StoreEdgeRow(c5, c + 5 * ldc, va, vb, beta, m);
+            if (rows > 6) StoreEdgeRow(c6, c + 6 * ldc, va, vb, beta, m);
+            if (rows > 7) StoreEdgeRow(c7, c + 7 * ldc, va, vb, beta, m);
+            if (rows > 8) StoreEdgeRow(c8, c + 8 * ldc, va, vb, beta, m);
+            if (rows > 9) StoreEdgeRow(c9, c + 9 * ldc, va, vb, beta, m);
+            if (rows > 10) StoreEdgeRow(c10, c + 10 * ldc, va, vb, beta, m);
+            if (rows > 11) StoreEdgeRow(c11, c + 11 * ldc, va, vb, beta, m);
+            return;
+        }
+        if (beta == 0f)
+        {
+            Vector512.Store(c0 * va, c + 0 * ldc);
+            Vector512.Store(c1 * va, c + 1 * ldc);
+            Vector512.Store(c2 * va, c + 2 * ldc);
+            Vector512.Store(c3 * va, c + 3 * ldc);
+            Vector512.Store(c4 * va, c + 4 * ldc);
+            Vector512.Store(c5 * va, c + 5 * ldc);
+            Vector512.Store(c6 * va, c + 6 * ldc);
+            Vector512.Store(c7 * va, c + 7 * ldc);
+            Vector512.Store(c8 * va, c + 8 * ldc);
+            Vector512.Store(c9 * va, c + 9 * ldc);
+            Vector512.Store(c10 * va, c + 10 * ldc);
+            Vector512.Store(c11 * va, c + 11 * ldc);
+        }
+        else
+        {
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c0, va, vb * Vector512.Load(c + 0 * ldc)), c + 0 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c1, va, vb * Vector512.Load(c + 1 * ldc)), c + 1 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c2, va, vb * Vector512.Load(c + 2 * ldc)), c + 2 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c3, va, vb * Vector512.Load(c + 3 * ldc)), c + 3 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c4, va, vb * Vector512.Load(c + 4 * ldc)), c + 4 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c5, va, vb * Vector512.Load(c + 5 * ldc)), c + 5 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c6, va, vb * Vector512.Load(c + 6 * ldc)), c + 6 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c7, va, vb * Vector512.Load(c + 7 * ldc)), c + 7 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c8, va, vb * Vector512.Load(c + 8 * ldc)), c + 8 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c9, va, vb * Vector512.Load(c + 9 * ldc)), c + 9 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c10, va, vb * Vector512.Load(c + 10 * ldc)), c + 10 * ldc);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c11, va, vb * Vector512.Load(c + 11 * ldc)), c + 11 * ldc);
+        }
+    }
+
+    /// <summary>C[0..16 (m lanes)] = alpha·x + beta·C under a mask: lanes outside it are neither read nor written.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreEdgeRow(Vector512<float> x, float* c, Vector512<float> va, Vector512<float> vb, float beta, Vector512<float> m)
+    {
+        if (beta == 0f) Avx512F.MaskStore(c, m, x * va);
+        else Avx512F.MaskStore(c, m, Avx512F.FusedMultiplyAdd(x, va, vb * Avx512F.MaskLoad(c, m, Vector512<float>.Zero)));
+    }
+
     /// <summary>A mask (all bits set) on lanes [0, count) of a 16-lane vector; none for count ≤ 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> FirstLanes(int count) =>

@@ -85,6 +85,13 @@ internal static unsafe class GemmPacking
             }
             if (rest > 0)
             {
+                if (Avx512F.IsSupported)
+                {
+                    var z = Vector512<float>.Zero;
+                    Vector512.Store(Avx512F.MaskLoad(s, GemmMicroKernels.FirstLanes(rest), z), d);
+                    Vector512.Store(Avx512F.MaskLoad(s + 16, GemmMicroKernels.FirstLanes(rest - 16), z), d + 16);
+                    continue;
+                }
                 int j = 0;
                 for (; j < rest; j++) d[j] = s[j];
                 for (; j < 32; j++) d[j] = 0f;
