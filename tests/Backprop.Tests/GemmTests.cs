@@ -185,6 +185,16 @@ public class GemmTests
     }
 
     [Theory]
+    [MemberData(nameof(AllTransposes))]
+    public void TallNarrowProductsGoInRowBlocks(bool transA, bool transB)
+    {
+        // The direct and dot paths pack or gather A about 1 MiB at a time: 300 rows by k = 1000
+        // take two blocks (n = 10 and 16: dot products with B transposed, else the direct path).
+        RunCase(transA, transB, 300, 10, 1000, 1f, 0f);
+        RunCase(transA, transB, 300, 16, 1000, -0.5f, 1f, pad: 2);
+    }
+
+    [Theory]
     [InlineData(30, 40, 20)]   // direct path, several row tiles
     [InlineData(10, 40, 200)]  // direct path, one row tile (B read in place whatever its stride)
     [InlineData(100, 90, 60)]  // packed

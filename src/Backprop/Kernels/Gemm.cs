@@ -176,14 +176,15 @@ public static unsafe partial class Gemm
             {
                 // A few rows of A (or of B) against a long k: dot products of rows as they lie.
                 if (p.K > SmallK && (p.M <= DotMaxSide || p.N <= DotMaxSide)) return Path.Dot;
-                return p.K <= SmallK || mnk <= DirectMnk ? Path.Direct : Path.Packed;
+                return p.K <= SmallK || (p.K <= DirectMaxK && mnk <= DirectMnk) ? Path.Direct : Path.Packed;
             }
             // Tiny products, or a few rows of A, whose rows are whole vectors: rows of B scaled and
             // summed (see GemmSmall). A row length off the vector width would leave a scalar tail
             // there (n = 10 ran at 11 GFLOP/s); the micro-kernels mask it instead.
             if ((mnk < SmallMnkAvx512 || p.M < MR / 2) && p.N % Vector<float>.Count == 0) return Path.Small;
             // Packing B pays off only when many row tiles reuse it.
-            return p.K <= SmallK || mnk <= DirectMnk || p.M <= 2 * MR || p.N <= NR / 2 ? Path.Direct : Path.Packed;
+            return p.K <= SmallK || (p.K <= DirectMaxK && (mnk <= DirectMnk || p.M <= 2 * MR || p.N <= NR / 2))
+                ? Path.Direct : Path.Packed;
         }
         bool small = mnk < (p.TransB ? SmallMnkTransB : SmallMnk)
             // A layer at most NR/2 wide would waste half of every packed tile; rows of B read

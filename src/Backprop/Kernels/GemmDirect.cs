@@ -23,6 +23,13 @@ public static unsafe partial class Gemm
     // direct path whatever their shape: 64³ runs 5-15% faster than packed, 128³ the same.
     internal const long DirectMnk = 96 * 96 * 96;
 
+    // Beyond this k (and k > SmallK) the direct path's unblocked k would make its A panels
+    // (12·k floats) outgrow L1 and L2; the packed path blocks k instead.
+    internal const int DirectMaxK = 4096;
+
+    // Floats of A the direct path packs at a time (1 MiB), and the dot path gathers.
+    private const int DirectPackFloats = 1 << 18;
+
     // With B transposed, products with m or n at most this take the dot-product path: packing
     // would pad m to 12 (or n to 32) and transpose all of B for a handful of rows.
     internal const int DotMaxSide = 16;
@@ -38,29 +45,34 @@ public static unsafe partial class Gemm
         int k = p.K;
         float alpha = p.Alpha, beta = p.Beta;
         nint ldb = p.Ldb, ldc = p.Ldc;
-        float* a = p.A + m0 * p.Lda;
-        nint lda = p.Lda;
-        if (p.TransA)
-        {
-            // op(A) rows of a transposed A are strided columns: copy them, four at a time, into
-            // k-major rows once.
-            float* gather = GemmBuffers.Current.A((nint)(m1 - m0) * k);
-            for (int i = m0; i < m1; i += 4)
-                GatherRows(p.A + i, p.Lda, k, Math.Min(4, m1 - i), gather + (nint)(i - m0) * k);
-            a = gather;
-            lda = k;
-        }
         int nb = Math.Max(4, DotBlockFloats / k / 4 * 4);
-        for (int jb = n0; jb < n1; jb += nb)
+        // op(A) rows of a transposed A are strided columns: they are copied, four at a time, into
+        // k-major rows, a block of rows (about 1 MiB) at a time.
+        int rowBlock = p.TransA ? Math.Max(4, DirectPackFloats / k / 4 * 4) : m1 - m0;
+        float* gather = p.TransA ? GemmBuffers.Current.A((nint)Math.Min(rowBlock, m1 - m0) * k) : null;
+        for (int ib = m0; ib < m1; ib += rowBlock)
         {
-            int jEnd = Math.Min(n1, jb + nb);
-            for (int i = m0; i < m1; i += 4)
+            int iEnd = Math.Min(m1, ib + rowBlock);
+            float* a = p.A + ib * p.Lda;
+            nint lda = p.Lda;
+            if (p.TransA)
             {
-                int rows = Math.Min(4, m1 - i);
-                float* ai = a + (i - m0) * lda;
-                float* ci = p.C + i * ldc;
-                for (int j = jb; j < jEnd; j += 4)
-                    GemmDotKernels.Avx512Dot4x4(k, ai, lda, p.B + j * ldb, ldb, ci + j, ldc, alpha, beta, rows, Math.Min(4, jEnd - j));
+                for (int i = ib; i < iEnd; i += 4)
+                    GatherRows(p.A + i, p.Lda, k, Math.Min(4, iEnd - i), gather + (nint)(i - ib) * k);
+                a = gather;
+                lda = k;
+            }
+            for (int jb = n0; jb < n1; jb += nb)
+            {
+                int jEnd = Math.Min(n1, jb + nb);
+                for (int i = ib; i < iEnd; i += 4)
+                {
+                    int rows = Math.Min(4, iEnd - i);
+                    float* ai = a + (i - ib) * lda;
+                    float* ci = p.C + i * ldc;
+                    for (int j = jb; j < jEnd; j += 4)
+                        GemmDotKernels.Avx512Dot4x4(k, ai, lda, p.B + j * ldb, ldb, ci + j, ldc, alpha, beta, rows, Math.Min(4, jEnd - j));
+                }
             }
         }
     }
@@ -98,6 +110,15 @@ public static unsafe partial class Gemm
     /// <summary>C[m0..m1, n0..n1] without k blocking: the micro-kernel on operands read in place where their layout allows.</summary>
     /// <remarks>AVX-512 only: relies on the 12×32 kernel writing edge tiles itself.</remarks>
     private static void DirectRange(ref Problem p, int m0, int m1, int n0, int n1)
+    {
+        // Rows go in blocks whose packed A fits in about 1 MiB, so a tall product neither needs an
+        // m·k buffer nor pushes the panels out of L2; B's panels are read (or packed) per block.
+        int rowBlock = Math.Max(MR, DirectPackFloats / p.K / MR * MR);
+        for (int i = m0; i < m1; i += rowBlock)
+            DirectBlock(ref p, i, Math.Min(m1, i + rowBlock), n0, n1);
+    }
+
+    private static void DirectBlock(ref Problem p, int m0, int m1, int n0, int n1)
     {
         int mr = MR, nr = NR, k = p.K;
         var kernel = Kernel;
