@@ -200,11 +200,21 @@ public class GemmTests
     [InlineData(100, 90, 60)]  // packed
     public void PowerOfTwoStrides(int m, int n, int k)
     {
-        // Row strides of 512 floats put every row of an in-place B panel into the same few cache
-        // sets; the direct path then packs B's panels. The result must not depend on it.
+        // Row strides of 512 floats put every row of a panel read in place into the same few
+        // cache sets; the direct path then packs such panels. The result must not depend on it.
+        const int ld = 512;
         foreach (bool ta in new[] { false, true })
             foreach (bool tb in new[] { false, true })
-                RunCase(ta, tb, m, n, k, 1f, 0f, pad: 512 - Math.Max(Math.Max(m, n), k));
+            {
+                var rng = new Random(m + n + k);
+                var a = ta ? new Stored(k, m, ld, rng) : new Stored(m, k, ld, rng);
+                var b = tb ? new Stored(n, k, ld, rng) : new Stored(k, n, ld, rng);
+                var c0 = new float[m * ld];
+                Array.Fill(c0, float.NaN);
+                var c = (float[])c0.Clone();
+                Gemm.Sgemm(ta, tb, m, n, k, 1f, a.Data, ld, b.Data, ld, 0f, c, ld);
+                AssertProduct(ta, tb, m, n, k, 1f, a, b, 0f, c0, c, ld);
+            }
     }
 
     [Theory]

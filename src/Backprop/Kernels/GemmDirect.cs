@@ -125,11 +125,17 @@ public static unsafe partial class Gemm
         var buffers = GemmBuffers.Current;
         int mPanels = (m1 - m0 + mr - 1) / mr;
 
+        // A stride that is a multiple of 2 KiB puts the k rows of a panel read in place into a
+        // few L1 sets, where they evict each other before the next panel of the other operand
+        // reuses them; such an operand is packed like any other.
+        static bool Benign(nint ld) => ld * sizeof(float) % 2048 != 0;
+
         // A: a transposed A already holds op(A) columns of a panel side by side (stride lda);
-        // only a panel cut by m1 needs zero lanes. A plain A is transposed into panels, all at once.
+        // only a panel cut by m1 needs zero lanes. Otherwise A is packed, all of the block at once.
+        bool inPlaceA = p.TransA && Benign(p.Lda);
         float* packA;
         nint strideA;
-        if (p.TransA)
+        if (inPlaceA)
         {
             int last = (mPanels - 1) * mr;
             packA = buffers.A((nint)mr * k);
@@ -140,42 +146,43 @@ public static unsafe partial class Gemm
         else
         {
             packA = buffers.A((nint)mPanels * mr * k);
-            GemmPacking.PackA(false, p.A, p.Lda, m0, m1 - m0, 0, k, mr, packA);
+            GemmPacking.PackA(p.TransA, p.A, p.Lda, m0, m1 - m0, 0, k, mr, packA);
             strideA = mr;
         }
 
-        // B: a plain B holds op(B) rows of a panel side by side (stride ldb); a transposed one is
-        // packed, panel by panel, as is the panel cut by n1. So is a panel that several row tiles
-        // reuse when B's row stride is a multiple of 2 KiB: its k rows then fall into two or four
-        // L1 sets (and few L2 sets) and evict each other between row tiles.
-        bool inPlaceB = mPanels == 1 || (p.Ldb * sizeof(float)) % 2048 != 0;
-        float* packB = buffers.B((nint)nr * k);
-        for (int j = n0; j < n1; j += nr)
+        // B: a plain B holds op(B) rows of a panel side by side (stride ldb), and so does a panel
+        // at most 16 wide, which the 12×16 kernel reads one vector per row. A transposed B is
+        // packed, as are the panel cut by n1 and, when several row tiles reuse them, the panels
+        // of a B whose stride is not benign. Columns go in blocks of about 256 KiB of B, so the
+        // block stays in L2 while the row tiles run across it, each writing whole rows of C.
+        bool inPlaceB = !p.TransB && (mPanels == 1 || Benign(p.Ldb));
+        int nb = Math.Max(nr, (DirectPackFloats / 4) / k / nr * nr);
+        float* packB = buffers.B((nint)Math.Min(nb, (n1 - n0 + nr - 1) / nr * nr) * k);
+        for (int jb = n0; jb < n1; jb += nb)
         {
-            int cols = Math.Min(nr, n1 - j);
-            float* pb;
-            nint strideB;
-            // A panel at most 16 wide is read by the 12×16 kernel, one vector per row: in place too.
-            if (!p.TransB && (cols == nr || cols == nr / 2) && inPlaceB)
+            int jEnd = Math.Min(n1, jb + nb);
+            for (int j = jb; j < jEnd; j += nr)
             {
-                pb = p.B + j;
-                strideB = p.Ldb;
-            }
-            else
-            {
-                GemmPacking.PackB(p.TransB, p.B, p.Ldb, 0, k, j, cols, nr, packB);
-                pb = packB;
-                strideB = nr;
+                int cols = Math.Min(nr, jEnd - j);
+                if (!(inPlaceB && (cols == nr || cols == nr / 2)))
+                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, 0, k, j, cols, nr, packB + (nint)(j - jb) * k);
             }
             for (int ip = 0; ip < mPanels; ip++)
             {
                 int i = m0 + ip * mr;
                 int rows = Math.Min(mr, m1 - i);
-                float* pa = p.TransA ? (rows == mr ? p.A + i : packA) : packA + (nint)ip * mr * k;
-                nint sa = p.TransA && rows < mr ? mr : strideA;
-                float* pc = p.C + i * p.Ldc + j;
-                if (cols <= nr / 2) GemmMicroKernels.Avx512Kernel12x16(k, pa, sa, pb, strideB, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
-                else kernel(k, pa, sa, pb, strideB, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
+                float* pa = !inPlaceA ? packA + (nint)ip * mr * k : rows == mr ? p.A + i : packA;
+                nint sa = inPlaceA && rows == mr ? strideA : mr;
+                for (int j = jb; j < jEnd; j += nr)
+                {
+                    int cols = Math.Min(nr, jEnd - j);
+                    bool inPlace = inPlaceB && (cols == nr || cols == nr / 2);
+                    float* pb = inPlace ? p.B + j : packB + (nint)(j - jb) * k;
+                    nint sb = inPlace ? p.Ldb : nr;
+                    float* pc = p.C + i * p.Ldc + j;
+                    if (cols <= nr / 2) GemmMicroKernels.Avx512Kernel12x16(k, pa, sa, pb, sb, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
+                    else kernel(k, pa, sa, pb, sb, pc, p.Ldc, p.Alpha, p.Beta, rows, cols);
+                }
             }
         }
     }

@@ -70,6 +70,13 @@ internal static unsafe class GemmPacking
     /// <summary>CopyPanel for every 32-wide panel of a kc×nc block at once, walking each source row left to right.</summary>
     private static void PackRows32(float* src, nint ld, int kc, int nc, float* dst)
     {
+        // At most PanelGroup panels per sweep: see PackRowsNarrow.
+        for (int j = 0; j < nc; j += 32 * PanelGroup)
+            PackRows32Group(src + j, ld, kc, Math.Min(32 * PanelGroup, nc - j), dst + (nint)j * kc);
+    }
+
+    private static void PackRows32Group(float* src, nint ld, int kc, int nc, float* dst)
+    {
         // Reading whole rows keeps the source access sequential (prefetcher- and TLB-friendly);
         // going panel by panel instead would touch kc distant rows for every 128 bytes copied.
         int full = nc / 32, rest = nc - full * 32;
@@ -99,25 +106,38 @@ internal static unsafe class GemmPacking
         }
     }
 
-    /// <summary>CopyPanel for every panel of width ≤ 16 of a kc×mc block at once, walking each source row left to right.</summary>
+    /// <summary>CopyPanel for every panel of width ≤ 16 of a kc×mc block, walking source rows left to right.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackRowsNarrow(float* src, nint ld, int kc, int mc, int width, float* dst)
     {
         // One masked load and store per panel row: a 12-wide row is neither a vector nor a half.
-        int full = mc / width, rest = mc - full * width;
+        // Panels go PanelGroup at a time: their destinations are kc·width floats apart, which for
+        // kc = 256 or 512 puts every panel's current row in the same L1 set, so more streams
+        // than the cache has ways (12) would evict each other (43 panels ran 6× slower).
+        int panels = (mc + width - 1) / width;
         nint panelStride = (nint)kc * width;
         var widthMask = GemmMicroKernels.FirstLanes(width);
-        var restMask = GemmMicroKernels.FirstLanes(rest);
-        for (int p = 0; p < kc; p++, src += ld)
+        for (int g = 0; g < panels; g += PanelGroup)
         {
-            float* d = dst + p * width;
-            float* s = src;
-            for (int ip = 0; ip < full; ip++, s += width, d += panelStride)
-                Avx512F.MaskStore(d, widthMask, Avx512F.MaskLoad(s, widthMask, Vector512<float>.Zero));
-            if (rest > 0)
-                Avx512F.MaskStore(d, widthMask, Avx512F.MaskLoad(s, restMask, Vector512<float>.Zero));
+            int gEnd = Math.Min(panels, g + PanelGroup);
+            int full = Math.Min(gEnd, mc / width);
+            var restMask = GemmMicroKernels.FirstLanes(mc - (gEnd - 1) * width);
+            float* s0 = src + g * width;
+            float* d0 = dst + g * panelStride;
+            for (int p = 0; p < kc; p++, s0 += ld, d0 += width)
+            {
+                float* s = s0, d = d0;
+                int ip = g;
+                for (; ip < full; ip++, s += width, d += panelStride)
+                    Avx512F.MaskStore(d, widthMask, Avx512F.MaskLoad(s, widthMask, Vector512<float>.Zero));
+                if (ip < gEnd)
+                    Avx512F.MaskStore(d, widthMask, Avx512F.MaskLoad(s, restMask, Vector512<float>.Zero));
+            }
         }
     }
+
+    // Panels packed together from each source row (see PackRowsNarrow).
+    private const int PanelGroup = 8;
 
     /// <summary>
     /// dst[p * width + r] = src[r * ld + p] for r &lt; valid (≤ 16), zero for valid ≤ r &lt; min(16, width),
