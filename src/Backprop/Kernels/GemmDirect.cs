@@ -156,7 +156,7 @@ public static unsafe partial class Gemm
         // of a B whose stride is not benign. Columns go in blocks of about 256 KiB of B, so the
         // block stays in L2 while the row tiles run across it, each writing whole rows of C.
         bool inPlaceB = !p.TransB && (mPanels == 1 || Benign(p.Ldb));
-        int nb = Math.Max(nr, (DirectPackFloats / 4) / k / nr * nr);
+        int nb = Math.Clamp((DirectPackFloats / 4) / k / nr * nr, nr, NC);
         float* packB = buffers.B((nint)Math.Min(nb, (n1 - n0 + nr - 1) / nr * nr) * k);
         for (int jb = n0; jb < n1; jb += nb)
         {
