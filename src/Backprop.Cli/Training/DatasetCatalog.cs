@@ -29,7 +29,7 @@ public static class DatasetCatalog
             new("mlp:784-16-16-10", "sigmoid", "sgd", 0.3, 10, 10)),
         new("fashion-mnist", "Fashion-MNIST from --data (default /usr/share/datasets/fashion-mnist; apt-get install dataset-fashion-mnist)",
             (dir, limit) => (FashionMnist.Load(dir, Split.Train, limit), FashionMnist.Load(dir, Split.Test)),
-            new("mlp:784-256-128-10", "relu", "adam", 1e-3, 128, 5)),
+            new("mlp:784-256-128-10", "relu", "adam", 1e-3, 128, 5), Standardize: true),
         new("cities", "points around Madrid, Paris, Berlin and Barcelona by (longitude, latitude)",
             (_, limit) => Limit(Synthetic(seed => Cities.Generate(samples: 800, seed: seed)), limit),
             new("mlp:2-16-4", "tanh", "adam", 0.05, 32, 40), Standardize: true),
