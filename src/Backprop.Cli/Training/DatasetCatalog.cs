@@ -26,7 +26,7 @@ public static class DatasetCatalog
             new("mlp:64-64-10", "relu", "adam", 0.003, 32, 30)),
         new("mnist", "MNIST 28x28 digits from IDX files in --data (default ../shared/data/mnist)",
             (dir, limit) => (Mnist.Load(dir ?? DefaultMnistDir(), Split.Train, limit), Mnist.Load(dir ?? DefaultMnistDir(), Split.Test)),
-            new("mlp:784-16-16-10", "sigmoid", "sgd", 0.3, 10, 10)),
+            new("mlp:784-16-16-10", "sigmoid", "sgd", 0.2, 10, 20)),
         new("fashion-mnist", "Fashion-MNIST from --data (default /usr/share/datasets/fashion-mnist; apt-get install dataset-fashion-mnist)",
             (dir, limit) => (FashionMnist.Load(dir, Split.Train, limit), FashionMnist.Load(dir, Split.Test)),
             new("mlp:784-256-128-10", "relu", "adam", 1e-3, 128, 5), Standardize: true),
