@@ -9,6 +9,7 @@ public static class Cli
         usage:
           backprop train [dataset] [options]   train a network (no dataset: the built-in 8x8 digits)
           backprop explain [name]              print a worked example of backprop step by step
+          backprop bench gemm|peak|model       measure GEMM GFLOP/s, the FMA peak, or a model's training speed
           backprop --help                      this text
 
         'backprop train --help' lists the training options.
@@ -29,10 +30,12 @@ public static class Cli
             {
                 case "train":
                     return Training.TrainCommand.Run(CliArgs.Parse(rest, Training.TrainCommand.Flags), stdout, stderr);
+                case "bench":
+                    return Bench.BenchCommand.Run(CliArgs.Parse(rest, Bench.BenchCommand.Flags), stdout);
                 case "explain":
                     return ExplainCommand.Run(CliArgs.Parse(rest, []), stdout);
                 default:
-                    throw new CliException($"unknown command '{args[0]}'; expected train or explain (see 'backprop --help').");
+                    throw new CliException($"unknown command '{args[0]}'; expected train, explain or bench (see 'backprop --help').");
             }
         }
         catch (CliException e)

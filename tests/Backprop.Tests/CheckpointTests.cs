@@ -215,6 +215,23 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void DuplicateKeysInTheMetadataJsonAreAFormatError()
+    {
+        // found by the fuzzer: JsonObject throws ArgumentException on a repeated key when it is first indexed
+        var ms = new MemoryStream();
+        SafeTensors.Write(ms, [], new Dictionary<string, string>
+        {
+            ["format"] = "backprop-checkpoint",
+            ["format_version"] = "1",
+            ["checkpoint"] = "{\"epoch\": 0, \"epoch\": 1, \"step\": 0, \"components\": {}}",
+        });
+        ms.Position = 0;
+        var ex = Assert.Throws<CheckpointFormatException>(() => Checkpoint.Read(ms, "dup.safetensors"));
+        Assert.Contains("not valid JSON", ex.Message);
+        Assert.Contains("dup.safetensors", ex.Message);
+    }
+
+    [Fact]
     public void TruncatedOrCorruptCheckpointsAreClearErrors()
     {
         var run = new Run(1);

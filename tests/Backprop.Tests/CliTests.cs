@@ -120,3 +120,38 @@ public class CliTests
         Assert.Equal(2, Run().Code);
     }
 }
+
+[Collection("Threads")]
+public class BenchCommandTests
+{
+    private static JsonNode RunJson(params string[] args)
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, Cli.Cli.Run(args, o, TextWriter.Null));
+        return JsonNode.Parse(o.ToString().TrimEnd().Split('\n')[^1])!;
+    }
+
+    [Fact]
+    public void GemmPeakAndModelReportJson()
+    {
+        var g = RunJson("bench", "gemm", "--size", "64", "--repeats", "3", "--json");
+        Assert.True((double)g["gflops"]! > 0);
+        Assert.Equal(64, (int)g["size"]!);
+        var p = RunJson("bench", "peak", "--threads", "1", "--json");
+        Assert.True((double)p["gflops"]! > 0);
+        var m = RunJson("bench", "model", "mlp-small", "--steps", "20", "--warmup-seconds", "0", "--json");
+        Assert.True((double)m["samples_per_second"]! > 0);
+        Assert.Equal("mlp-small", (string)m["model"]!);
+    }
+
+    [Fact]
+    public void BadBenchArguments()
+    {
+        var e = new StringWriter();
+        Assert.Equal(2, Cli.Cli.Run(["bench", "model", "gpt-9"], TextWriter.Null, e));
+        Assert.Contains("unknown benchmark model 'gpt-9'", e.ToString());
+        e = new StringWriter();
+        Assert.Equal(2, Cli.Cli.Run(["bench", "gemm", "--size", "0"], TextWriter.Null, e));
+        Assert.Contains("--size must be between 1", e.ToString());
+    }
+}

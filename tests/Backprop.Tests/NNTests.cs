@@ -334,3 +334,22 @@ public class FusedLinearTests
         Assert.Equal(((Linear)seq[2]).Forward(h.Tanh()).ToArray(), y.ToArray());
     }
 }
+
+public class EmbeddingOpTests
+{
+    [Fact]
+    public void EmbeddingOpMatchesIndexSelectAndPassesGradCheck()
+    {
+        var g = new Generator(31);
+        var idx = Tensor.FromArray(new long[] { 3, 0, 3, 2, 4, 3 }, 2, 3);
+        TestUtil.Check(t => Functional.Embedding(idx, t[0]), TestUtil.R(g, 5, 4));
+        var w = Tensor.Randn([5, 4], g);
+        Assert.Equal(w.IndexSelect(0, idx.Reshape(-1)).Reshape(2, 3, 4).ToArray(), Functional.Embedding(idx, w).ToArray());
+        var ex = Assert.Throws<IndexOutOfRangeException>(() => Functional.Embedding(Tensor.FromArray(new long[] { 1, 5 }), w));
+        Assert.Contains("index 5 (at flat position 1) is out of range for 5 embeddings", ex.Message);
+        // a non-leaf weight (computed from a leaf) still gets its gradient through the graph
+        var leaf = Tensor.Randn([5, 4], g).RequiresGrad_();
+        Functional.Embedding(idx, leaf * 2).Sum().Backward();
+        Assert.Equal(6f, leaf.Grad![3, 0]); // row 3 looked up three times, times 2
+    }
+}

@@ -97,7 +97,9 @@ public static class Checkpoint
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject ?? throw Bad(source, "__metadata__.checkpoint", "the 'checkpoint' entry is not a JSON object");
+            // Duplicate keys are rejected here, as invalid JSON, rather than surfacing later from JsonObject's indexer.
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
+                ?? throw Bad(source, "__metadata__.checkpoint", "the 'checkpoint' entry is not a JSON object");
         }
         catch (JsonException e)
         {

@@ -71,7 +71,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Names the SGEMM micro-kernel, blocking, path thresholds and thread count in use.</summary>
-    internal static string Describe() =>
+    public static string Describe() =>
         $"{KernelName} micro-kernel, MC={MC} KC={KC} NC={NC}; direct path for m·n·k < {SmallMnk} " +
         $"({SmallMnkTransB} with B transposed), m or n = 1, n ≤ {NR / 2}, or m < {MR / 2} with B transposed; " +
         $"{MinMnkPerThread} multiply-adds per extra thread; threads={Threads.Count}";

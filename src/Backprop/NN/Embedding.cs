@@ -27,14 +27,7 @@ public sealed class Embedding : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
-    {
-        if (input.DType != DType.Int64)
-            throw new ArgumentException($"Embedding: indices must be an int64 tensor, got {input.DType.Name()} of shape {input.Shape}.");
-        var flat = input.Rank == 1 ? input : input.Reshape(-1);
-        var rows = Weight.IndexSelect(0, flat);
-        return input.Rank == 1 ? rows : rows.Reshape([.. input.Shape, EmbeddingDim]);
-    }
+    public override Tensor Forward(Tensor input) => Functional.Embedding(input, Weight);
 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"{NumEmbeddings}, {EmbeddingDim}";

@@ -207,12 +207,7 @@ public static class Loss
             throw new ShapeException($"Mse: prediction {prediction.Shape} and target {target.Shape} must have the same shape.");
         var d = prediction - target;
         var sq = d * d;
-        return reduction switch
-        {
-            Reduction.None => sq,
-            Reduction.Sum => sq.Sum(),
-            _ => sq.Mean(),
-        };
+        return Reduced(sq, reduction);
     }
 
     /// <summary>
@@ -241,12 +236,7 @@ public static class Loss
             if (p.RequiresGrad) p.AccumulateGrad(dy * (p - t) / Tensor.Maximum(p * (1 - p), p.Const(1e-12f)));
             if (t.RequiresGrad) t.AccumulateGrad(dy * (n.S0! - n.S1!));
         }, p, target, s0: log1mP, s1: logP);
-        return reduction switch
-        {
-            Reduction.None => l,
-            Reduction.Sum => l.Sum(),
-            _ => l.Mean(),
-        };
+        return Reduced(l, reduction);
     }
 
     /// <summary>
@@ -260,13 +250,16 @@ public static class Loss
         var x = logits;
         // softplus(x) − x·t equals max(x,0) − x·t + log(1+e^−|x|) and has gradient sigmoid(x) − t
         var l = x.Softplus(beta: 1, threshold: double.PositiveInfinity) - x * target;
-        return reduction switch
-        {
-            Reduction.None => l,
-            Reduction.Sum => l.Sum(),
-            _ => l.Mean(),
-        };
+        return Reduced(l, reduction);
     }
+
+    /// <summary>Applies a reduction to per-element losses.</summary>
+    private static Tensor Reduced(Tensor perElement, Reduction reduction) => reduction switch
+    {
+        Reduction.None => perElement,
+        Reduction.Sum => perElement.Sum(),
+        _ => perElement.Mean(),
+    };
 
     /// <summary>Losses by name, for command lines: "cross-entropy", "mse", "nll".</summary>
     public static readonly string[] Names = ["cross-entropy", "mse"];

@@ -1,0 +1,164 @@
+"""Side-by-side benchmark of Backprop and PyTorch on this machine (bench/compare).
+
+Trains the same models (same shapes, batch sizes, optimizers, synthetic batches) in Backprop
+(`backprop bench model`) and in PyTorch (torch_models.py), alternating the runs, and prints one
+table: training samples/s of each, the ratio, GEMM GFLOP/s next to the measured FMA peak, and the
+slowdown of the small model when another process keeps one core busy. PyTorch is measured in two
+configurations: Debian's default (reference BLAS) and its best one here (OpenBLAS with OpenMP,
+LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp, OPENBLAS_CORETYPE=SkylakeX); ratios are
+taken against the faster of the two for each row.
+
+usage: python3 bench/compare/compare.py [--rounds 5] [--threads 2] [--out bench/compare/results]
+Needs: apt-get install -y python3-torch libopenblas0-openmp; a Release build of src/Backprop.Cli
+(the script builds it).
+"""
+import argparse, json, os, statistics, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CLI = os.path.join(ROOT, "src", "Backprop.Cli", "bin", "Release", "net10.0", "Backprop.Cli.dll")
+PY = "/usr/bin/python3"
+OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+MODELS = ["mlp-small", "mlp-256", "window-lm"]
+
+
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def backprop(*args):
+    return run_json(["dotnet", CLI, *args, "--json"])
+
+
+def torch_env(config):
+    env = dict(os.environ)
+    if config == "openblas":
+        env["LD_LIBRARY_PATH"] = OPENBLAS + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        env["OPENBLAS_CORETYPE"] = "SkylakeX"
+    return env
+
+
+def torch(config, *args):
+    return run_json([PY, os.path.join(HERE, "torch_models.py"), *args], env=torch_env(config))
+
+
+class BusyCore:
+    """A competing process spinning on one core (like another tenant's job)."""
+    def __enter__(self):
+        self.p = subprocess.Popen([PY, "-c", "while True: pass"])
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *a):
+        self.p.kill()
+        self.p.wait()
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+    return {"cpu": cpu, "cores": os.cpu_count(), "avx512f": "avx512f" in flags,
+            "dotnet": subprocess.run(["dotnet", "--version"], capture_output=True, text=True).stdout.strip(),
+            "torch": run_json([PY, "-c", "import json,torch; print(json.dumps({'v': torch.__version__}))"])["v"]}
+
+
+def svg_bars(rows, path):
+    """A grouped horizontal bar chart of samples/s (log scale), written by hand: no plotting library needed."""
+    import math
+    W, rowh, left = 760, 64, 190
+    H = 60 + rowh * len(rows)
+    vmax = max(max(r["backprop"], r["torch_best"]) for r in rows)
+    def x(v):
+        return left + (W - left - 80) * math.log10(max(v, 1)) / math.log10(vmax * 1.2)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+             f'<text x="{W/2}" y="20" text-anchor="middle" font-size="14">Training throughput on this machine (log scale, higher is better)</text>']
+    for i, r in enumerate(rows):
+        y = 40 + i * rowh
+        parts.append(f'<text x="{left-8}" y="{y+22}" text-anchor="end">{r["name"]}</text>')
+        for j, (label, v, color) in enumerate([("Backprop", r["backprop"], "#2b7bb9"), ("PyTorch (best)", r["torch_best"], "#e8893a")]):
+            yy = y + 4 + j * 24
+            parts.append(f'<rect x="{left}" y="{yy}" width="{x(v)-left:.1f}" height="20" fill="{color}"/>')
+            parts.append(f'<text x="{x(v)+4:.1f}" y="{yy+15}">{label}: {v:,.0f} ({r["unit"]})</text>')
+    parts.append("</svg>")
+    open(path, "w").write("\n".join(parts))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--skip-build", action="store_true")
+    a = ap.parse_args()
+    t = str(a.threads)
+    if not a.skip_build:
+        subprocess.run(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src", "Backprop.Cli")], check=True, capture_output=True)
+    os.makedirs(a.out, exist_ok=True)
+    res = {"machine": machine(), "threads": a.threads, "rounds": a.rounds, "models": {}, "gemm": {}}
+
+    # Models: alternate Backprop and both PyTorch configurations within each round.
+    for m in MODELS:
+        runs = {"backprop": [], "torch_default": [], "torch_openblas": []}
+        for r in range(a.rounds):
+            runs["backprop"].append(backprop("bench", "model", m, "--threads", t)["samples_per_second"])
+            runs["torch_openblas"].append(torch("openblas", m, "--threads", t)["samples_per_second"])
+            runs["torch_default"].append(torch("default", m, "--threads", t)["samples_per_second"])
+            print(f"{m} round {r+1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in runs.items()), file=sys.stderr)
+        res["models"][m] = {k: {"median": statistics.median(v), "runs": v} for k, v in runs.items()}
+
+    # GEMM and the FMA peak.
+    res["peak"] = {"threads_1": backprop("bench", "peak", "--threads", "1")["gflops"],
+                   "threads_n": backprop("bench", "peak", "--threads", t)["gflops"]}
+    for n in (1024, 2048):
+        runs = {"backprop": [], "torch_default": [], "torch_openblas": []}
+        for r in range(max(3, a.rounds // 2)):
+            runs["backprop"].append(backprop("bench", "gemm", "--size", str(n), "--threads", t)["gflops"])
+            runs["torch_openblas"].append(torch("openblas", "gemm", "--size", str(n), "--threads", t)["gflops"])
+            runs["torch_default"].append(torch("default", "gemm", "--size", str(n), "--threads", t)["gflops"])
+        res["gemm"][n] = {k: statistics.median(v) for k, v in runs.items()}
+    res["peak"]["threads_n_after"] = backprop("bench", "peak", "--threads", t)["gflops"]
+
+    # Contention: the overhead-bound model while another process keeps one core busy.
+    with BusyCore():
+        bp_busy = statistics.median(backprop("bench", "model", "mlp-small", "--threads", t)["samples_per_second"] for _ in range(3))
+        th_busy = {c: statistics.median(torch(c, "mlp-small", "--threads", t, "--steps", "2000")["samples_per_second"] for _ in range(3))
+                   for c in ("openblas", "default")}
+    ms = res["models"]["mlp-small"]
+    res["contention"] = {"backprop": bp_busy, "torch_openblas": th_busy["openblas"], "torch_default": th_busy["default"],
+                         "backprop_slowdown": ms["backprop"]["median"] / bp_busy,
+                         "torch_openblas_slowdown": ms["torch_openblas"]["median"] / th_busy["openblas"],
+                         "torch_default_slowdown": ms["torch_default"]["median"] / th_busy["default"]}
+
+    # The table.
+    units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s"}
+    names = {"mlp-small": "MLP 784-16-16-10 sigmoid SGD b10", "mlp-256": "MLP 784-256-128-10 ReLU Adam b128",
+             "window-lm": "fixed-window LM Adam b128"}
+    lines = [f"| model | Backprop | PyTorch (OpenBLAS SkylakeX) | PyTorch (Debian default) | ratio vs best PyTorch |",
+             "|---|---:|---:|---:|---:|"]
+    plot = []
+    for m in MODELS:
+        d = res["models"][m]
+        bp, ob, df = d["backprop"]["median"], d["torch_openblas"]["median"], d["torch_default"]["median"]
+        best = max(ob, df)
+        d["ratio_vs_best"] = bp / best
+        lines.append(f"| {names[m]} ({units[m]}) | {bp:,.0f} | {ob:,.0f} | {df:,.0f} | {bp/best:.2f}x |")
+        plot.append({"name": m, "backprop": bp, "torch_best": best, "unit": units[m]})
+    pk = res["peak"]["threads_n"]
+    for n, g in res["gemm"].items():
+        lines.append(f"| GEMM {n}x{n}x{n} (GFLOP/s; FMA peak {pk:.0f}) | {g['backprop']:.0f} ({100*g['backprop']/pk:.0f}% of peak) | "
+                     f"{g['torch_openblas']:.0f} | {g['torch_default']:.0f} | {g['backprop']/max(g['torch_openblas'], g['torch_default']):.2f}x |")
+    c = res["contention"]
+    lines.append(f"| mlp-small with one core busy (samples/s; slowdown) | {c['backprop']:,.0f} ({c['backprop_slowdown']:.1f}x slower) | "
+                 f"{c['torch_openblas']:,.0f} ({c['torch_openblas_slowdown']:.1f}x slower) | {c['torch_default']:,.0f} ({c['torch_default_slowdown']:.1f}x slower) | |")
+    table = "\n".join(lines)
+    print(table)
+    json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
+    open(os.path.join(a.out, "table.md"), "w").write(table + "\n")
+    svg_bars(plot, os.path.join(a.out, "throughput.svg"))
+    print(f"\nmachine: {res['machine']}; {a.threads} threads; medians of {a.rounds} alternating rounds; "
+          f"FMA peak {res['peak']['threads_1']:.0f} GFLOP/s on 1 thread, {pk:.0f} on {a.threads}. Written to {a.out}/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""PyTorch side of bench/compare: the same models, shapes, optimizers and synthetic data as
+`backprop bench model` (src/Backprop.Cli/Bench/BenchModels.cs). Prints one JSON object.
+
+usage: python3 torch_models.py MODEL [--threads T] [--steps S] [--warmup-seconds W]
+       python3 torch_models.py gemm --size N [--threads T] [--repeats R]
+"""
+import argparse, json, statistics, time
+import torch
+
+POOL = 64
+
+
+def mlp(sizes, act, batch, make_opt):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i + 2 < len(sizes):
+            layers.append(act())
+    model = torch.nn.Sequential(*layers)
+    opt = make_opt(model.parameters())
+    xs = [torch.rand(batch, sizes[0]) for _ in range(POOL)]
+    ys = [torch.randint(0, sizes[-1], (batch,)) for _ in range(POOL)]
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(i):
+        loss = loss_fn(model(xs[i % POOL]), ys[i % POOL])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step, batch
+
+
+def window_lm():
+    vocab, context, embed, hidden, batch = 65, 8, 32, 256, 128
+    emb = torch.nn.Embedding(vocab, embed)
+    net = torch.nn.Sequential(torch.nn.Linear(context * embed, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, vocab))
+    opt = torch.optim.Adam(list(emb.parameters()) + list(net.parameters()), lr=1e-3)
+    xs = [torch.randint(0, vocab, (batch, context)) for _ in range(POOL)]
+    ys = [torch.randint(0, vocab, (batch,)) for _ in range(POOL)]
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(i):
+        h = emb(xs[i % POOL]).reshape(batch, context * embed)
+        loss = loss_fn(net(h), ys[i % POOL])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step, batch
+
+
+MODELS = {
+    "mlp-small": lambda: mlp([784, 16, 16, 10], torch.nn.Sigmoid, 10, lambda p: torch.optim.SGD(p, lr=0.1)),
+    "mlp-256": lambda: mlp([784, 256, 128, 10], torch.nn.ReLU, 128, lambda p: torch.optim.Adam(p, lr=1e-3)),
+    "window-lm": window_lm,
+}
+
+
+def run_model(name, steps, warmup):
+    step, per_step = MODELS[name]()
+    i = 0
+    t = time.perf_counter()
+    while time.perf_counter() - t < warmup:
+        step(i); i += 1
+    if steps == 0:
+        probe, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 0.3:
+            step(i); i += 1; probe += 1
+        steps = max(10, probe * 10)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step(i); i += 1
+    dt = time.perf_counter() - t
+    return {"benchmark": "model", "model": name, "steps": steps, "seconds": dt,
+            "microseconds_per_step": dt / steps * 1e6, "samples_per_second": per_step * steps / dt}
+
+
+def run_gemm(n, repeats):
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    t, per = time.perf_counter(), 0
+    while time.perf_counter() - t < 1:
+        a @ b; per += 1
+    per = max(1, per // 5)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(per):
+            a @ b
+        rates.append(2.0 * n ** 3 * per / (time.perf_counter() - t) / 1e9)
+    return {"benchmark": "gemm", "size": n, "gflops": statistics.median(rates), "gflops_min": min(rates), "gflops_max": max(rates)}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("what")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--warmup-seconds", type=float, default=2.0)
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--repeats", type=int, default=9)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    r = run_gemm(a.size, a.repeats) if a.what == "gemm" else run_model(a.what, a.steps, a.warmup_seconds)
+    r["threads"] = torch.get_num_threads()
+    r["torch"] = torch.__version__
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+using Backprop.Autograd;
+
+namespace Backprop.NN;
+
+public static partial class Functional
+{
+    /// <summary>
+    /// Looks up rows of <paramref name="weight"/> [num, dim] for int64 <paramref name="indices"/> of any
+    /// shape, giving [..., dim]. Backward adds each output row's gradient into the row it came from
+    /// (repeats accumulate), straight into the weight's Grad when it is a leaf.
+    /// </summary>
+    public static Tensor Embedding(Tensor indices, Tensor weight)
+    {
+        if (indices.DType != DType.Int64)
+            throw new ArgumentException($"Embedding: indices must be an int64 tensor, got {indices.DType.Name()} of shape {indices.Shape}.");
+        if (weight.Rank != 2) throw new ShapeException($"Embedding: weight must be 2-D [num, dim], got {weight.Shape}.");
+        int num = weight.Size(0), dim = weight.Size(1);
+        var idx = indices.ContiguousData();
+        var ids = idx.Span<long>();
+        for (int i = 0; i < ids.Length; i++)
+            if ((ulong)ids[i] >= (ulong)num)
+                throw new IndexOutOfRangeException($"Embedding: index {ids[i]} (at flat position {i}) is out of range for {num} embeddings.");
+        Span<int> shape = stackalloc int[indices.Rank + 1];
+        indices._shape.CopyTo(shape);
+        shape[^1] = dim;
+        var y = Tensor.Empty(ShapeCache.Intern(shape), weight.DType);
+        var w = weight.ContiguousData();
+        if (weight.DType == DType.Float32) Gather(w.Span<float>(), ids, y.Span<float>(), dim);
+        else Gather(w.Span<double>(), ids, y.Span<double>(), dim);
+        Engine.Record(y, "Embedding", static (n, dy) =>
+        {
+            var weight = n.A!;
+            var target = Engine.LeafGradTarget(weight) ?? Tensor.Zeros(weight._shape, weight.DType);
+            var ids = n.S0!.Span<long>();
+            var g = dy.ContiguousData();
+            int dim = weight.Size(1);
+            if (weight.DType == DType.Float32) ScatterRows(g.Span<float>(), ids, target.Span<float>(), dim);
+            else ScatterRows(g.Span<double>(), ids, target.Span<double>(), dim);
+            target.BumpVersion();
+            if (!ReferenceEquals(target, weight.Grad)) weight.AccumulateGrad(target);
+        }, weight, s0: idx);
+        return y;
+    }
+
+    private static void Gather<T>(ReadOnlySpan<T> w, ReadOnlySpan<long> ids, Span<T> y, int dim)
+    {
+        for (int i = 0; i < ids.Length; i++) w.Slice((int)ids[i] * dim, dim).CopyTo(y.Slice(i * dim, dim));
+    }
+
+    private static void ScatterRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<long> ids, Span<T> target, int dim) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var row = target.Slice((int)ids[i] * dim, dim);
+            System.Numerics.Tensors.TensorPrimitives.Add<T>(row, g.Slice(i * dim, dim), row);
+        }
+    }
+}
