@@ -30,25 +30,25 @@ public static class BenchModels
             case "mlp-256":
                 return Mlp(name, "MLP 784-256-128-10, ReLU, Adam lr 1e-3, batch 128", [784, 256, 128, 10], () => new Relu(), 128, p => new Adam(p, 1e-3), g);
             case "window-lm":
-            {
-                // Bengio-style fixed-window language model: 8 previous characters → embedding 32 each →
-                // tanh hidden layer of 256 → logits over 65 characters; Adam, batch 128.
-                const int vocab = 65, context = 8, embed = 32, hidden = 256, batch = 128;
-                var emb = new Embedding(vocab, embed, g);
-                var mlp = new Sequential(new Linear(context * embed, hidden, generator: g), new Tanh(), new Linear(hidden, vocab, generator: g));
-                var opt = new Adam(emb.Parameters().Concat(mlp.Parameters()), lr: 1e-3);
-                var xs = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch, context], g)).ToArray();
-                var ys = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch], g)).ToArray();
-                return new Model(name, "fixed-window LM: 8 chars x embedding 32 -> tanh 256 -> 65, Adam lr 1e-3, batch 128", batch, "tokens/s", i =>
                 {
-                    using var scope = Tensor.Scope();
-                    var h = emb.Forward(xs[i % Pool]).Reshape(batch, context * embed);
-                    var loss = Loss.CrossEntropy(mlp.Forward(h), ys[i % Pool]);
-                    opt.ZeroGrad();
-                    loss.Backward();
-                    opt.Step();
-                });
-            }
+                    // Bengio-style fixed-window language model: 8 previous characters → embedding 32 each →
+                    // tanh hidden layer of 256 → logits over 65 characters; Adam, batch 128.
+                    const int vocab = 65, context = 8, embed = 32, hidden = 256, batch = 128;
+                    var emb = new Embedding(vocab, embed, g);
+                    var mlp = new Sequential(new Linear(context * embed, hidden, generator: g), new Tanh(), new Linear(hidden, vocab, generator: g));
+                    var opt = new Adam(emb.Parameters().Concat(mlp.Parameters()), lr: 1e-3);
+                    var xs = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch, context], g)).ToArray();
+                    var ys = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch], g)).ToArray();
+                    return new Model(name, "fixed-window LM: 8 chars x embedding 32 -> tanh 256 -> 65, Adam lr 1e-3, batch 128", batch, "tokens/s", i =>
+                    {
+                        using var scope = Tensor.Scope();
+                        var h = emb.Forward(xs[i % Pool]).Reshape(batch, context * embed);
+                        var loss = Loss.CrossEntropy(mlp.Forward(h), ys[i % Pool]);
+                        opt.ZeroGrad();
+                        loss.Backward();
+                        opt.Step();
+                    });
+                }
             default:
                 throw new CliException($"unknown benchmark model '{name}'; expected one of: {string.Join(", ", Names)}.");
         }
