@@ -64,22 +64,29 @@ def machine():
 
 
 def svg_bars(rows, path):
-    """A grouped horizontal bar chart of samples/s (log scale), written by hand: no plotting library needed."""
-    import math
-    W, rowh, left = 760, 64, 190
-    H = 60 + rowh * len(rows)
-    vmax = max(max(r["backprop"], r["torch_best"]) for r in rows)
-    def x(v):
-        return left + (W - left - 80) * math.log10(max(v, 1)) / math.log10(vmax * 1.2)
+    """Grouped horizontal bars, written by hand (no plotting library needed). Each group has its own
+    linear scale, the longest bar (or the FMA peak, for GEMM rows) spanning the full width, so the
+    bar lengths within a group are the ratio between the frameworks."""
+    W, rowh, left, right = 760, 64, 190, 250
+    H = 50 + rowh * len(rows)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-             f'<text x="{W/2}" y="20" text-anchor="middle" font-size="14">Training throughput on this machine (log scale, higher is better)</text>']
+             '<rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{W/2}" y="20" text-anchor="middle" font-size="14">This machine, 2 threads: Backprop vs best PyTorch '
+             '(linear scale per group, higher is better)</text>']
     for i, r in enumerate(rows):
-        y = 40 + i * rowh
+        y = 36 + i * rowh
+        top = max(r["backprop"], r["torch_best"], r.get("peak", 0))
+        def width(v):
+            return (W - left - right) * v / top
         parts.append(f'<text x="{left-8}" y="{y+22}" text-anchor="end">{r["name"]}</text>')
-        for j, (label, v, color) in enumerate([("Backprop", r["backprop"], "#2b7bb9"), ("PyTorch (best)", r["torch_best"], "#e8893a")]):
+        for j, (label, v, color) in enumerate([("Backprop", r["backprop"], "#2b7bb9"), ("PyTorch", r["torch_best"], "#e8893a")]):
             yy = y + 4 + j * 24
-            parts.append(f'<rect x="{left}" y="{yy}" width="{x(v)-left:.1f}" height="20" fill="{color}"/>')
-            parts.append(f'<text x="{x(v)+4:.1f}" y="{yy+15}">{label}: {v:,.0f} ({r["unit"]})</text>')
+            parts.append(f'<rect x="{left}" y="{yy}" width="{width(v):.1f}" height="20" fill="{color}"/>')
+            parts.append(f'<text x="{left+width(v)+4:.1f}" y="{yy+15}">{label}: {v:,.0f} {r["unit"]}</text>')
+        if "peak" in r:
+            xp = left + width(r["peak"])
+            parts.append(f'<line x1="{xp:.1f}" y1="{y}" x2="{xp:.1f}" y2="{y+52}" stroke="black" stroke-dasharray="4,3"/>')
+            parts.append(f'<text x="{xp-4:.1f}" y="{y+62}" text-anchor="end" font-size="10">FMA peak {r["peak"]:,.0f}</text>')
     parts.append("</svg>")
     open(path, "w").write("\n".join(parts))
 
@@ -90,7 +97,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--report-only", action="store_true", help="rewrite table.md and throughput.svg from OUT/results.json")
     a = ap.parse_args()
+    if a.report_only:
+        res = json.load(open(os.path.join(a.out, "results.json")))
+        report(res, a.out)
+        return
     t = str(a.threads)
     if not a.skip_build:
         subprocess.run(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src", "Backprop.Cli")], check=True, capture_output=True)
@@ -130,7 +142,12 @@ def main():
                          "torch_openblas_slowdown": ms["torch_openblas"]["median"] / th_busy["openblas"],
                          "torch_default_slowdown": ms["torch_default"]["median"] / th_busy["default"]}
 
-    # The table.
+    json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
+    report(res, a.out)
+
+
+def report(res, out):
+    """Prints the table and writes table.md and throughput.svg into OUT."""
     units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s"}
     names = {"mlp-small": "MLP 784-16-16-10 sigmoid SGD b10", "mlp-256": "MLP 784-256-128-10 ReLU Adam b128",
              "window-lm": "fixed-window LM Adam b128"}
@@ -143,7 +160,7 @@ def main():
         best = max(ob, df)
         d["ratio_vs_best"] = bp / best
         lines.append(f"| {names[m]} ({units[m]}) | {bp:,.0f} | {ob:,.0f} | {df:,.0f} | {bp/best:.2f}x |")
-        plot.append({"name": m, "backprop": bp, "torch_best": best, "unit": units[m]})
+        plot.append({"name": m, "backprop": bp, "torch_best": best, "unit": units[m].split(" ")[0]})
     pk = res["peak"]["threads_n"]
     for n, g in res["gemm"].items():
         lines.append(f"| GEMM {n}x{n}x{n} (GFLOP/s; FMA peak {pk:.0f}) | {g['backprop']:.0f} ({100*g['backprop']/pk:.0f}% of peak) | "
@@ -153,11 +170,13 @@ def main():
                  f"{c['torch_openblas']:,.0f} ({c['torch_openblas_slowdown']:.1f}x slower) | {c['torch_default']:,.0f} ({c['torch_default_slowdown']:.1f}x slower) | |")
     table = "\n".join(lines)
     print(table)
-    json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
-    open(os.path.join(a.out, "table.md"), "w").write(table + "\n")
-    svg_bars(plot, os.path.join(a.out, "throughput.svg"))
-    print(f"\nmachine: {res['machine']}; {a.threads} threads; medians of {a.rounds} alternating rounds; "
-          f"FMA peak {res['peak']['threads_1']:.0f} GFLOP/s on 1 thread, {pk:.0f} on {a.threads}. Written to {a.out}/")
+    open(os.path.join(out, "table.md"), "w").write(table + "\n")
+    for n, g in res["gemm"].items():
+        plot.append({"name": f"GEMM {n}", "backprop": g["backprop"], "torch_best": max(g["torch_openblas"], g["torch_default"]),
+                     "unit": "GFLOP/s", "peak": pk})
+    svg_bars(plot, os.path.join(out, "throughput.svg"))
+    print(f"\nmachine: {res['machine']}; {res['threads']} threads; medians of {res['rounds']} alternating rounds; "
+          f"FMA peak {res['peak']['threads_1']:.0f} GFLOP/s on 1 thread, {pk:.0f} on {res['threads']}. Written to {out}/")
 
 
 if __name__ == "__main__":
