@@ -124,7 +124,7 @@ def main():
                    "threads_n": backprop("bench", "peak", "--threads", t)["gflops"]}
     for n in (1024, 2048):
         runs = {"backprop": [], "torch_default": [], "torch_openblas": []}
-        for r in range(max(3, a.rounds // 2)):
+        for r in range(a.rounds):
             runs["backprop"].append(backprop("bench", "gemm", "--size", str(n), "--threads", t)["gflops"])
             runs["torch_openblas"].append(torch("openblas", "gemm", "--size", str(n), "--threads", t)["gflops"])
             runs["torch_default"].append(torch("default", "gemm", "--size", str(n), "--threads", t)["gflops"])

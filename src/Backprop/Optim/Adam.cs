@@ -8,9 +8,8 @@ namespace Backprop.Optim;
 /// g ← ±∇ + wd·p; m ← β₁·m + (1 − β₁)·g; v ← β₂·v + (1 − β₂)·g²; (AMSGrad: v̂ ← max(v̂, v));
 /// p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
 /// </remarks>
-public sealed class Adam : Optimizer
+public sealed class Adam : AdamBase
 {
-    private readonly AdamSteps _steps;
 
     /// <summary>Adam over <paramref name="parameters"/>.</summary>
     public Adam(IEnumerable<Tensor> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
@@ -20,9 +19,20 @@ public sealed class Adam : Optimizer
     /// <summary>Adam over parameter groups; a group's own Lr and WeightDecay override the defaults given here.</summary>
     public Adam(IEnumerable<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0, bool amsgrad = false, bool maximize = false)
+        : base(groups, lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled: false) { }
+
+}
+
+/// <summary>What <see cref="Adam"/> and <see cref="AdamW"/> share: the hyperparameters, the update and their place in the state dict.</summary>
+public abstract class AdamBase : Optimizer
+{
+    private readonly AdamSteps _steps;
+
+    private protected AdamBase(IEnumerable<ParamGroup> groups, double lr, double beta1, double beta2, double eps, double weightDecay,
+        bool amsgrad, bool maximize, bool decoupled)
         : base(groups, lr, weightDecay, AdamSteps.StateNames)
     {
-        _steps = new AdamSteps(this, decoupled: false);
+        _steps = new AdamSteps(this, decoupled);
         _steps.Validate(beta1, beta2, eps);
         (Beta1, Beta2, Eps, AmsGrad, Maximize) = (beta1, beta2, eps, amsgrad, maximize);
     }
