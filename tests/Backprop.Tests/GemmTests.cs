@@ -304,6 +304,7 @@ public class GemmTests
     [InlineData(128, 256, 784, true)]   // packed, split by columns, A packed by both threads together
     [InlineData(256, 784, 128, false)]  // packed, split by rows, B packed by both threads together
     [InlineData(300, 200, 600, true)]   // packed, shared operand in two k blocks
+    [InlineData(40, 2080, 1100, false)] // packed, split by rows, shared B above 2^21 floats in three k blocks
     [InlineData(10, 2000, 300, true)]   // dot products, split by columns
     [InlineData(20, 3000, 100, false)]  // direct path (few rows), split by columns
     [InlineData(3000, 40, 20, false)]   // direct path (short k), split by rows
