@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Backprop.Kernels;
 
@@ -8,6 +10,9 @@ namespace Backprop.Cli.Bench;
 /// <summary><c>backprop bench gemm|peak|model</c>: speed measurements anyone can rerun on their own machine.</summary>
 public static class BenchCommand
 {
+    // Readable JSON: "·", "≤" and "<" as themselves rather than \u escapes (still valid JSON).
+    private static readonly JsonSerializerOptions JsonOut = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Options that take no value.</summary>
     public static readonly string[] Flags = ["json", "help"];
 
@@ -46,8 +51,10 @@ public static class BenchCommand
                 _ => throw new CliException($"unknown benchmark '{what}'; expected gemm, peak or model."),
             };
             result["threads"] = threads;
-            if (json) stdout.WriteLine(result.ToJsonString());
-            else foreach (var (k, v) in result) stdout.WriteLine($"{k,-22} {v?.ToJsonString().Trim('"')}");
+            if (json) stdout.WriteLine(result.ToJsonString(JsonOut));
+            else
+                foreach (var (k, v) in result)
+                    stdout.WriteLine($"{k,-22} {(v is JsonValue s && s.TryGetValue(out string? text) ? text : v?.ToJsonString(JsonOut))}");
             return 0;
         }
         finally
