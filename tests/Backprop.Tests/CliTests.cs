@@ -145,6 +145,20 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void BenchOutputIsReadableTextAndUnescapedJson()
+    {
+        var json = new StringWriter();
+        Assert.Equal(0, Cli.Cli.Run(["bench", "gemm", "--size", "8", "--repeats", "1", "--json"], json, TextWriter.Null));
+        Assert.Contains("m·n·k", json.ToString());      // not \u00B7
+        Assert.DoesNotContain("\\u", json.ToString());
+        var text = new StringWriter();
+        Assert.Equal(0, Cli.Cli.Run(["bench", "gemm", "--size", "8", "--repeats", "1"], text, TextWriter.Null));
+        var kernel = text.ToString().Split('\n').Single(l => l.StartsWith("kernel", StringComparison.Ordinal));
+        Assert.Contains("micro-kernel", kernel);
+        Assert.DoesNotContain("\"", kernel);           // a string value prints without JSON quotes
+    }
+
+    [Fact]
     public void BadBenchArguments()
     {
         var e = new StringWriter();
