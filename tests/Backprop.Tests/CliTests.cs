@@ -77,10 +77,7 @@ public class CliTests
     public void BadArgumentsGiveOneLineAndExitCode2(string message, params string[] args)
     {
         var (code, _, err) = Run(args);
-        Assert.Equal(2, code);
-        Assert.StartsWith("error: ", err);
-        Assert.Contains(message, err);
-        Assert.Single(err.TrimEnd().Split('\n'));
+        TestUtil.OneLineError(code, err, message);
     }
 
     [Fact]

@@ -125,10 +125,7 @@ public class ResumeTests(ITestOutputHelper output) : IDisposable
     public void CheckpointOptionMistakesAreOneLineErrors(string message, params string[] args)
     {
         var (code, _, err) = Run(args);
-        Assert.Equal(2, code);
-        Assert.StartsWith("error: ", err);
-        Assert.Contains(message, err);
-        Assert.Single(err.TrimEnd().Split('\n'));
+        TestUtil.OneLineError(code, err, message);
     }
 
     [Fact]

@@ -4,6 +4,15 @@ namespace Backprop.Tests;
 
 internal static class TestUtil
 {
+    /// <summary>A command-line failure as the CLI promises it: exit code 2 and exactly one line "error: ..." naming the problem.</summary>
+    public static void OneLineError(int code, string err, string message)
+    {
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: ", err);
+        Assert.Contains(message, err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
     public static void Close(IReadOnlyList<double> expected, Tensor actual, double tol = 1e-5)
     {
         var a = actual.ToDoubleArray();

@@ -86,25 +86,13 @@ public partial class Tensor
     }
 
     /// <summary>c = op(a)·op(b) + beta·c for 2-D tensors; c must be contiguous. Transposes are flags, not copies.</summary>
-    internal static unsafe void Gemm2D(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float beta)
+    internal static void Gemm2D(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float beta)
     {
         Debug.Assert(c.IsContiguous && a.Rank == 2 && b.Rank == 2 && c.Rank == 2);
         if (!a._contiguous) a = Copy.ToContiguous(a);
         if (!b._contiguous) b = Copy.ToContiguous(b);
-        int m = c._shape[0], n = c._shape[1], k = transA ? a._shape[0] : a._shape[1];
-        if (m == 0 || n == 0) return;
-        int lda = Math.Max(a._shape[1], 1), ldb = Math.Max(b._shape[1], 1);
-        if (c.DType == DType.Float32)
-        {
-            fixed (float* pa = a.Data<float>(), pb = b.Data<float>(), pc = c.Data<float>())
-                Gemm.Sgemm(transA, transB, m, n, k, 1f, pa + a._offset, lda, pb + b._offset, ldb, beta, pc + c._offset, n);
-        }
-        else
-        {
-            fixed (double* pa = a.Data<double>(), pb = b.Data<double>(), pc = c.Data<double>())
-                Gemm.Dgemm(transA, transB, m, n, k, 1.0, pa + a._offset, lda, pb + b._offset, ldb, beta, pc + c._offset, n);
-        }
-        c.BumpVersion();
+        // a's and b's row lengths are the leading dimensions GemmRows derives from m, n, k and the flags.
+        GemmRows(a, transA, b, transB, c, c._shape[0], c._shape[1], transA ? a._shape[0] : a._shape[1], beta);
     }
 
     /// <summary>How GEMM should read the last two dimensions of a tensor, or null if it needs a copy.</summary>
