@@ -228,6 +228,28 @@ public class GemmTests
         RunCase(transA, transB, 300, 513, 270, 1f, 0f);
     }
 
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void BPackedByTheFirstRowOfTiles(bool transA, int threads)
+    {
+        // A plain B in whole 32-column panels is packed by the first row of tiles as it reads it
+        // (with two threads splitting rows, each packs its own copy): edge rows, two k blocks with
+        // beta applied once, a row stride off the vector width, and (37×300, split by columns) one
+        // thread's columns in whole panels beside the other's 140 that are packed separately.
+        int saved = Threads.Count;
+        try
+        {
+            Threads.Count = threads;
+            RunCase(transA, false, 150, 96, 600, -0.5f, 1f, pad: 3);
+            RunCase(transA, false, 37, 300, 530, 1f, 0f);
+            RunCase(transA, false, 300, 512, 70, 2f, 0.5f, pad: 1);
+        }
+        finally { Threads.Count = saved; }
+    }
+
     [Fact]
     public void WiderThanColumnBlockSingleThreaded()
     {

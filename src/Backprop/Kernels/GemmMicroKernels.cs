@@ -28,7 +28,48 @@ internal static unsafe class GemmMicroKernels
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Avx512Kernel12x32(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
-        int rows, int cols)
+        int rows, int cols) =>
+        Avx512Tile12x32<ReadB>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, cols, null);
+
+    /// <summary>
+    /// <see cref="Avx512Kernel12x32"/> on a full 32-column panel of B read where it lies (rows
+    /// <paramref name="strideB"/> apart), writing the panel packed (32 floats per k step) to
+    /// <paramref name="packed"/> as it goes: the first row of tiles packs B for the others.
+    /// </summary>
+    /// <remarks>
+    /// Packing B on its own reads a source that is often out of cache at 12-13 GB/s while the FMA
+    /// units idle; here the loads are the kernel's own, prefetched <see cref="PackBAhead"/> rows
+    /// ahead, and overlap the arithmetic (+1-2% on 1024³ products, alternating runs).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx512Kernel12x32PackB(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, float* packed) =>
+        Avx512Tile12x32<PackB>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, 32, packed);
+
+    // How many k steps ahead the packing kernel requests B's source rows.
+    private const int PackBAhead = 32;
+
+    /// <summary>Whether the 12×32 kernel also writes the B panel it reads to a packed buffer.</summary>
+    private interface IBPanel
+    {
+        static abstract bool Packs { get; }
+    }
+
+    private struct ReadB : IBPanel
+    {
+        public static bool Packs => false;
+    }
+
+    private struct PackB : IBPanel
+    {
+        public static bool Packs => true;
+    }
+
+    // One body for both 12×32 kernels; TB.Packs is a JIT-time constant, so each instantiation
+    // compiles to its own loop with no test inside it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Avx512Tile12x32<TB>(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols, float* packed) where TB : struct, IBPanel
     {
         Vector512<float> c0_0 = default, c0_1 = default;
         Vector512<float> c1_0 = default, c1_1 = default;
@@ -56,10 +97,22 @@ internal static unsafe class GemmMicroKernels
         Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 16); Sse.Prefetch0(c + 9 * ldc + 31);
         Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 16); Sse.Prefetch0(c + 10 * ldc + 31);
         Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 16); Sse.Prefetch0(c + 11 * ldc + 31);
+        nint ahead = TB.Packs ? strideB * PackBAhead : 0;
         for (; kc > 0; kc--)
         {
+            if (TB.Packs)
+            {
+                Sse.Prefetch0(b + ahead);
+                Sse.Prefetch0(b + ahead + 31);
+            }
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
+            if (TB.Packs)
+            {
+                Vector512.Store(b0, packed);
+                Vector512.Store(b1, packed + 16);
+                packed += 32;
+            }
             var a0 = Vector512.Create(a[0]);
             c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
             c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
