@@ -83,20 +83,7 @@ internal static unsafe class GemmMicroKernels
         Vector512<float> c9_0 = default, c9_1 = default;
         Vector512<float> c10_0 = default, c10_1 = default;
         Vector512<float> c11_0 = default, c11_1 = default;
-        // Pull the C tile toward L1 now: its rows are far apart (often in L3 or DRAM), and
-        // waiting for them at write-back would stall hundreds of cycles per tile.
-        Sse.Prefetch0(c); Sse.Prefetch0(c + 16); Sse.Prefetch0(c + 31);
-        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 16); Sse.Prefetch0(c + 1 * ldc + 31);
-        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 16); Sse.Prefetch0(c + 2 * ldc + 31);
-        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 16); Sse.Prefetch0(c + 3 * ldc + 31);
-        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 16); Sse.Prefetch0(c + 4 * ldc + 31);
-        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 16); Sse.Prefetch0(c + 5 * ldc + 31);
-        Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 16); Sse.Prefetch0(c + 6 * ldc + 31);
-        Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 16); Sse.Prefetch0(c + 7 * ldc + 31);
-        Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 16); Sse.Prefetch0(c + 8 * ldc + 31);
-        Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 16); Sse.Prefetch0(c + 9 * ldc + 31);
-        Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 16); Sse.Prefetch0(c + 10 * ldc + 31);
-        Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 16); Sse.Prefetch0(c + 11 * ldc + 31);
+        PrefetchTile(c, ldc, 12, 31);
         nint ahead = TB.Packs ? strideB * PackBAhead : 0;
         for (; kc > 0; kc--)
         {
@@ -252,18 +239,7 @@ internal static unsafe class GemmMicroKernels
         Vector512<float> c9 = default;
         Vector512<float> c10 = default;
         Vector512<float> c11 = default;
-        Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 15);
-        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 15);
-        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 15);
-        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 15);
-        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 15);
-        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 15);
-        Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 15);
-        Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 15);
-        Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 15);
-        Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 15);
-        Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 15);
-        Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 15);
+        PrefetchTile(c, ldc, 12, 15);
         for (; kc > 0; kc--)
         {
             var b0 = Vector512.Load(b);
@@ -332,6 +308,22 @@ internal static unsafe class GemmMicroKernels
         }
     }
 
+    /// <summary>
+    /// Pulls the C tile (<paramref name="rows"/> rows <paramref name="ldc"/> apart, columns 0 to
+    /// <paramref name="lastColumn"/>) toward L1 before the k loop: its rows are far apart (often in
+    /// L3 or DRAM), and waiting for them at write-back would stall hundreds of cycles per tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchTile(float* c, nint ldc, int rows, int lastColumn)
+    {
+        for (int r = 0; r < rows; r++, c += ldc)
+        {
+            // Every 64-byte line the row touches, whatever its alignment.
+            for (int j = 0; j < lastColumn; j += 16) Sse.Prefetch0(c + j);
+            Sse.Prefetch0(c + lastColumn);
+        }
+    }
+
     /// <summary>C[0..16 (m lanes)] = alpha·x + beta·C under a mask: lanes outside it are neither read nor written.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreEdgeRow(Vector512<float> x, float* c, Vector512<float> va, Vector512<float> vb, float beta, Vector512<float> m)
@@ -375,12 +367,7 @@ internal static unsafe class GemmMicroKernels
         Vector256<float> c3_0 = default, c3_1 = default;
         Vector256<float> c4_0 = default, c4_1 = default;
         Vector256<float> c5_0 = default, c5_1 = default;
-        Sse.Prefetch0(c); Sse.Prefetch0(c + 15);
-        Sse.Prefetch0(c + ldc); Sse.Prefetch0(c + ldc + 15);
-        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 15);
-        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 15);
-        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 15);
-        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 15);
+        PrefetchTile(c, ldc, 6, 15);
         for (; kc > 0; kc--)
         {
             var b0 = Vector256.Load(b);
