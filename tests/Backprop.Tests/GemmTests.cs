@@ -250,6 +250,78 @@ public class GemmTests
         finally { Threads.Count = saved; }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void APackedByTheFirstTileOfEachRow(int threads)
+    {
+        // A plain A in whole 12-row panels is packed by the first tile of each row of tiles as it
+        // reads it; the tiles after it, and later column blocks, read the packed panel. Cases: a
+        // partial last panel packed up front, two column blocks (n > 256) and two k blocks, beta
+        // applied once, a row stride off the vector width, the first tile both packing B and A,
+        // a B packed separately (transposed), and a first tile narrower than a full panel.
+        int saved = Threads.Count;
+        try
+        {
+            Threads.Count = threads;
+            RunCase(false, false, 150, 300, 600, -0.5f, 1f, pad: 3);
+            RunCase(false, true, 150, 300, 600, 1f, 0f, pad: 1);
+            RunCase(false, false, 100, 20, 530, 2f, 0.5f);
+            RunCase(false, true, 61, 40, 300, 1f, 0f);
+        }
+        finally { Threads.Count = saved; }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void BSharedByThreadsIsPackedOnFirstUse(bool transA, bool transB)
+    {
+        // With more rows per thread than one MC block, two threads share one packed B, each
+        // packing the panels it reaches first: three whole panels (a plain B packed by the
+        // kernel), a 4-column edge panel packed separately, two k blocks, and strides padded.
+        int saved = Threads.Count;
+        try
+        {
+            Threads.Count = 2;
+            RunCase(transA, transB, 2000, 100, 600, 1f, 0.5f, pad: 3);
+        }
+        finally { Threads.Count = saved; }
+    }
+
+    [Theory]
+    [InlineData(150, 300, 600, 1)]
+    [InlineData(150, 300, 600, 2)]
+    [InlineData(2000, 100, 600, 2)]
+    public void PackingAsItGoesMatchesPackingUpFrontBitForBit(int m, int n, int k, int threads)
+    {
+        // Packing inside the kernel changes where the values are copied, not the arithmetic: the
+        // results must be the same floats as with A (and a shared B) packed before any tile runs.
+        var rng = new Random(5);
+        var a = MakeA(false, m, k, 0, rng);
+        var b = MakeB(false, k, n, 0, rng);
+        var fused = new float[m * n];
+        var upFront = new float[m * n];
+        int saved = Threads.Count;
+        try
+        {
+            Threads.Count = threads;
+            Gemm.Sgemm(false, false, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, fused, n);
+            Gemm.FuseAPacking = Gemm.PackBOnFirstUse = false;
+            Gemm.Sgemm(false, false, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, upFront, n);
+        }
+        finally
+        {
+            Threads.Count = saved;
+            Gemm.FuseAPacking = Gemm.PackBOnFirstUse = true;
+        }
+        for (int i = 0; i < fused.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(fused[i]) == BitConverter.SingleToInt32Bits(upFront[i]),
+                $"element {i}: {fused[i]} packed as it goes, {upFront[i]} packed up front");
+    }
+
     [Fact]
     public void WiderThanColumnBlockSingleThreaded()
     {

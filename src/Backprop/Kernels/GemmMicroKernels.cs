@@ -29,12 +29,12 @@ internal static unsafe class GemmMicroKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Avx512Kernel12x32(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
         int rows, int cols) =>
-        Avx512Tile12x32<ReadB>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, cols, null);
+        Avx512Tile12x32<Read, Read>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, cols, null, null);
 
     /// <summary>
     /// <see cref="Avx512Kernel12x32"/> on a full 32-column panel of B read where it lies (rows
     /// <paramref name="strideB"/> apart), writing the panel packed (32 floats per k step) to
-    /// <paramref name="packed"/> as it goes: the first row of tiles packs B for the others.
+    /// <paramref name="packedB"/> as it goes: the first row of tiles packs B for the others.
     /// </summary>
     /// <remarks>
     /// Packing B on its own reads a source that is often out of cache at 12-13 GB/s while the FMA
@@ -43,33 +43,53 @@ internal static unsafe class GemmMicroKernels
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Avx512Kernel12x32PackB(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
-        int rows, float* packed) =>
-        Avx512Tile12x32<PackB>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, 32, packed);
+        int rows, float* packedB) =>
+        Avx512Tile12x32<Read, Pack>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, 32, packedB, null);
+
+    /// <summary>
+    /// <see cref="Avx512Kernel12x32"/> on 12 full rows of a plain A read where they lie (row r at
+    /// a + r·<paramref name="lda"/>, one float further per k step), writing the micro-panel packed
+    /// (12 floats per k step) to <paramref name="packedA"/>: the first tile of each row packs A for
+    /// the tiles after it. With <paramref name="packedB"/> it also packs B, as
+    /// <see cref="Avx512Kernel12x32PackB"/> does.
+    /// </summary>
+    /// <remarks>
+    /// Each broadcast already loads one value of A; storing its low lane is the packing, one store
+    /// per broadcast in a loop with room for more.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx512Kernel12x32PackA(nint kc, float* a, nint lda, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int cols, float* packedA, float* packedB)
+    {
+        if (packedB != null) Avx512Tile12x32<Pack, Pack>(kc, a, lda, b, strideB, c, ldc, alpha, beta, 12, 32, packedB, packedA);
+        else Avx512Tile12x32<Pack, Read>(kc, a, lda, b, strideB, c, ldc, alpha, beta, 12, cols, null, packedA);
+    }
 
     // How many k steps ahead the packing kernel requests B's source rows.
     private const int PackBAhead = 32;
+    private const int PackAAhead = 64;
 
-    /// <summary>Whether the 12×32 kernel also writes the B panel it reads to a packed buffer.</summary>
-    private interface IBPanel
+    /// <summary>Whether the 12×32 kernel also writes the panel of A (or B) it reads to a packed buffer.</summary>
+    private interface IPanel
     {
         static abstract bool Packs { get; }
     }
 
-    private struct ReadB : IBPanel
+    private struct Read : IPanel
     {
         public static bool Packs => false;
     }
 
-    private struct PackB : IBPanel
+    private struct Pack : IPanel
     {
         public static bool Packs => true;
     }
 
-    // One body for both 12×32 kernels; TB.Packs is a JIT-time constant, so each instantiation
-    // compiles to its own loop with no test inside it.
+    // One body for all the 12×32 kernels; TA.Packs and TB.Packs are JIT-time constants, so each
+    // instantiation compiles to its own loop with no test inside it.
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Avx512Tile12x32<TB>(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
-        int rows, int cols, float* packed) where TB : struct, IBPanel
+    private static void Avx512Tile12x32<TA, TB>(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols, float* packedB, float* packedA) where TA : struct, IPanel where TB : struct, IPanel
     {
         Vector512<float> c0_0 = default, c0_1 = default;
         Vector512<float> c1_0 = default, c1_1 = default;
@@ -85,58 +105,86 @@ internal static unsafe class GemmMicroKernels
         Vector512<float> c11_0 = default, c11_1 = default;
         PrefetchTile(c, ldc, 12, 31);
         nint ahead = TB.Packs ? strideB * PackBAhead : 0;
+        // A source read in place: rows 0-5 at a + r·lda, rows 6-11 at aHi + (r - 6)·lda.
+        nint l1 = strideA, l2 = 2 * strideA, l3 = 3 * strideA, l4 = 4 * strideA, l5 = 5 * strideA;
+        float* aHi = TA.Packs ? a + 6 * strideA : null;
+        // Every 16 k steps (a 64-byte line of each row) one prefetch per source row, PackAAhead floats ahead.
+        nint* aAhead = stackalloc nint[16];
+        if (TA.Packs)
+            for (int r = 0; r < 16; r++) aAhead[r] = (r % 12) * strideA + PackAAhead;
         for (; kc > 0; kc--)
         {
             if (TB.Packs)
             {
+                // Three lines: a row of B off a 64-byte boundary (a managed array's) spans them.
                 Sse.Prefetch0(b + ahead);
+                Sse.Prefetch0(b + ahead + 16);
                 Sse.Prefetch0(b + ahead + 31);
             }
+            if (TA.Packs) Sse.Prefetch0(a + aAhead[kc & 15]);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
             if (TB.Packs)
             {
-                Vector512.Store(b0, packed);
-                Vector512.Store(b1, packed + 16);
-                packed += 32;
+                Vector512.Store(b0, packedB);
+                Vector512.Store(b1, packedB + 16);
+                packedB += 32;
             }
-            var a0 = Vector512.Create(a[0]);
+            var a0 = Vector512.Create(TA.Packs ? a[0] : a[0]);
+            if (TA.Packs) packedA[0] = a0.ToScalar();
             c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
             c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
-            var a1 = Vector512.Create(a[1]);
+            var a1 = Vector512.Create(TA.Packs ? a[l1] : a[1]);
+            if (TA.Packs) packedA[1] = a1.ToScalar();
             c1_0 = Avx512F.FusedMultiplyAdd(a1, b0, c1_0);
             c1_1 = Avx512F.FusedMultiplyAdd(a1, b1, c1_1);
-            var a2 = Vector512.Create(a[2]);
+            var a2 = Vector512.Create(TA.Packs ? a[l2] : a[2]);
+            if (TA.Packs) packedA[2] = a2.ToScalar();
             c2_0 = Avx512F.FusedMultiplyAdd(a2, b0, c2_0);
             c2_1 = Avx512F.FusedMultiplyAdd(a2, b1, c2_1);
-            var a3 = Vector512.Create(a[3]);
+            var a3 = Vector512.Create(TA.Packs ? a[l3] : a[3]);
+            if (TA.Packs) packedA[3] = a3.ToScalar();
             c3_0 = Avx512F.FusedMultiplyAdd(a3, b0, c3_0);
             c3_1 = Avx512F.FusedMultiplyAdd(a3, b1, c3_1);
-            var a4 = Vector512.Create(a[4]);
+            var a4 = Vector512.Create(TA.Packs ? a[l4] : a[4]);
+            if (TA.Packs) packedA[4] = a4.ToScalar();
             c4_0 = Avx512F.FusedMultiplyAdd(a4, b0, c4_0);
             c4_1 = Avx512F.FusedMultiplyAdd(a4, b1, c4_1);
-            var a5 = Vector512.Create(a[5]);
+            var a5 = Vector512.Create(TA.Packs ? a[l5] : a[5]);
+            if (TA.Packs) packedA[5] = a5.ToScalar();
             c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
             c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
-            var a6 = Vector512.Create(a[6]);
+            var a6 = Vector512.Create(TA.Packs ? aHi[0] : a[6]);
+            if (TA.Packs) packedA[6] = a6.ToScalar();
             c6_0 = Avx512F.FusedMultiplyAdd(a6, b0, c6_0);
             c6_1 = Avx512F.FusedMultiplyAdd(a6, b1, c6_1);
-            var a7 = Vector512.Create(a[7]);
+            var a7 = Vector512.Create(TA.Packs ? aHi[l1] : a[7]);
+            if (TA.Packs) packedA[7] = a7.ToScalar();
             c7_0 = Avx512F.FusedMultiplyAdd(a7, b0, c7_0);
             c7_1 = Avx512F.FusedMultiplyAdd(a7, b1, c7_1);
-            var a8 = Vector512.Create(a[8]);
+            var a8 = Vector512.Create(TA.Packs ? aHi[l2] : a[8]);
+            if (TA.Packs) packedA[8] = a8.ToScalar();
             c8_0 = Avx512F.FusedMultiplyAdd(a8, b0, c8_0);
             c8_1 = Avx512F.FusedMultiplyAdd(a8, b1, c8_1);
-            var a9 = Vector512.Create(a[9]);
+            var a9 = Vector512.Create(TA.Packs ? aHi[l3] : a[9]);
+            if (TA.Packs) packedA[9] = a9.ToScalar();
             c9_0 = Avx512F.FusedMultiplyAdd(a9, b0, c9_0);
             c9_1 = Avx512F.FusedMultiplyAdd(a9, b1, c9_1);
-            var a10 = Vector512.Create(a[10]);
+            var a10 = Vector512.Create(TA.Packs ? aHi[l4] : a[10]);
+            if (TA.Packs) packedA[10] = a10.ToScalar();
             c10_0 = Avx512F.FusedMultiplyAdd(a10, b0, c10_0);
             c10_1 = Avx512F.FusedMultiplyAdd(a10, b1, c10_1);
-            var a11 = Vector512.Create(a[11]);
+            var a11 = Vector512.Create(TA.Packs ? aHi[l5] : a[11]);
+            if (TA.Packs) packedA[11] = a11.ToScalar();
             c11_0 = Avx512F.FusedMultiplyAdd(a11, b0, c11_0);
             c11_1 = Avx512F.FusedMultiplyAdd(a11, b1, c11_1);
-            a += strideA; b += strideB;
+            if (TA.Packs)
+            {
+                a++; aHi++;
+                packedA += 12;
+            }
+            else a += strideA;
+            b += strideB;
         }
         var va = Vector512.Create(alpha);
         if (rows < 12 || cols < 32)

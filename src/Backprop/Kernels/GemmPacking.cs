@@ -355,6 +355,8 @@ internal sealed unsafe class GemmBuffers
 
     private float* _a, _b, _tile, _shared;
     private nint _aLength, _bLength, _tileLength, _sharedLength;
+    private int* _claims;
+    private int _claimsLength;
 
     /// <summary>The calling thread's buffers.</summary>
     public static GemmBuffers Current => t_current ??= new GemmBuffers();
@@ -370,6 +372,24 @@ internal sealed unsafe class GemmBuffers
     /// <summary>Buffer for an operand packed by several threads together, of at least <paramref name="floats"/> floats.</summary>
     /// <remarks>Taken by the thread that starts a parallel product; the others write to it through the job.</remarks>
     public float* Shared(nint floats) => Ensure(ref _shared, ref _sharedLength, floats);
+
+    /// <summary>
+    /// <paramref name="count"/> zeroed ints: the per-panel states of a shared operand that threads
+    /// pack as they first use it (see Gemm.ProductJob).
+    /// </summary>
+    public int* Claims(int count)
+    {
+        if (count > _claimsLength)
+        {
+            NativeMemory.AlignedFree(_claims);
+            _claims = null;
+            _claimsLength = 0;
+            _claims = (int*)NativeMemory.AlignedAlloc((nuint)count * sizeof(int), 64);
+            _claimsLength = count;
+        }
+        new Span<int>(_claims, count).Clear();
+        return _claims;
+    }
 
     /// <summary>Scratch tile for edge write-back of at least <paramref name="floats"/> floats.</summary>
     public float* Tile(nint floats) => Ensure(ref _tile, ref _tileLength, floats);
@@ -399,5 +419,6 @@ internal sealed unsafe class GemmBuffers
         NativeMemory.AlignedFree(_b);
         NativeMemory.AlignedFree(_tile);
         NativeMemory.AlignedFree(_shared);
+        NativeMemory.AlignedFree(_claims);
     }
 }
