@@ -2,7 +2,9 @@ using BenchmarkDotNet.Running;
 using Backprop.Bench;
 
 // bench/Backprop.Bench: `soak [--minutes M] [--interval S]` for the long-run memory check,
-// anything else goes to BenchmarkDotNet (e.g. `--filter *Gemm*`).
+// `gemm-ab --size N CONFIG...` for in-process A/B runs of GEMM variants (see GemmAb), anything
+// else goes to BenchmarkDotNet (e.g. `--filter *Gemm*`).
 if (args.Length > 0 && args[0] == "soak") return Soak.Run(args[1..]);
+if (args.Length > 0 && args[0] == "gemm-ab") return GemmAb.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(Soak).Assembly).Run(args);
 return 0;
