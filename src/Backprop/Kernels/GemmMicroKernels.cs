@@ -55,7 +55,8 @@ internal static unsafe class GemmMicroKernels
     /// </summary>
     /// <remarks>
     /// Each broadcast already loads one value of A; storing its low lane is the packing, one store
-    /// per broadcast in a loop with room for more.
+    /// per broadcast in a loop with room for more. The 12 source rows need no software prefetch
+    /// (one made no difference): the hardware prefetcher follows them.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Avx512Kernel12x32PackA(nint kc, float* a, nint lda, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
@@ -67,7 +68,6 @@ internal static unsafe class GemmMicroKernels
 
     // How many k steps ahead the packing kernel requests B's source rows.
     private const int PackBAhead = 32;
-    private const int PackAAhead = 64;
 
     /// <summary>Whether the 12×32 kernel also writes the panel of A (or B) it reads to a packed buffer.</summary>
     private interface IPanel
@@ -108,10 +108,6 @@ internal static unsafe class GemmMicroKernels
         // A source read in place: rows 0-5 at a + r·lda, rows 6-11 at aHi + (r - 6)·lda.
         nint l1 = strideA, l2 = 2 * strideA, l3 = 3 * strideA, l4 = 4 * strideA, l5 = 5 * strideA;
         float* aHi = TA.Packs ? a + 6 * strideA : null;
-        // Every 16 k steps (a 64-byte line of each row) one prefetch per source row, PackAAhead floats ahead.
-        nint* aAhead = stackalloc nint[16];
-        if (TA.Packs)
-            for (int r = 0; r < 16; r++) aAhead[r] = (r % 12) * strideA + PackAAhead;
         for (; kc > 0; kc--)
         {
             if (TB.Packs)
@@ -121,7 +117,6 @@ internal static unsafe class GemmMicroKernels
                 Sse.Prefetch0(b + ahead + 16);
                 Sse.Prefetch0(b + ahead + 31);
             }
-            if (TA.Packs) Sse.Prefetch0(a + aAhead[kc & 15]);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
             if (TB.Packs)
