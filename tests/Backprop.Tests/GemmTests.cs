@@ -67,6 +67,18 @@ public class GemmTests
         }
     }
 
+    /// <summary>Runs <paramref name="body"/> with <see cref="Threads.Count"/> set to <paramref name="threads"/>, then restores it.</summary>
+    private static void WithThreads(int threads, Action body)
+    {
+        int saved = Threads.Count;
+        try
+        {
+            Threads.Count = threads;
+            body();
+        }
+        finally { Threads.Count = saved; }
+    }
+
     private static void RunCase(bool transA, bool transB, int m, int n, int k, float alpha, float beta,
         int pad = 0, int seed = 1)
     {
@@ -239,15 +251,12 @@ public class GemmTests
         // (with two threads splitting rows, each packs its own copy): edge rows, two k blocks with
         // beta applied once, a row stride off the vector width, and (37×300, split by columns) one
         // thread's columns in whole panels beside the other's 140 that are packed separately.
-        int saved = Threads.Count;
-        try
+        WithThreads(threads, () =>
         {
-            Threads.Count = threads;
             RunCase(transA, false, 150, 96, 600, -0.5f, 1f, pad: 3);
             RunCase(transA, false, 37, 300, 530, 1f, 0f);
             RunCase(transA, false, 300, 512, 70, 2f, 0.5f, pad: 1);
-        }
-        finally { Threads.Count = saved; }
+        });
     }
 
     [Theory]
@@ -260,16 +269,13 @@ public class GemmTests
         // partial last panel packed up front, two column blocks (n > 256) and two k blocks, beta
         // applied once, a row stride off the vector width, the first tile both packing B and A,
         // a B packed separately (transposed), and a first tile narrower than a full panel.
-        int saved = Threads.Count;
-        try
+        WithThreads(threads, () =>
         {
-            Threads.Count = threads;
             RunCase(false, false, 150, 300, 600, -0.5f, 1f, pad: 3);
             RunCase(false, true, 150, 300, 600, 1f, 0f, pad: 1);
             RunCase(false, false, 100, 20, 530, 2f, 0.5f);
             RunCase(false, true, 61, 40, 300, 1f, 0f);
-        }
-        finally { Threads.Count = saved; }
+        });
     }
 
     [Theory]
@@ -282,13 +288,10 @@ public class GemmTests
         // With more rows per thread than one MC block, two threads share one packed B, each
         // packing the panels it reaches first: three whole panels (a plain B packed by the
         // kernel), a 4-column edge panel packed separately, two k blocks, and strides padded.
-        int saved = Threads.Count;
-        try
+        WithThreads(2, () =>
         {
-            Threads.Count = 2;
             RunCase(transA, transB, 2000, 100, 600, 1f, 0.5f, pad: 3);
-        }
-        finally { Threads.Count = saved; }
+        });
     }
 
     [Theory]
@@ -326,13 +329,10 @@ public class GemmTests
     public void WiderThanColumnBlockSingleThreaded()
     {
         // n beyond NC (2048) on one thread exercises the outermost loop; pad tests strides there too.
-        int saved = Threads.Count;
-        try
+        WithThreads(1, () =>
         {
-            Threads.Count = 1;
             RunCase(false, true, 400, 2100, 300, -0.5f, 1f, pad: 3);
-        }
-        finally { Threads.Count = saved; }
+        });
     }
 
     [Theory]
@@ -525,10 +525,8 @@ public class GemmTests
     [Fact]
     public unsafe void WarmCallsDoNotAllocate()
     {
-        int saved = Threads.Count;
-        try
+        WithThreads(2, () =>
         {
-            Threads.Count = 2;
             var a = new float[300 * 300];
             var b = new float[2_200_000];
             var c = new float[300 * 300];
@@ -540,7 +538,8 @@ public class GemmTests
                 Gemm.Sgemm(true, true, 3, 50, 20, 1f, a, 3, b, 20, 0f, c, 50);                // direct, dot products
                 Gemm.Sgemm(false, false, 1, 2000, 1100, 1f, a, 1100, b, 2000, 0f, c, 2000);  // direct, 2 threads
                 Gemm.Sgemm(false, true, 128, 256, 300, 1f, a, 300, b, 300, 0f, c, 256);      // packed, 2 threads, shared A
-                Gemm.Sgemm(true, false, 300, 256, 128, 1f, a, 300, b, 256, 0f, c, 256);      // packed, 2 threads, shared B
+                Gemm.Sgemm(true, false, 300, 256, 128, 1f, a, 300, b, 256, 0f, c, 256);      // packed, 2 threads, B per thread
+                Gemm.Sgemm(false, false, 2000, 32, 600, 1f, b, 600, b, 32, 0f, c, 32);       // packed, 2 threads, B shared, packed on first use
                 Gemm.Sgemm(false, true, 10, 16, 784, 1f, a, 784, b, 784, 0f, c, 16);         // dot products
                 Gemm.Sgemm(true, false, 16, 784, 10, 1f, a, 16, b, 784, 1f, c, 784);         // direct, short k
                 Gemm.Sgemm(false, false, 20, 3000, 100, 1f, a, 100, b, 3000, 0f, c, 3000);   // direct, few rows, 2 threads
@@ -563,8 +562,7 @@ public class GemmTests
                 fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
             }
             Assert.True(fewest == 0, $"{fewest} bytes allocated by 20 rounds of warm GEMM calls");
-        }
-        finally { Threads.Count = saved; }
+        });
     }
 
     [Fact]
