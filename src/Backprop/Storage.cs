@@ -57,7 +57,7 @@ internal sealed class Storage<T> : Storage where T : unmanaged
     {
         _pooled = length > 0;
         _data = _pooled ? BufferPool<T>.Rent(length) : [];
-        if (Autograd.Engine.InBackward)
+        if (Autograd.Engine.AllocatesTemporaries)
         {
             BackwardTemp = true;
             Autograd.Engine.TrackTemp(this);

@@ -144,7 +144,7 @@ public partial class Tensor
                 break;
         }
         if (dtype.IsFloatingPoint())
-            Autograd.Engine.Record(y, "To", static (n, dy) => n.A!.AccumulateGrad(dy.To(n.A.DType)), this);
+            Autograd.Engine.Record(y, "To", new ToBackward(this), this);
         return y;
     }
 
@@ -152,8 +152,13 @@ public partial class Tensor
     public Tensor Clone()
     {
         var y = Kernels.Copy.ToContiguous(this);
-        Autograd.Engine.Record(y, "Clone", static (n, dy) => n.A!.AccumulateGrad(dy), this);
+        Autograd.Engine.Record(y, "Clone", new IdentityBackward(this), this);
         return y;
+    }
+
+    private readonly struct ToBackward(Tensor x) : Autograd.IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy.To(x.DType));
     }
 
     // ------------------------------------------------------------------ in-place updates (not recorded)
@@ -224,6 +229,12 @@ public partial class Tensor
         Autograd.GradMode.Push();
         return default;
     }
+
+    /// <summary>
+    /// Within the returned scope operations are recorded again, even inside an enclosing
+    /// <see cref="NoGrad"/> scope (like torch.enable_grad): for a gradient computed inside inference code.
+    /// </summary>
+    public static Autograd.EnableGradScope EnableGrad() => new(Autograd.GradMode.Suspend());
 
     /// <summary>
     /// Within the returned scope, the first op whose forward or backward produces NaN or infinity

@@ -207,9 +207,57 @@ public partial class Tensor
     /// <paramref name="gradient"/>; any other tensor needs one of its own shape.
     /// </summary>
     /// <param name="gradient">dL/dthis; defaults to 1 for a scalar.</param>
-    /// <param name="retainGraph">Keep the graph so that Backward can run through it again.</param>
-    public void Backward(Tensor? gradient = null, bool retainGraph = false) =>
-        Engine.Backward(this, gradient, retainGraph);
+    /// <param name="retainGraph">Keep the graph so that Backward can run through it again (always kept with <paramref name="createGraph"/>).</param>
+    /// <param name="createGraph">
+    /// Record the backward pass itself, so that the gradients it leaves in <see cref="Grad"/> are part
+    /// of a graph and can be differentiated again (second and higher derivatives).
+    /// </param>
+    public void Backward(Tensor? gradient = null, bool retainGraph = false, bool createGraph = false) =>
+        Engine.Backward(this, gradient, retainGraph, createGraph);
+
+    internal TensorHooks? _hooks;
+
+    /// <summary>
+    /// Registers a hook that sees the gradient of this tensor during backward and may replace it by
+    /// returning a tensor of the same shape (or return null to keep it). On a leaf it runs once per
+    /// backward pass on the whole gradient, before it is added into <see cref="Grad"/>; on a non-leaf,
+    /// before the gradient flows on to the inputs. Outside a <c>createGraph</c> pass the gradient is a
+    /// temporary of the pass: <see cref="Detach"/> or clone it to keep it. Dispose the result to remove the hook.
+    /// </summary>
+    public IDisposable RegisterHook(Func<Tensor, Tensor?> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        if (!RequiresGrad)
+            throw new InvalidOperationException($"RegisterHook: tensor of shape {Shape} does not require grad, so no gradient will reach a hook on it.");
+        if (_gradFn != null)
+        {
+            var list = _gradFn.Hooks ??= [];
+            list.Add(hook);
+            return new HookHandle(() => list.Remove(hook));
+        }
+        var hooks = _hooks ??= new TensorHooks();
+        hooks.Gradient.Add(hook);
+        return new HookHandle(() => hooks.Remove(this, hook));
+    }
+
+    /// <summary>
+    /// On a leaf (a parameter): runs <paramref name="hook"/> with the leaf once per backward pass, right
+    /// after the last contribution of that pass has been added into its <see cref="Grad"/>, while the
+    /// rest of the backward pass may still be running (like PyTorch's register_post_accumulate_grad_hook;
+    /// data-parallel training starts communicating a gradient from here). Not run by
+    /// <see cref="Gradients"/>.Compute, which leaves Grad alone. Dispose the result to remove the hook.
+    /// </summary>
+    public IDisposable RegisterPostAccumulateGradHook(Action<Tensor> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        if (_gradFn != null)
+            throw new InvalidOperationException($"RegisterPostAccumulateGradHook: only leaf tensors accumulate gradients; this one was produced by {_gradFn.Name}.");
+        if (!RequiresGrad)
+            throw new InvalidOperationException($"RegisterPostAccumulateGradHook: tensor of shape {Shape} does not require grad.");
+        var hooks = _hooks ??= new TensorHooks();
+        hooks.PostAccumulate.Add(hook);
+        return new HookHandle(() => hooks.Remove(this, hook));
+    }
 
     /// <summary>Adds <paramref name="g"/> (of this tensor's shape) into this tensor's gradient.</summary>
     internal void AccumulateGrad(Tensor g)
@@ -234,4 +282,30 @@ public partial class Tensor
 {
     /// <summary>PyTorch-style printout of the values, with the shape, a non-default dtype and the grad_fn.</summary>
     public override string ToString() => TensorFormatter.Format(this);
+}
+
+/// <summary>The hooks registered on a leaf tensor.</summary>
+internal sealed class TensorHooks
+{
+    public readonly List<Func<Tensor, Tensor?>> Gradient = [];
+    public readonly List<Action<Tensor>> PostAccumulate = [];
+
+    public void Remove(Tensor owner, Delegate hook)
+    {
+        if (hook is Func<Tensor, Tensor?> g) Gradient.Remove(g);
+        if (hook is Action<Tensor> p) PostAccumulate.Remove(p);
+        if (Gradient.Count == 0 && PostAccumulate.Count == 0 && owner._hooks == this) owner._hooks = null; // back on the fast path
+    }
+}
+
+/// <summary>Removes a hook when disposed (a second dispose does nothing).</summary>
+internal sealed class HookHandle(Action remove) : IDisposable
+{
+    private Action? _remove = remove;
+
+    public void Dispose()
+    {
+        _remove?.Invoke();
+        _remove = null;
+    }
 }

@@ -33,9 +33,39 @@ internal static class TestUtil
     /// <summary>Random values bounded away from zero (for Log, Div, Sqrt, Pow).</summary>
     public static Tensor Pos(Generator g, params int[] shape) => Tensor.Uniform(shape, 0.5, 2.0, g, DType.Float64);
 
+    /// <summary>
+    /// An op's gradient against finite differences, its second derivative (the backward recorded with
+    /// createGraph, differentiated again) against finite differences of the gradient, and the fused
+    /// backward against the recorded one.
+    /// </summary>
     public static void Check(Func<Tensor[], Tensor> f, params Tensor[] inputs)
     {
         var report = GradCheck.Run(f, inputs);
         Assert.True(report.Passed, "gradient check failed:\n" + report);
+        var second = GradGradCheck.Run(f, inputs);
+        Assert.True(second.Passed, "second-derivative check failed:\n" + second);
+        FusedAndRecordedBackwardAgree(f, inputs);
+    }
+
+    /// <summary>The gradients of ⟨r, f(x)⟩ from the fused backward kernels and from the recorded (createGraph) formulas.</summary>
+    public static void FusedAndRecordedBackwardAgree(Func<Tensor[], Tensor> f, Tensor[] inputs, double tol = 1e-9)
+    {
+        var xs = inputs.Select(t => t.DType.IsFloatingPoint() ? t.Detach().To(DType.Float64).Clone().Detach().RequiresGrad_() : t).ToArray();
+        var floats = xs.Where(x => x.DType.IsFloatingPoint()).ToArray();
+        Tensor?[] Grads(bool createGraph)
+        {
+            var y = f(xs);
+            if (!y.RequiresGrad) return new Tensor?[floats.Length];
+            var r = Tensor.Randn([.. y.Shape.AsSpan()], new Generator(99), y.DType);
+            return Gradients.Compute([y], floats, [r], createGraph: createGraph, allowUnused: true);
+        }
+        var fused = Grads(false);
+        var recorded = Grads(true);
+        for (int i = 0; i < floats.Length; i++)
+        {
+            Assert.Equal(fused[i] == null, recorded[i] == null);
+            if (fused[i] == null) continue;
+            Close(fused[i]!.ToDoubleArray(), recorded[i]!, tol);
+        }
     }
 }

@@ -14,6 +14,15 @@ public static class GradMode
 
     internal static void Push() => _disabledDepth++;
     internal static void Pop() => _disabledDepth--;
+    /// <summary>Turns recording on whatever the enclosing NoGrad scopes say (a backward pass that builds its own graph); returns what <see cref="Restore"/> needs.</summary>
+    internal static int Suspend()
+    {
+        int depth = _disabledDepth;
+        _disabledDepth = 0;
+        return depth;
+    }
+
+    internal static void Restore(int depth) => _disabledDepth = depth;
     internal static void PushAnomaly() => _anomalyDepth++;
     internal static void PopAnomaly() => _anomalyDepth--;
 }
@@ -30,4 +39,15 @@ public readonly struct AnomalyScope : IDisposable
 {
     /// <summary>Ends the scope.</summary>
     public void Dispose() => GradMode.PopAnomaly();
+}
+
+/// <summary>Scope returned by <see cref="Tensor.EnableGrad"/>; dispose to go back to the enclosing mode.</summary>
+public readonly struct EnableGradScope : IDisposable
+{
+    private readonly int _depth;
+
+    internal EnableGradScope(int depth) => _depth = depth;
+
+    /// <summary>Ends the scope.</summary>
+    public void Dispose() => GradMode.Restore(_depth);
 }

@@ -1,61 +1,83 @@
 namespace Backprop.Autograd;
 
-/// <summary>Maps the gradient of a node's output to gradients of its inputs (a vector-Jacobian product).</summary>
-internal delegate void BackwardFn(Node node, Tensor dy);
+/// <summary>
+/// The backward of one op: what it saved from the forward pass, under names and types of its own,
+/// and the vector-Jacobian product that maps the output gradient to its inputs' gradients. An op
+/// declares it as a small struct next to its forward and hands its inputs their gradients with
+/// <see cref="Tensor.AccumulateGrad(Tensor)"/>. With <see cref="Engine.CreateGraph"/> set, it must
+/// build those gradients from recorded (differentiable) tensor ops, so that the backward pass is
+/// itself a graph; without it, it may use fused kernels that record nothing.
+/// </summary>
+internal interface IBackward
+{
+    /// <summary>Pushes <paramref name="dy"/>, the gradient of the op's output, to the op's inputs.</summary>
+    void Backward(Tensor dy);
+}
 
 /// <summary>
-/// One recorded operation in the graph: its inputs, what it saved from the forward pass, and its
-/// backward function. Ops pass a static lambda plus saved values, so recording allocates only
-/// this node.
+/// One recorded operation in the graph: its inputs (the edges the backward walk follows), the
+/// versions of its inputs and saved tensors at record time (so an in-place change is caught), and
+/// its typed backward state (<see cref="Node{TOp}"/>). Recording allocates only this object.
 /// </summary>
-public sealed class Node
+public abstract class Node
 {
     /// <summary>Name of the operation (for errors and printing), e.g. "Tanh".</summary>
     public string Name { get; }
 
-    // Inputs (edges of the graph). Most ops have at most three; n-ary ops use Inputs.
-    internal Tensor? A, B, C;
-    internal Tensor[]? Inputs;
+    // Inputs (edges of the graph): up to three inline, any number in InMany. Internal to the engine;
+    // an op's backward reads its inputs from its own typed state.
+    internal Tensor? In0, In1, In2;
+    internal Tensor[]? InMany;
 
-    // What backward needs from forward: tensors, integers, reals, anything else.
-    internal Tensor? S0, S1;
-    internal int I0, I1;
-    internal double D0, D1;
-    internal object? Obj;
+    // Tensors the backward reads besides its inputs (an output, a mask, indices): version-checked and,
+    // when op-internal scratch, recycled with the node.
+    internal Tensor? Saved0, Saved1;
 
-    internal BackwardFn? Fn;
+    private int _v0, _v1, _v2, _vs0, _vs1;
+    private int[]? _vMany;
+
     internal Tensor? RetainTarget;
+    internal List<Func<Tensor, Tensor?>>? Hooks;
 
     // Gradient of the output accumulated during a backward pass; Owned when we may add into it in place.
     internal Tensor? Grad;
     internal bool GradOwned;
 
-    // Versions of saved/inputs at record time (in-place modification detection).
-    private int _vA, _vB, _vS0, _vS1;
     internal int VisitMark;
     internal bool Released;
     internal string? CreatedAt;
 
-    internal Node(string name, BackwardFn fn)
-    {
-        Name = name;
-        Fn = fn;
-    }
+    private protected Node(string name) => Name = name;
+
+    /// <summary>Runs the op's backward on the gradient of its output.</summary>
+    internal abstract void Apply(Tensor dy);
+
+    /// <summary>Drops the typed state (saved tensors, indices) so that nothing is kept alive after release.</summary>
+    private protected abstract void ClearState();
 
     internal void SnapshotVersions()
     {
-        _vA = A?._storage.Version ?? 0;
-        _vB = B?._storage.Version ?? 0;
-        _vS0 = S0?._storage.Version ?? 0;
-        _vS1 = S1?._storage.Version ?? 0;
+        _v0 = In0?._storage.Version ?? 0;
+        _v1 = In1?._storage.Version ?? 0;
+        _v2 = In2?._storage.Version ?? 0;
+        _vs0 = Saved0?._storage.Version ?? 0;
+        _vs1 = Saved1?._storage.Version ?? 0;
+        if (InMany != null)
+        {
+            _vMany = new int[InMany.Length];
+            for (int i = 0; i < InMany.Length; i++) _vMany[i] = InMany[i]._storage.Version;
+        }
     }
 
     internal void CheckVersions()
     {
-        Check(A, _vA, "its first input");
-        Check(B, _vB, "its second input");
-        Check(S0, _vS0, "a tensor it saved");
-        Check(S1, _vS1, "a tensor it saved");
+        Check(In0, _v0, "its first input");
+        Check(In1, _v1, "its second input");
+        Check(In2, _v2, "its third input");
+        Check(Saved0, _vs0, "a tensor it saved");
+        Check(Saved1, _vs1, "a tensor it saved");
+        if (InMany != null)
+            for (int i = 0; i < InMany.Length; i++) Check(InMany[i], _vMany![i], $"input {i}");
     }
 
     private void Check(Tensor? t, int version, string what)
@@ -68,6 +90,12 @@ public sealed class Node
 
     internal void AccumulateOutputGrad(Tensor g)
     {
+        if (Engine.CreateGraph)
+        {
+            // Differentiable accumulation: the sum is itself recorded.
+            Grad = Grad == null ? g : Tensor.Add(Grad, g);
+            return;
+        }
         if (Grad == null)
         {
             // Borrow: the gradient may be shared (e.g. Add hands dy to both inputs), so never add into it.
@@ -89,15 +117,18 @@ public sealed class Node
         }
     }
 
-    internal void Release()
+    internal void Release(bool recycleScratch)
     {
-        // Op-internal scratch saved for backward is unreachable from user code: recycle it.
-        ReleaseScratch(A); ReleaseScratch(B); ReleaseScratch(C); ReleaseScratch(S0); ReleaseScratch(S1);
+        // Op-internal scratch saved for backward is unreachable from user code: recycle it (unless a
+        // recorded backward graph may still read it).
+        if (recycleScratch)
+        {
+            ReleaseScratch(In0); ReleaseScratch(In1); ReleaseScratch(In2); ReleaseScratch(Saved0); ReleaseScratch(Saved1);
+        }
         Released = true;
-        Fn = null;
-        A = B = C = S0 = S1 = null;
-        Inputs = null;
-        Obj = null;
+        ClearState();
+        In0 = In1 = In2 = Saved0 = Saved1 = null;
+        InMany = null;
         Grad = null;
     }
 
@@ -106,15 +137,34 @@ public sealed class Node
         if (t != null && t._storage.Scratch) t._storage.Release();
     }
 
+    /// <summary>Number of input edges.</summary>
+    internal int EdgeCount => InMany?.Length ?? (In2 != null ? 3 : In1 != null ? 2 : In0 != null ? 1 : 0);
+
+    /// <summary>Input edge <paramref name="i"/> (null for an absent optional input).</summary>
+    internal Tensor? Edge(int i) => InMany != null ? InMany[i] : i == 0 ? In0 : i == 1 ? In1 : In2;
+
     /// <summary>The node's inputs that take part in the graph.</summary>
     internal IEnumerable<Tensor> Edges()
     {
-        if (A != null) yield return A;
-        if (B != null) yield return B;
-        if (C != null) yield return C;
-        if (Inputs != null) foreach (var t in Inputs) yield return t;
+        if (In0 != null) yield return In0;
+        if (In1 != null) yield return In1;
+        if (In2 != null) yield return In2;
+        if (InMany != null) foreach (var t in InMany) yield return t;
     }
+
+    /// <summary>The nodes that produced this node's inputs (the next step of the backward walk).</summary>
+    public IEnumerable<Node> NextFunctions() => Edges().Where(t => t._gradFn != null).Select(t => t._gradFn!);
 
     /// <inheritdoc/>
     public override string ToString() => $"<{Name}Backward>";
+}
+
+/// <summary>A node whose backward state is the struct <typeparamref name="TOp"/> (one allocation: this object).</summary>
+internal sealed class Node<TOp>(string name, TOp op) : Node(name) where TOp : struct, IBackward
+{
+    private TOp _op = op;
+
+    internal override void Apply(Tensor dy) => _op.Backward(dy);
+
+    private protected override void ClearState() => _op = default;
 }

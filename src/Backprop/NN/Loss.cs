@@ -93,18 +93,46 @@ public static class Loss
             output = IndexLoss<double>(logp.Span<double>(), yd, n, c, reduction, ignoreIndex, labelSmoothing, out counted);
         }
         double denom = reduction == Reduction.Mean ? counted : 1;
-        Engine.Record(output, "CrossEntropy", static (nd, dy) =>
+        Engine.Record(output, "CrossEntropy", new CrossEntropyBackward(logits, logp.MarkScratch(), y, reduction, (int)ignoreIndex, denom, labelSmoothing),
+            logits, saved0: logp, saved1: y);
+        return output;
+    }
+
+    private readonly struct CrossEntropyBackward(Tensor logits, Tensor logp, Tensor target, Reduction reduction, int ignoreIndex, double denom,
+        double eps) : IBackward
+    {
+        public void Backward(Tensor dy)
         {
-            var logp = nd.S0!;
+            if (Engine.CreateGraph)
+            {
+                BackwardRecorded(dy);
+                return;
+            }
             var g = Tensor.Empty(logp._shape, logp.DType);
             var dyc = dy.ContiguousData();
             if (g.DType == DType.Float32)
-                IndexGrad<float>(logp.Span<float>(), nd.S1!.Span<long>(), dyc.Span<float>(), g.Span<float>(), (Reduction)nd.I0, nd.I1, nd.D0, nd.D1);
+                IndexGrad<float>(logp.Span<float>(), target.Span<long>(), dyc.Span<float>(), g.Span<float>(), reduction, ignoreIndex, denom, eps);
             else
-                IndexGrad<double>(logp.Span<double>(), nd.S1!.Span<long>(), dyc.Span<double>(), g.Span<double>(), (Reduction)nd.I0, nd.I1, nd.D0, nd.D1);
-            nd.A!.AccumulateGrad(g);
-        }, logits, s0: logp.MarkScratch(), s1: y, i0: (int)reduction, i1: (int)ignoreIndex, d0: denom, d1: labelSmoothing);
-        return output;
+                IndexGrad<double>(logp.Span<double>(), target.Span<long>(), dyc.Span<double>(), g.Span<double>(), reduction, ignoreIndex, denom, eps);
+            logits.AccumulateGrad(g);
+        }
+
+        /// <summary>(softmax(logits) − q)·scale per row, from recorded ops, so that it can be differentiated again.</summary>
+        private void BackwardRecorded(Tensor dy)
+        {
+            int n = logits.Size(0), c = logits.Size(1);
+            var labels = target.ToLongArray();
+            var keep = new double[n];
+            for (int i = 0; i < n; i++)
+            {
+                keep[i] = labels[i] == ignoreIndex ? 0 : 1;
+                if (labels[i] == ignoreIndex) labels[i] = 0;
+            }
+            var q = Tensor.OneHot(Tensor.FromArray(labels), c, logits.DType) * (1 - eps) + eps / c;
+            var rowWeight = Tensor.FromArray(keep).To(logits.DType).Reshape(n, 1);
+            var scale = reduction == Reduction.None ? dy.Reshape(n, 1) * rowWeight : dy / denom * rowWeight;
+            logits.AccumulateGrad((logits.Softmax(1) - q) * scale);
+        }
     }
 
     private static Tensor IndexLoss<T>(ReadOnlySpan<T> logp, ReadOnlySpan<long> y, int n, int c, Reduction reduction, long ignoreIndex,
@@ -229,14 +257,21 @@ public static class Loss
         // Backward as PyTorch writes it: d/dp = (p − t) / max(p(1 − p), 1e-12) stays finite where p is
         // exactly 0 or 1 (a saturated float32 sigmoid), where the chain rule through the clamped logs
         // gives 0·∞ = NaN; d/dt = log(1 − p) − log p with the clamped logs. The 1e-12 is a float, as in PyTorch.
-        Engine.Record(l, "BinaryCrossEntropy", static (n, dy) =>
-        {
-            var p = n.A!;
-            var t = n.B!;
-            if (p.RequiresGrad) p.AccumulateGrad(dy * (p - t) / Tensor.Maximum(p * (1 - p), p.Const(1e-12f)));
-            if (t.RequiresGrad) t.AccumulateGrad(dy * (n.S0! - n.S1!));
-        }, p, target, s0: log1mP, s1: logP);
+        Engine.Record(l, "BinaryCrossEntropy", new BinaryCrossEntropyBackward(p, target, log1mP, logP), p, target, saved0: log1mP, saved1: logP);
         return Reduced(l, reduction);
+    }
+
+    private readonly struct BinaryCrossEntropyBackward(Tensor p, Tensor t, Tensor log1mP, Tensor logP) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (p.RequiresGrad) p.AccumulateGrad(dy * (p - t) / Tensor.Maximum(p * (1 - p), p.Const(1e-12f)));
+            if (!t.RequiresGrad) return;
+            // d/dt: the clamped logs, recorded again when the backward builds a graph (their saved copies carry none)
+            t.AccumulateGrad(Engine.CreateGraph
+                ? dy * ((1 - p).Log().Clamp(min: -100) - p.Log().Clamp(min: -100))
+                : dy * (log1mP - logP));
+        }
     }
 
     /// <summary>

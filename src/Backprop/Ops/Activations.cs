@@ -13,41 +13,61 @@ public partial class Tensor
     public Tensor Tanh()
     {
         var y = Elementwise.Map("Tanh", this, default(TanhOp<float>), default(TanhOp<double>));
-        Engine.Record(y, "Tanh", static (n, dy) =>
-            n.A!.AccumulateGrad(Elementwise.Zip("TanhBackward", dy, n.S0!, default(TanhGrad<float>), default(TanhGrad<double>))),
-            this, s0: y);
+        Engine.Record(y, "Tanh", new TanhBackward(this, y), this, saved0: y);
         return y;
+    }
+
+    private readonly struct TanhBackward(Tensor x, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph
+            ? dy * (1 - y * y)
+            : Elementwise.Zip("TanhBackward", dy, y, default(TanhGrad<float>), default(TanhGrad<double>)));
     }
 
     /// <summary>Elementwise logistic sigmoid 1/(1 + e^−x). Backward: dx = dy·y·(1 − y).</summary>
     public Tensor Sigmoid()
     {
         var y = Elementwise.Map("Sigmoid", this, default(SigmoidOp<float>), default(SigmoidOp<double>));
-        Engine.Record(y, "Sigmoid", static (n, dy) =>
-            n.A!.AccumulateGrad(Elementwise.Zip("SigmoidBackward", dy, n.S0!, default(SigmoidGrad<float>), default(SigmoidGrad<double>))),
-            this, s0: y);
+        Engine.Record(y, "Sigmoid", new SigmoidBackward(this, y), this, saved0: y);
         return y;
+    }
+
+    private readonly struct SigmoidBackward(Tensor x, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph
+            ? dy * y * (1 - y)
+            : Elementwise.Zip("SigmoidBackward", dy, y, default(SigmoidGrad<float>), default(SigmoidGrad<double>)));
     }
 
     /// <summary>Elementwise max(x, 0). Backward: dx = dy where y &gt; 0 (0 at x = 0, as in PyTorch).</summary>
     public Tensor Relu()
     {
         var y = Elementwise.Map("Relu", this, default(ReluOp<float>), default(ReluOp<double>));
-        Engine.Record(y, "Relu", static (n, dy) =>
-            n.A!.AccumulateGrad(Elementwise.Zip("ReluBackward", dy, n.S0!, default(ReluGrad<float>), default(ReluGrad<double>))),
-            this, s0: y);
+        Engine.Record(y, "Relu", new ReluBackward(this, y), this, saved0: y);
         return y;
+    }
+
+    private readonly struct ReluBackward(Tensor x, Tensor y) : IBackward
+    {
+        // The mask y > 0 is a constant of the backward graph: ReLU's second derivative is 0 almost everywhere.
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph
+            ? dy * y.NoGraph().Gt(0).To(y.DType)
+            : Elementwise.Zip("ReluBackward", dy, y, default(ReluGrad<float>), default(ReluGrad<double>)));
     }
 
     /// <summary>Elementwise x for x &gt; 0, slope·x otherwise.</summary>
     public Tensor LeakyRelu(double negativeSlope = 0.01)
     {
         var y = Elementwise.Map("LeakyRelu", this, new LeakyOp<float>((float)negativeSlope), new LeakyOp<double>(negativeSlope));
-        Engine.Record(y, "LeakyRelu", static (n, dy) =>
-            n.A!.AccumulateGrad(Elementwise.Zip("LeakyReluBackward", dy, n.A,
-                new LeakyGrad<float>((float)n.D0), new LeakyGrad<double>(n.D0))),
-            this, d0: negativeSlope);
+        Engine.Record(y, "LeakyRelu", new LeakyReluBackward(this, negativeSlope), this);
         return y;
+    }
+
+    private readonly struct LeakyReluBackward(Tensor x, double slope) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph
+            ? dy * Where(x.NoGraph().Gt(0), x.Const(1), x.Const(slope))
+            : Elementwise.Zip("LeakyReluBackward", dy, x, new LeakyGrad<float>((float)slope), new LeakyGrad<double>(slope)));
     }
 
     /// <summary>
@@ -59,12 +79,35 @@ public partial class Tensor
         var y = approximateTanh
             ? Elementwise.Map("Gelu", this, default(GeluTanhOp<float>), default(GeluTanhOp<double>))
             : Elementwise.Map("Gelu", this, default(GeluOp<float>), default(GeluOp<double>));
-        Engine.Record(y, "Gelu", static (n, dy) =>
-            n.A!.AccumulateGrad(n.I0 == 1
-                ? Elementwise.Zip("GeluBackward", dy, n.A, default(GeluTanhGrad<float>), default(GeluTanhGrad<double>))
-                : Elementwise.Zip("GeluBackward", dy, n.A, default(GeluGrad<float>), default(GeluGrad<double>))),
-            this, i0: approximateTanh ? 1 : 0);
+        Engine.Record(y, "Gelu", new GeluBackward(this, approximateTanh), this);
         return y;
+    }
+
+    private readonly struct GeluBackward(Tensor x, bool approximateTanh) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(GeluGradient(dy, x, approximateTanh));
+    }
+
+    /// <summary>dy·GELU′(x): a fused kernel, or recorded ops when the backward builds a graph.</summary>
+    internal static Tensor GeluGradient(Tensor dy, Tensor x, bool approximateTanh)
+    {
+        if (Engine.CreateGraph)
+        {
+            if (approximateTanh)
+            {
+                // d/dx ½x(1 + t), t = tanh(s(x + a x³)): ½(1 + t) + ½x(1 − t²)·s(1 + 3a x²)
+                double s = SqrtTwoOverPi, a = 0.044715;
+                var t = ((x + x * x * x * a) * s).Tanh();
+                return dy * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * ((x * x * (3 * a) + 1) * s));
+            }
+            // Φ(x) + x·φ(x) with Φ(x) = ½(1 + erf(x/√2)) and φ(x) = e^(−x²/2)/√(2π), all recorded
+            var pdf = (x * x * -0.5).Exp() * InvSqrt2Pi;
+            var cdf = ((x * InvSqrt2).Erf() + 1) * 0.5;
+            return dy * (cdf + x * pdf);
+        }
+        return approximateTanh
+            ? Elementwise.Zip("GeluBackward", dy, x, default(GeluTanhGrad<float>), default(GeluTanhGrad<double>))
+            : Elementwise.Zip("GeluBackward", dy, x, default(GeluGrad<float>), default(GeluGrad<double>));
     }
 
     /// <summary>
@@ -74,11 +117,16 @@ public partial class Tensor
     public Tensor Softplus(double beta = 1, double threshold = 20)
     {
         var y = Elementwise.Map("Softplus", this, new SoftplusOp<float>((float)beta, (float)threshold), new SoftplusOp<double>(beta, threshold));
-        Engine.Record(y, "Softplus", static (n, dy) =>
-            n.A!.AccumulateGrad(Elementwise.Zip("SoftplusBackward", dy, n.A,
-                new SoftplusGrad<float>((float)n.D0, (float)n.D1), new SoftplusGrad<double>(n.D0, n.D1))),
-            this, d0: beta, d1: threshold);
+        Engine.Record(y, "Softplus", new SoftplusBackward(this, beta, threshold), this);
         return y;
+    }
+
+    private readonly struct SoftplusBackward(Tensor x, double beta, double threshold) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph
+            ? Where((x.NoGraph() * beta).Gt(threshold), dy, dy * (x * beta).Sigmoid())
+            : Elementwise.Zip("SoftplusBackward", dy, x,
+                new SoftplusGrad<float>((float)beta, (float)threshold), new SoftplusGrad<double>(beta, threshold)));
     }
 
     // ---------------------------------------------------------------- kernels

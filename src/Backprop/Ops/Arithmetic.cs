@@ -11,7 +11,7 @@ public partial class Tensor
     /// <summary>Accumulates <paramref name="g"/> summed down to this tensor's shape (for broadcast operands).</summary>
     internal void AccumulateGradSummed(Tensor g)
     {
-        if (RequiresGrad) AccumulateGrad(Reduce.SumTo(g, _shape));
+        if (RequiresGrad) AccumulateGrad(Engine.CreateGraph ? g.SumTo(_shape) : Reduce.SumTo(g, _shape));
     }
 
     /// <summary>A 0-dimensional constant of this tensor's dtype.</summary>
@@ -21,90 +21,126 @@ public partial class Tensor
     public static Tensor Add(Tensor a, Tensor b)
     {
         var y = Elementwise.Zip("Add", a, b, default(Elementwise.Add<float>), default(Elementwise.Add<double>));
-        Engine.Record(y, "Add", static (n, dy) =>
-        {
-            n.A!.AccumulateGradSummed(dy);
-            n.B!.AccumulateGradSummed(dy);
-        }, a, b);
+        Engine.Record(y, "Add", new AddBackward(a, b), a, b);
         return y;
+    }
+
+    private readonly struct AddBackward(Tensor a, Tensor b) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            a.AccumulateGradSummed(dy);
+            b.AccumulateGradSummed(dy);
+        }
     }
 
     /// <summary>Elementwise a - b with broadcasting.</summary>
     public static Tensor Sub(Tensor a, Tensor b)
     {
         var y = Elementwise.Zip("Sub", a, b, default(Elementwise.Sub<float>), default(Elementwise.Sub<double>));
-        Engine.Record(y, "Sub", static (n, dy) =>
-        {
-            n.A!.AccumulateGradSummed(dy);
-            if (n.B!.RequiresGrad) n.B.AccumulateGradSummed(Neg(dy));
-        }, a, b);
+        Engine.Record(y, "Sub", new SubBackward(a, b), a, b);
         return y;
+    }
+
+    private readonly struct SubBackward(Tensor a, Tensor b) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            a.AccumulateGradSummed(dy);
+            if (b.RequiresGrad) b.AccumulateGradSummed(Neg(dy));
+        }
     }
 
     /// <summary>Elementwise a · b with broadcasting.</summary>
     public static Tensor Mul(Tensor a, Tensor b)
     {
         var y = Elementwise.Zip("Mul", a, b, default(Elementwise.Mul<float>), default(Elementwise.Mul<double>));
-        Engine.Record(y, "Mul", static (n, dy) =>
-        {
-            if (n.A!.RequiresGrad) n.A.AccumulateGradSummed(Mul(dy, n.B!));
-            if (n.B!.RequiresGrad) n.B.AccumulateGradSummed(Mul(dy, n.A));
-        }, a, b);
+        Engine.Record(y, "Mul", new MulBackward(a, b), a, b);
         return y;
+    }
+
+    private readonly struct MulBackward(Tensor a, Tensor b) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (a.RequiresGrad) a.AccumulateGradSummed(Mul(dy, b));
+            if (b.RequiresGrad) b.AccumulateGradSummed(Mul(dy, a));
+        }
     }
 
     /// <summary>Elementwise a / b with broadcasting.</summary>
     public static Tensor Div(Tensor a, Tensor b)
     {
         var y = Elementwise.Zip("Div", a, b, default(Elementwise.Div<float>), default(Elementwise.Div<double>));
-        Engine.Record(y, "Div", static (n, dy) =>
-        {
-            var dyOverB = Div(dy, n.B!);
-            n.A!.AccumulateGradSummed(dyOverB);
-            // d(a/b)/db = -a/b² = -y/b, with y saved from the forward pass
-            if (n.B!.RequiresGrad) n.B.AccumulateGradSummed(Neg(Mul(dyOverB, n.S0!)));
-        }, a, b, s0: y);
+        Engine.Record(y, "Div", new DivBackward(a, b, y), a, b, saved0: y);
         return y;
+    }
+
+    private readonly struct DivBackward(Tensor a, Tensor b, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var dyOverB = Div(dy, b);
+            a.AccumulateGradSummed(dyOverB);
+            // d(a/b)/db = -a/b² = -y/b, with y saved from the forward pass
+            if (b.RequiresGrad) b.AccumulateGradSummed(Neg(Mul(dyOverB, y)));
+        }
     }
 
     /// <summary>Elementwise -x.</summary>
     public static Tensor Neg(Tensor x)
     {
         var y = Elementwise.Scaled(x, -1);
-        Engine.Record(y, "Neg", static (n, dy) => n.A!.AccumulateGrad(Neg(dy)), x);
+        Engine.Record(y, "Neg", new NegBackward(x), x);
         return y;
+    }
+
+    private readonly struct NegBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Neg(dy));
     }
 
     /// <summary>Elementwise x^p for a constant exponent.</summary>
     public static Tensor Pow(Tensor x, double p)
     {
         var y = Elementwise.Map("Pow", x, new PowScalar<float>((float)p), new PowScalar<double>(p));
-        Engine.Record(y, "Pow", static (n, dy) =>
-        {
-            double p = n.D0;
-            // d(x^p)/dx = p·x^(p-1); x^0 is constant, so 0 also at x = 0 (where 0·0^-1 would be NaN), as in PyTorch
-            if (p == 0) { n.A!.AccumulateGrad(ZerosLike(n.A)); return; }
-            var local = p == 2 ? Elementwise.Scaled(n.A!, 2) : Elementwise.Scaled(Pow(n.A!, p - 1), p);
-            n.A!.AccumulateGrad(Mul(dy, local));
-        }, x, d0: p);
+        Engine.Record(y, "Pow", new PowScalarBackward(x, p), x);
         return y;
+    }
+
+    private readonly struct PowScalarBackward(Tensor x, double p) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            // d(x^p)/dx = p·x^(p-1); x^0 is constant, so 0 also at x = 0 (where 0·0^-1 would be NaN), as in PyTorch
+            if (p == 0) { x.AccumulateGrad(ZerosLike(x)); return; }
+            Tensor local = Engine.CreateGraph
+                ? (p == 1 ? OnesLike(x) : p == 2 ? x * 2 : Pow(x, p - 1) * p)
+                : (p == 2 ? Elementwise.Scaled(x, 2) : Elementwise.Scaled(Pow(x, p - 1), p));
+            x.AccumulateGrad(Mul(dy, local));
+        }
     }
 
     /// <summary>Elementwise a^b with broadcasting (both may require grad; the gradient for b uses log a).</summary>
     public static Tensor Pow(Tensor a, Tensor b)
     {
         var y = Elementwise.Zip("Pow", a, b, default(PowTensor<float>), default(PowTensor<double>));
-        Engine.Record(y, "Pow", static (n, dy) =>
+        Engine.Record(y, "Pow", new PowBackward(a, b, y), a, b, saved0: y);
+        return y;
+    }
+
+    private readonly struct PowBackward(Tensor a, Tensor b, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy)
         {
             // As in PyTorch, the gradients are 0 where the formulas would give 0·∞ = NaN but the function is
             // flat: for a where b = 0 (a^0 = 1), for b where a = 0 and b ≥ 0 (0^b = 0, or 1 at b = 0).
-            var zero = n.A!.Const(0);
-            if (n.A!.RequiresGrad) // b·a^(b-1)
-                n.A.AccumulateGradSummed(Where(n.B!.Eq(0), zero, Mul(dy, Mul(n.B!, Pow(n.A, Sub(n.B!, n.A.Const(1)))))));
-            if (n.B!.RequiresGrad) // a^b·log a
-                n.B.AccumulateGradSummed(Where(Mul(n.A.Eq(0), n.B.Ge(zero)), zero, Mul(dy, Mul(n.S0!, Log(n.A)))));
-        }, a, b, s0: y);
-        return y;
+            var zero = a.Const(0);
+            if (a.RequiresGrad) // b·a^(b-1)
+                a.AccumulateGradSummed(Where(b.NoGraph().Eq(0), zero, Mul(dy, Mul(b, Pow(a, Sub(b, a.Const(1)))))));
+            if (b.RequiresGrad) // a^b·log a
+                b.AccumulateGradSummed(Where(Mul(a.NoGraph().Eq(0), b.NoGraph().Ge(zero)), zero, Mul(dy, Mul(y, Log(a)))));
+        }
     }
 
     private readonly struct PowScalar<T>(T p) : IUnarySpan<T> where T : IFloatingPointIeee754<T>

@@ -27,19 +27,31 @@ public static partial class Functional
         var w = weight.ContiguousData();
         if (weight.DType == DType.Float32) Gather(w.Span<float>(), ids, y.Span<float>(), dim);
         else Gather(w.Span<double>(), ids, y.Span<double>(), dim);
-        Engine.Record(y, "Embedding", static (n, dy) =>
+        Engine.Record(y, "Embedding", new EmbeddingBackward(weight, idx), weight, saved0: idx);
+        return y;
+    }
+
+    /// <summary>Each output row's gradient is added into the row it came from (straight into the weight's Grad when it is a leaf).</summary>
+    private readonly struct EmbeddingBackward(Tensor weight, Tensor ids) : IBackward
+    {
+        public void Backward(Tensor dy)
         {
-            var weight = n.A!;
-            var target = Engine.LeafGradTarget(weight) ?? Tensor.Zeros(weight._shape, weight.DType);
-            var ids = n.S0!.Span<long>();
-            var g = dy.ContiguousData();
             int dim = weight.Size(1);
-            if (weight.DType == DType.Float32) ScatterRows(g.Span<float>(), ids, target.Span<float>(), dim);
-            else ScatterRows(g.Span<double>(), ids, target.Span<double>(), dim);
+            if (Engine.CreateGraph)
+            {
+                var rows = dy.Reshape(-1, dim);
+                var index = ids.Reshape(-1, 1).Expand(rows._shape).Contiguous();
+                weight.AccumulateGrad(Tensor.ZerosLike(weight).ScatterAdd(0, index, rows));
+                return;
+            }
+            var target = Engine.LeafGradTarget(weight) ?? Tensor.Zeros(weight._shape, weight.DType);
+            var idSpan = ids.Span<long>();
+            var g = dy.ContiguousData();
+            if (weight.DType == DType.Float32) ScatterRows(g.Span<float>(), idSpan, target.Span<float>(), dim);
+            else ScatterRows(g.Span<double>(), idSpan, target.Span<double>(), dim);
             target.BumpVersion();
             if (!ReferenceEquals(target, weight.Grad)) weight.AccumulateGrad(target);
-        }, weight, s0: idx);
-        return y;
+        }
     }
 
     private static void Gather<T>(ReadOnlySpan<T> w, ReadOnlySpan<long> ids, Span<T> y, int dim)

@@ -14,13 +14,29 @@ public partial class Tensor
         if (Rank == 0) throw new ShapeException("IndexSelect: cannot index a 0-dimensional tensor.");
         var idx = Kernels.Indexing.Indices1D("IndexSelect", index, _shape[d], dim);
         var y = Kernels.Indexing.IndexSelect(this, d, idx);
-        Engine.Record(y, "IndexSelect", static (n, dy) =>
-        {
-            var g = ZerosLike(n.A!);
-            Kernels.Indexing.IndexAddInto(g, n.I0, (int[])n.Obj!, dy.ContiguousData());
-            n.A!.AccumulateGrad(g);
-        }, this, i0: d, obj: idx);
+        Engine.Record(y, "IndexSelect", new IndexSelectBackward(this, d, idx), this);
         return y;
+    }
+
+    private readonly struct IndexSelectBackward(Tensor x, int dim, int[] index) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (Engine.CreateGraph)
+            {
+                // index_add as a recorded scatter-add: each selected slice of dy goes back to its source slice.
+                var positions = new long[index.Length];
+                for (int i = 0; i < index.Length; i++) positions[i] = index[i];
+                var along = Enumerable.Repeat(1, dy.Rank).ToArray();
+                along[dim] = index.Length;
+                var idx = FromArray(positions).Reshape(along).Expand(dy._shape).Contiguous();
+                x.AccumulateGrad(ZerosLike(x).ScatterAdd(dim, idx, dy));
+                return;
+            }
+            var g = ZerosLike(x);
+            Kernels.Indexing.IndexAddInto(g, dim, index, dy.ContiguousData());
+            x.AccumulateGrad(g);
+        }
     }
 
     /// <summary>y[p] = x[p with dimension dim replaced by index[p]] (torch.gather). Backward scatter-adds.</summary>
@@ -28,13 +44,23 @@ public partial class Tensor
     {
         int d = NormalizeDim(dim, Rank, "Gather");
         var y = Kernels.Indexing.Gather(this, d, index);
-        Engine.Record(y, "Gather", static (n, dy) =>
-        {
-            var g = ZerosLike(n.A!);
-            Kernels.Indexing.ScatterAddInto(g, n.I0, n.S0!, dy);
-            n.A!.AccumulateGrad(g);
-        }, this, s0: index, i0: d);
+        Engine.Record(y, "Gather", new GatherBackward(this, index, d), this, saved0: index);
         return y;
+    }
+
+    private readonly struct GatherBackward(Tensor x, Tensor index, int dim) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (Engine.CreateGraph)
+            {
+                x.AccumulateGrad(ZerosLike(x).ScatterAdd(dim, index, dy));
+                return;
+            }
+            var g = ZerosLike(x);
+            Kernels.Indexing.ScatterAddInto(g, dim, index, dy);
+            x.AccumulateGrad(g);
+        }
     }
 
     /// <summary>
@@ -46,26 +72,44 @@ public partial class Tensor
         int d = NormalizeDim(dim, Rank, "ScatterAdd");
         var y = Copy.ToContiguous(this);
         Kernels.Indexing.ScatterAddInto(y, d, index, src);
-        Engine.Record(y, "ScatterAdd", static (n, dy) =>
-        {
-            n.A!.AccumulateGrad(dy);
-            var src = n.B!;
-            if (src.RequiresGrad)
-            {
-                // src may be larger than index: gather fills index's shape, zero-padded to src's shape.
-                var g = Kernels.Indexing.Gather(dy, n.I0, n.S0!);
-                if (!g.Shape.Equals(src.Shape))
-                {
-                    var full = ZerosLike(src);
-                    var view = full;
-                    for (int i = 0; i < g.Rank; i++) view = view.NarrowView(i, 0, g._shape[i]);
-                    Copy.Into(g, view);
-                    g = full;
-                }
-                src.AccumulateGrad(g);
-            }
-        }, this, src, s0: index, i0: d);
+        Engine.Record(y, "ScatterAdd", new ScatterAddBackward(this, src, index, d), this, src, saved0: index);
         return y;
+    }
+
+    private readonly struct ScatterAddBackward(Tensor x, Tensor src, Tensor index, int dim) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            x.AccumulateGrad(dy);
+            if (!src.RequiresGrad) return;
+            // src may be larger than index: gather fills index's shape, zero-padded to src's shape.
+            if (Engine.CreateGraph)
+            {
+                var gathered = dy.Gather(dim, index);
+                if (!gathered.Shape.Equals(src.Shape))
+                {
+                    for (int i = 0; i < gathered.Rank; i++)
+                        if (gathered._shape[i] < src._shape[i])
+                        {
+                            var padShape = (int[])gathered._shape.Clone();
+                            padShape[i] = src._shape[i] - gathered._shape[i];
+                            gathered = Concat([gathered, Zeros(padShape, gathered.DType)], i);
+                        }
+                }
+                src.AccumulateGrad(gathered);
+                return;
+            }
+            var g = Kernels.Indexing.Gather(dy, dim, index);
+            if (!g.Shape.Equals(src.Shape))
+            {
+                var full = ZerosLike(src);
+                var view = full;
+                for (int i = 0; i < g.Rank; i++) view = view.NarrowView(i, 0, g._shape[i]);
+                Copy.Into(g, view);
+                g = full;
+            }
+            src.AccumulateGrad(g);
+        }
     }
 
     /// <summary>One-hot encoding of int64 class indices: shape [..., numClasses], float32 (or the given dtype).</summary>

@@ -37,17 +37,22 @@ public partial class Tensor
             offset += t._shape[d];
         }
         var inputs = tensors.ToArray();
-        Engine.RecordMany(y, "Concat", static (n, dy) =>
+        Engine.RecordMany(y, "Concat", new ConcatBackward(inputs, d), inputs);
+        return y;
+    }
+
+    private readonly struct ConcatBackward(Tensor[] inputs, int dim) : IBackward
+    {
+        public void Backward(Tensor dy)
         {
             int off = 0;
-            foreach (var t in n.Inputs!)
+            foreach (var t in inputs)
             {
-                int len = t._shape[n.I0];
-                if (t.RequiresGrad) t.AccumulateGrad(dy.NarrowView(n.I0, off, len));
+                int len = t._shape[dim];
+                if (t.RequiresGrad) t.AccumulateGrad(Engine.CreateGraph ? dy.Narrow(dim, off, len) : dy.NarrowView(dim, off, len));
                 off += len;
             }
-        }, inputs, i0: d);
-        return y;
+        }
     }
 
     /// <summary>Joins tensors of equal shape along a new dimension.</summary>

@@ -58,14 +58,27 @@ public static partial class Functional
         if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
             z = activation == FusedActivation.Gelu ? Kernels.Copy.ToContiguous(y).MarkScratch() : y; // what act′ is computed from
         ApplyActivation(y, activation);
-        Engine.Record(y, activation == FusedActivation.None ? "Linear" : "Linear+" + activation, static (nd, dy) =>
+        Engine.Record(y, activation == FusedActivation.None ? "Linear" : "Linear+" + activation,
+            new LinearBackward(x, weight, bias, xc, z, activation), x, weight, bias, saved0: xc, saved1: z);
+        return y;
+    }
+
+    /// <summary>
+    /// dZ = dY ⊙ act′, then dX = dZ·W, dW = dZᵀ·X, db = Σ dZ: fused kernels that accumulate straight
+    /// into leaf parameters' Grad, or recorded ops when the backward builds a graph.
+    /// </summary>
+    private readonly struct LinearBackward(Tensor x, Tensor weight, Tensor? bias, Tensor xc, Tensor? z, FusedActivation activation) : IBackward
+    {
+        public void Backward(Tensor dy)
         {
-            var x = nd.A!;
-            var w = nd.B!.ContiguousData();
-            var b = nd.C;
+            if (Engine.CreateGraph)
+            {
+                BackwardRecorded(dy);
+                return;
+            }
+            var w = weight.ContiguousData();
             int inF = w.Size(1), outF = w.Size(0);
-            var dyc = nd.I0 == (int)FusedActivation.None ? dy.ContiguousData() : ActivationGrad(dy, nd.S1!, (FusedActivation)nd.I0);
-            var xc = nd.S0!;
+            var dyc = activation == FusedActivation.None ? dy.ContiguousData() : ActivationGrad(dy, z!, activation);
             int rows = inF == 0 ? 0 : xc.NumElements / inF;
             if (x.RequiresGrad)
             {
@@ -73,22 +86,38 @@ public static partial class Functional
                 Tensor.GemmRows(dyc, false, w, false, dx, rows, inF, outF, beta: 0); // dX = dY·W
                 x.AccumulateGrad(dx);
             }
-            if (nd.B!.RequiresGrad)
+            if (weight.RequiresGrad)
             {
-                var target = Engine.LeafGradTarget(nd.B);
+                var target = Engine.LeafGradTarget(weight);
                 var dw = target ?? Tensor.Zeros([outF, inF], w.DType);
                 Tensor.GemmRows(dyc, true, xc, false, dw, outF, inF, rows, beta: 1); // dW += dYᵀ·X
-                if (target == null) nd.B.AccumulateGrad(dw);
+                if (target == null) weight.AccumulateGrad(dw);
             }
-            if (b != null && b.RequiresGrad)
+            if (bias != null && bias.RequiresGrad)
             {
-                var target = Engine.LeafGradTarget(b);
-                var db = target ?? Tensor.Zeros([outF], b.DType);
+                var target = Engine.LeafGradTarget(bias);
+                var db = target ?? Tensor.Zeros([outF], bias.DType);
                 AddColumnSums(dyc, rows, outF, db); // db += Σ_rows dY
-                if (target == null) b.AccumulateGrad(db);
+                if (target == null) bias.AccumulateGrad(db);
             }
-        }, x, weight, bias, s0: xc, s1: z, i0: (int)activation);
-        return y;
+        }
+
+        private void BackwardRecorded(Tensor dy)
+        {
+            int inF = weight.Size(1), outF = weight.Size(0);
+            var dz = activation switch
+            {
+                FusedActivation.None => dy,
+                FusedActivation.Relu => dy * z!.NoGraph().Gt(0).To(dy.DType), // z is the output y
+                FusedActivation.Sigmoid => dy * z! * (1 - z!),
+                FusedActivation.Tanh => dy * (1 - z! * z!),
+                _ => Tensor.GeluGradient(dy, Linear(x, weight, bias), approximateTanh: false), // the pre-activation, recorded again
+            };
+            var dz2 = dz.Reshape(-1, outF);
+            if (x.RequiresGrad) x.AccumulateGrad(dz2.MatMul(weight).Reshape(x._shape));
+            if (weight.RequiresGrad) weight.AccumulateGrad(dz2.T.MatMul(x.Reshape(-1, inF)));
+            if (bias != null && bias.RequiresGrad) bias.AccumulateGrad(dz2.Sum(0));
+        }
     }
 
     private static void ApplyActivation(Tensor y, FusedActivation act)

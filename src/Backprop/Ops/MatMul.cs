@@ -53,14 +53,17 @@ public partial class Tensor
         outShape[^1] = n;
         var y = Empty(outShape, a.DType);
         Product(a, b, y, beta: 0);
-        Engine.Record(y, "MatMul", static (nd, dy) =>
-        {
-            var A = nd.A!;
-            var B = nd.B!;
-            if (A.RequiresGrad) A.AccumulateGradSummed(MatMul(dy, B.Transpose(-1, -2)));
-            if (B.RequiresGrad) B.AccumulateGradSummed(MatMul(A.Transpose(-1, -2), dy));
-        }, a, b);
+        Engine.Record(y, "MatMul", new MatMulBackward(a, b), a, b);
         return y;
+    }
+
+    private readonly struct MatMulBackward(Tensor a, Tensor b) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (a.RequiresGrad) a.AccumulateGradSummed(MatMul(dy, b.Transpose(-1, -2)));
+            if (b.RequiresGrad) b.AccumulateGradSummed(MatMul(a.Transpose(-1, -2), dy));
+        }
     }
 
     /// <summary>

@@ -11,16 +11,26 @@ public partial class Tensor
     public Tensor Exp()
     {
         var y = Elementwise.Map("Exp", this, default(ExpOp<float>), default(ExpOp<double>));
-        Engine.Record(y, "Exp", static (n, dy) => n.A!.AccumulateGrad(Mul(dy, n.S0!)), this, s0: y);
+        Engine.Record(y, "Exp", new ExpBackward(this, y), this, saved0: y);
         return y;
+    }
+
+    private readonly struct ExpBackward(Tensor x, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Mul(dy, y));
     }
 
     /// <summary>Elementwise natural logarithm. d/dx = 1/x.</summary>
     public Tensor Log()
     {
         var y = Elementwise.Map("Log", this, default(LogOp<float>), default(LogOp<double>));
-        Engine.Record(y, "Log", static (n, dy) => n.A!.AccumulateGrad(Div(dy, n.A)), this);
+        Engine.Record(y, "Log", new LogBackward(this), this);
         return y;
+    }
+
+    private readonly struct LogBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Div(dy, x));
     }
 
     /// <summary>Elementwise natural logarithm of x.</summary>
@@ -30,16 +40,39 @@ public partial class Tensor
     public Tensor Sqrt()
     {
         var y = Elementwise.Map("Sqrt", this, default(SqrtOp<float>), default(SqrtOp<double>));
-        Engine.Record(y, "Sqrt", static (n, dy) => n.A!.AccumulateGrad(Div(dy, Elementwise.Scaled(n.S0!, 2))), this, s0: y);
+        Engine.Record(y, "Sqrt", new SqrtBackward(this, y), this, saved0: y);
         return y;
+    }
+
+    private readonly struct SqrtBackward(Tensor x, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Div(dy, Engine.CreateGraph ? y * 2 : Elementwise.Scaled(y, 2)));
+    }
+
+    /// <summary>The error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt. d/dx = 2/√π·e^(−x²).</summary>
+    public Tensor Erf()
+    {
+        var y = Elementwise.Map("Erf", this, default(ErfOp<float>), default(ErfOp<double>));
+        Engine.Record(y, "Erf", new ErfBackward(this), this);
+        return y;
+    }
+
+    private readonly struct ErfBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy * (x * x * -1).Exp() * (2 / Math.Sqrt(Math.PI)));
     }
 
     /// <summary>Elementwise |x|. The gradient at 0 is 0 (as in PyTorch).</summary>
     public Tensor Abs()
     {
         var y = Elementwise.Map("Abs", this, default(AbsOp<float>), default(AbsOp<double>));
-        Engine.Record(y, "Abs", static (n, dy) => n.A!.AccumulateGrad(Mul(dy, n.A.Sign())), this);
+        Engine.Record(y, "Abs", new AbsBackward(this), this);
         return y;
+    }
+
+    private readonly struct AbsBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Mul(dy, x.NoGraph().Sign()));
     }
 
     /// <summary>Elementwise sign: -1, 0 or 1 (not differentiable).</summary>
@@ -54,12 +87,17 @@ public partial class Tensor
         if (min == null && max == null) throw new ArgumentException("Clamp: give at least one of min and max.");
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
         var y = Elementwise.Map("Clamp", this, new ClampOp<float>((float)lo, (float)hi), new ClampOp<double>(lo, hi));
-        Engine.Record(y, "Clamp", static (n, dy) =>
-        {
-            var mask = Elementwise.Map("Clamp", n.A!, new InRangeOp<float>((float)n.D0, (float)n.D1), new InRangeOp<double>(n.D0, n.D1));
-            n.A!.AccumulateGrad(Mul(dy, mask));
-        }, this, d0: lo, d1: hi);
+        Engine.Record(y, "Clamp", new ClampBackward(this, lo, hi), this);
         return y;
+    }
+
+    private readonly struct ClampBackward(Tensor x, double lo, double hi) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var mask = Elementwise.Map("Clamp", x.NoGraph(), new InRangeOp<float>((float)lo, (float)hi), new InRangeOp<double>(lo, hi));
+            x.AccumulateGrad(Mul(dy, mask));
+        }
     }
 
     /// <summary>Elementwise maximum with broadcasting. Where a = b the gradient is split equally (as in PyTorch).</summary>
@@ -74,14 +112,19 @@ public partial class Tensor
         var y = max
             ? Elementwise.Zip(name, a, b, default(MaxOp<float>), default(MaxOp<double>))
             : Elementwise.Zip(name, a, b, default(MinOp<float>), default(MinOp<double>));
-        Engine.Record(y, name, static (n, dy) =>
-        {
-            // share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins
-            var wa = Elementwise.Zip(n.Name, n.A!, n.B!, new WinnerOp<float>(n.I0 == 1), new WinnerOp<double>(n.I0 == 1));
-            if (n.A!.RequiresGrad) n.A.AccumulateGradSummed(Mul(dy, wa));
-            if (n.B!.RequiresGrad) n.B.AccumulateGradSummed(Mul(dy, Sub(wa.Const(1), wa)));
-        }, a, b, i0: max ? 1 : 0);
+        Engine.Record(y, name, new ExtremumBackward(a, b, max), a, b);
         return y;
+    }
+
+    private readonly struct ExtremumBackward(Tensor a, Tensor b, bool max) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            // share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins (a constant of the backward graph)
+            var wa = Elementwise.Zip(max ? "Maximum" : "Minimum", a.NoGraph(), b.NoGraph(), new WinnerOp<float>(max), new WinnerOp<double>(max));
+            if (a.RequiresGrad) a.AccumulateGradSummed(Mul(dy, wa));
+            if (b.RequiresGrad) b.AccumulateGradSummed(Mul(dy, Sub(wa.Const(1), wa)));
+        }
     }
 
     /// <summary>
@@ -100,13 +143,17 @@ public partial class Tensor
         var keep = Elementwise.Zip("Where", mask, y, default(KeepOp<float>), default(KeepOp<double>));
         Elementwise.AddInPlace(keep, ma);
         y = keep;
-        Engine.Record(y, "Where", static (n, dy) =>
-        {
-            var m = n.S0!;
-            if (n.A!.RequiresGrad) n.A.AccumulateGradSummed(Mul(dy, m));
-            if (n.B!.RequiresGrad) n.B.AccumulateGradSummed(Mul(dy, Sub(m.Const(1), m)));
-        }, a, b, s0: mask);
+        Engine.Record(y, "Where", new WhereBackward(a, b, mask), a, b, saved0: mask);
         return y;
+    }
+
+    private readonly struct WhereBackward(Tensor a, Tensor b, Tensor mask) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (a.RequiresGrad) a.AccumulateGradSummed(Where(mask, dy, dy.Const(0)));
+            if (b.RequiresGrad) b.AccumulateGradSummed(Where(mask, dy.Const(0), dy));
+        }
     }
 
     // ---------------------------------------------------------------- comparisons (0/1 results, not differentiable)
@@ -172,6 +219,14 @@ public partial class Tensor
     private struct LogOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
     {
         public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Log(x, y);
+    }
+
+    private struct ErfOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y)
+        {
+            for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(x[i])));
+        }
     }
 
     private struct SqrtOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>

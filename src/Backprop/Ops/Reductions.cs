@@ -27,10 +27,19 @@ public partial class Tensor
     {
         var mask = Reduce.DimMask("Sum", Rank, dims);
         var y = Reduce.Sum(this, mask, keepDim);
-        Engine.Record(y, "Sum", static (n, dy) =>
-            n.A!.AccumulateGrad(Unreduce(dy, n.A._shape, (bool[])n.Obj!, n.I0 == 1).Expand(n.A._shape)),
-            this, i0: keepDim ? 1 : 0, obj: mask);
+        Engine.Record(y, "Sum", new SumBackward(this, mask, keepDim, 1), this);
         return y;
+    }
+
+    /// <summary>Sum and mean: the gradient (times <c>scale</c>) broadcast back over the reduced dimensions.</summary>
+    private readonly struct SumBackward(Tensor x, bool[] mask, bool keepDim, double scale) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var g = Unreduce(dy, x._shape, mask, keepDim);
+            if (scale != 1) g = Engine.CreateGraph ? g * scale : Elementwise.Scaled(g, scale);
+            x.AccumulateGrad(g.Expand(x._shape));
+        }
     }
 
     /// <summary>Mean of all elements (a scalar).</summary>
@@ -46,9 +55,7 @@ public partial class Tensor
         long count = ReducedCount(mask);
         var y = Reduce.Sum(this, mask, keepDim);
         Elementwise.MapInto(y, y, count == 0 ? double.NaN : 1.0 / count);
-        Engine.Record(y, "Mean", static (n, dy) =>
-            n.A!.AccumulateGrad(Elementwise.Scaled(Unreduce(dy, n.A._shape, (bool[])n.Obj!, n.I0 == 1), n.D0).Expand(n.A._shape)),
-            this, i0: keepDim ? 1 : 0, d0: count == 0 ? double.NaN : 1.0 / count, obj: mask);
+        Engine.Record(y, "Mean", new SumBackward(this, mask, keepDim, count == 0 ? double.NaN : 1.0 / count), this);
         return y;
     }
 
@@ -87,13 +94,17 @@ public partial class Tensor
         if (_numel == 0) throw new ArgumentException($"{name}: cannot reduce an empty tensor of shape {Shape}.");
         var (v, _) = Reduce.ArgExtreme(Reshape(-1).NoGraph(), 0, max);
         var y = v.Reshape([]);
-        Engine.Record(y, name, static (n, dy) =>
-        {
-            var x = n.A!;
-            var ties = x.Eq(n.S0!.To(x.DType).NoGraph()).To(x.DType);
-            x.AccumulateGrad(Mul(ties, Div(dy, ties.Sum())));
-        }, this, s0: y);
+        Engine.Record(y, name, new ExtremeAllBackward(this, y), this, saved0: y);
         return y;
+    }
+
+    private readonly struct ExtremeAllBackward(Tensor x, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var ties = x.NoGraph().Eq(y.NoGraph().To(x.DType)).To(x.DType);
+            x.AccumulateGrad(Mul(ties, Div(dy, ties.Sum())));
+        }
     }
 
     /// <summary>Largest values along <paramref name="dim"/> and their int64 indices (the first on ties).</summary>
@@ -116,18 +127,26 @@ public partial class Tensor
             idx = idx.ViewAs((int[])shape.Clone());
         }
         // The gradient goes to the selected index only: scatter dy into zeros of the input shape.
-        Engine.Record(v, name, static (n, dy) =>
+        Engine.Record(v, name, new ExtremeDimBackward(this, idx, d, keepDim), this, saved0: idx);
+        return (v, idx);
+    }
+
+    private readonly struct ExtremeDimBackward(Tensor x, Tensor index, int dim, bool keepDim) : IBackward
+    {
+        public void Backward(Tensor dy)
         {
-            var x = n.A!;
-            int dd = n.I0;
-            var index = n.S0!;
-            if (n.I1 == 0 && x.Rank > 0) { dy = dy.Unsqueeze(dd); index = index.Unsqueeze(dd); }
+            var idx = index;
+            if (!keepDim && x.Rank > 0) { dy = dy.Unsqueeze(dim); idx = idx.Unsqueeze(dim); }
+            if (Engine.CreateGraph)
+            {
+                x.AccumulateGrad(x.Rank == 0 ? dy.Reshape([]) : ZerosLike(x).ScatterAdd(dim, idx, dy));
+                return;
+            }
             var g = ZerosLike(x);
             if (x.Rank == 0) g.AddInPlaceFrom(dy.Reshape([]));
-            else Indexing.ScatterAddInto(g, dd, index, dy);
+            else Indexing.ScatterAddInto(g, dim, idx, dy);
             x.AccumulateGrad(g);
-        }, this, s0: idx, i0: d, i1: keepDim ? 1 : 0);
-        return (v, idx);
+        }
     }
 
     private void AddInPlaceFrom(Tensor src) => Elementwise.AddInPlace(this, src);
@@ -160,16 +179,18 @@ public partial class Tensor
             var s = Reduce.Sum((x - m).Exp(), mask, keepDim: true).Log() + m;
             y = keepDim ? s : s.ViewAs(Reduce.ReducedShape(_shape, mask, keepDim: false));
         }
-        Engine.Record(y, "LogSumExp", static (n, dy) =>
-        {
-            var x = n.A!;
-            var mask = (bool[])n.Obj!;
-            bool keep = n.I0 == 1;
-            var yk = Unreduce(n.S0!, x._shape, mask, keep);
-            var dyk = Unreduce(dy, x._shape, mask, keep);
-            x.AccumulateGrad(Mul(dyk, (x - yk).Exp()));
-        }, this, s0: y, i0: keepDim ? 1 : 0, obj: mask);
+        Engine.Record(y, "LogSumExp", new LogSumExpBackward(this, y, mask, keepDim), this, saved0: y);
         return y;
+    }
+
+    private readonly struct LogSumExpBackward(Tensor x, Tensor y, bool[] mask, bool keepDim) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var yk = Unreduce(y, x._shape, mask, keepDim);
+            var dyk = Unreduce(dy, x._shape, mask, keepDim);
+            x.AccumulateGrad(Mul(dyk, (x - yk).Exp()));
+        }
     }
 
     /// <summary>log Σ exp(x) over one dimension.</summary>

@@ -13,13 +13,17 @@ public partial class Tensor
     {
         int d = NormalizeDim(dim, Rank, "Softmax");
         var y = RowWise(this, d, log: false);
-        Engine.Record(y, "Softmax", static (n, dy) =>
-        {
-            var yv = n.S0!;
-            var s = (dy * yv).Sum(n.I0, keepDim: true);
-            n.A!.AccumulateGrad(yv * (dy - s));
-        }, this, s0: y, i0: d);
+        Engine.Record(y, "Softmax", new SoftmaxBackward(this, y, d), this, saved0: y);
         return y;
+    }
+
+    private readonly struct SoftmaxBackward(Tensor x, Tensor y, int dim) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var s = (dy * y).Sum(dim, keepDim: true);
+            x.AccumulateGrad(y * (dy - s));
+        }
     }
 
     /// <summary>log softmax along <paramref name="dim"/>: x − max − log Σ exp(x − max). Backward: dx = dy − softmax·Σ dy.</summary>
@@ -27,12 +31,17 @@ public partial class Tensor
     {
         int d = NormalizeDim(dim, Rank, "LogSoftmax");
         var y = RowWise(this, d, log: true);
-        Engine.Record(y, "LogSoftmax", static (n, dy) =>
-        {
-            var s = dy.Sum(n.I0, keepDim: true);
-            n.A!.AccumulateGrad(dy - n.S0!.Exp() * s);
-        }, this, s0: y, i0: d);
+        Engine.Record(y, "LogSoftmax", new LogSoftmaxBackward(this, y, d), this, saved0: y);
         return y;
+    }
+
+    private readonly struct LogSoftmaxBackward(Tensor x, Tensor y, int dim) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            var s = dy.Sum(dim, keepDim: true);
+            x.AccumulateGrad(dy - y.Exp() * s);
+        }
     }
 
     /// <summary>Applies the row kernel along dim (moved last when it is not), returning a contiguous result.</summary>

@@ -44,7 +44,7 @@ public partial class Tensor
         var s = InferShape(shape, "Reshape");
         var src = _contiguous ? this : Kernels.Copy.ToContiguous(this);
         var y = src.ViewAs(s);
-        Engine.Record(y, "Reshape", static (n, dy) => n.A!.AccumulateGrad(dy.Reshape(n.A._shape)), this);
+        Engine.Record(y, "Reshape", new ReshapeBackward(this), this);
         return y;
     }
 
@@ -55,7 +55,7 @@ public partial class Tensor
         if (!_contiguous)
             throw new ShapeException($"View: tensor of shape {Shape} with strides {Backprop.Shape.Format(_strides)} is not contiguous; use Reshape() or Contiguous() first.");
         var y = ViewAs(s);
-        Engine.Record(y, "View", static (n, dy) => n.A!.AccumulateGrad(dy.Reshape(n.A._shape)), this);
+        Engine.Record(y, "View", new ReshapeBackward(this), this);
         return y;
     }
 
@@ -79,7 +79,7 @@ public partial class Tensor
     {
         if (_contiguous) return this;
         var y = Kernels.Copy.ToContiguous(this);
-        Engine.Record(y, "Contiguous", static (n, dy) => n.A!.AccumulateGrad(dy), this);
+        Engine.Record(y, "Contiguous", new IdentityBackward(this), this);
         return y;
     }
 
@@ -92,7 +92,7 @@ public partial class Tensor
         (shape[a], shape[b]) = (shape[b], shape[a]);
         (strides[a], strides[b]) = (strides[b], strides[a]);
         var y = new Tensor(_storage, _offset, shape, strides);
-        Engine.Record(y, "Transpose", static (n, dy) => n.A!.AccumulateGrad(dy.Transpose(n.I0, n.I1)), this, i0: a, i1: b);
+        Engine.Record(y, "Transpose", new TransposeBackward(this, a, b), this);
         return y;
     }
 
@@ -129,7 +129,7 @@ public partial class Tensor
             inverse[p[i]] = i;
         }
         var y = new Tensor(_storage, _offset, shape, strides);
-        Engine.Record(y, "Permute", static (n, dy) => n.A!.AccumulateGrad(dy.Permute((int[])n.Obj!)), this, obj: inverse);
+        Engine.Record(y, "Permute", new PermuteBackward(this, inverse), this);
         return y;
     }
 
@@ -165,13 +165,31 @@ public partial class Tensor
         shape[d] = len;
         strides[d] = _strides[d] * step;
         var y = new Tensor(_storage, _offset + start * _strides[d], shape, strides);
-        Engine.Record(y, "Slice", static (n, dy) =>
-        {
-            var g = ZerosLike(n.A!);
-            Kernels.Copy.Into(dy, g.SliceView(n.I0, n.I1, (int)n.D0, dy._shape[n.I0]));
-            n.A!.AccumulateGrad(g);
-        }, this, i0: d, i1: start, d0: step);
+        Engine.Record(y, "Slice", new SliceBackward(this, d, start, step), this);
         return y;
+    }
+
+    private readonly struct SliceBackward(Tensor x, int dim, int start, int step) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (Engine.CreateGraph)
+            {
+                // Scatter dy into zeros along dim: positions start, start + step, ... (recorded, so differentiable in dy).
+                int len = dy._shape[dim];
+                var positions = new long[len];
+                for (int i = 0; i < len; i++) positions[i] = start + (long)i * step;
+                var shape = (int[])dy._shape.Clone();
+                var along = Enumerable.Repeat(1, dy.Rank).ToArray();
+                along[dim] = len;
+                var index = FromArray(positions).Reshape(along).Expand(shape).Contiguous();
+                x.AccumulateGrad(ZerosLike(x).ScatterAdd(dim, index, dy));
+                return;
+            }
+            var g = ZerosLike(x);
+            Kernels.Copy.Into(dy, g.SliceView(dim, start, step, dy._shape[dim]));
+            x.AccumulateGrad(g);
+        }
     }
 
     /// <summary>A view of <paramref name="length"/> elements start, start+step, ... along dim (no recording).</summary>
@@ -210,7 +228,7 @@ public partial class Tensor
         var shape = keep.Select(i => _shape[i]).ToArray();
         var strides = keep.Select(i => _strides[i]).ToArray();
         var y = new Tensor(_storage, _offset, shape, strides);
-        Engine.Record(y, "Squeeze", static (n, dy) => n.A!.AccumulateGrad(dy.Reshape(n.A._shape)), this);
+        Engine.Record(y, "Squeeze", new ReshapeBackward(this), this);
         return y;
     }
 
@@ -235,7 +253,7 @@ public partial class Tensor
             j++;
         }
         var y = new Tensor(_storage, _offset, shape, strides);
-        Engine.Record(y, "Unsqueeze", static (n, dy) => n.A!.AccumulateGrad(dy.Reshape(n.A._shape)), this);
+        Engine.Record(y, "Unsqueeze", new ReshapeBackward(this), this);
         return y;
     }
 
@@ -266,7 +284,7 @@ public partial class Tensor
                 throw new ShapeException($"Expand: cannot expand shape {Shape} to {Backprop.Shape.Format(shape)}: dimension {j} has size {_shape[j]}, not 1.");
         }
         var y = new Tensor(_storage, _offset, s, strides);
-        Engine.Record(y, "Expand", static (n, dy) => n.A!.AccumulateGrad(Kernels.Reduce.SumTo(dy, n.A._shape)), this);
+        Engine.Record(y, "Expand", new ExpandBackward(this), this);
         return y;
     }
 
@@ -278,7 +296,39 @@ public partial class Tensor
     {
         var y = Kernels.Reduce.SumTo(this, shape);
         if (ReferenceEquals(y, this)) return this;
-        Engine.Record(y, "SumTo", static (n, dy) => n.A!.AccumulateGrad(dy.Expand(n.A._shape)), this);
+        Engine.Record(y, "SumTo", new SumToBackward(this), this);
         return y;
+    }
+
+    /// <summary>Reshape, View, Squeeze, Unsqueeze: the gradient takes the input's shape back.</summary>
+    private readonly struct ReshapeBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy.Reshape(x._shape));
+    }
+
+    /// <summary>Contiguous, Clone: the gradient passes unchanged.</summary>
+    private readonly struct IdentityBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy);
+    }
+
+    private readonly struct TransposeBackward(Tensor x, int dim0, int dim1) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy.Transpose(dim0, dim1));
+    }
+
+    private readonly struct PermuteBackward(Tensor x, int[] inverse) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy.Permute(inverse));
+    }
+
+    private readonly struct ExpandBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph ? dy.SumTo(x._shape) : Kernels.Reduce.SumTo(dy, x._shape));
+    }
+
+    private readonly struct SumToBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy.Expand(x._shape));
     }
 }
