@@ -25,6 +25,70 @@ public abstract class Module
     public virtual Tensor Forward(Tensor input) =>
         throw new NotSupportedException($"{GetType().Name} does not take a single tensor input; call its own Forward overload.");
 
+    private List<Func<Module, Tensor, Tensor?>>? _forwardPreHooks;
+    private List<Func<Module, Tensor, Tensor, Tensor?>>? _forwardHooks;
+    private List<Action<Module, Tensor>>? _backwardHooks;
+
+    /// <summary>True when hooks are registered on this module (a container then calls it on its own, unfused).</summary>
+    public bool HasHooks => _forwardPreHooks is { Count: > 0 } || _forwardHooks is { Count: > 0 } || _backwardHooks is { Count: > 0 };
+
+    /// <summary>
+    /// Applies the module through its hooks: forward pre-hooks (which may replace the input),
+    /// <see cref="Forward(Tensor)"/>, forward hooks (which may replace the output), and a gradient hook
+    /// on the output for the backward hooks. Containers such as <see cref="Sequential"/> call their
+    /// children this way, so hooks on any layer of a model fire when the model runs. With no hooks it is
+    /// exactly <see cref="Forward(Tensor)"/>.
+    /// </summary>
+    public Tensor Call(Tensor input)
+    {
+        if (!HasHooks) return Forward(input);
+        if (_forwardPreHooks != null)
+            foreach (var h in _forwardPreHooks.ToArray())
+                if (h(this, input) is Tensor replaced) input = replaced;
+        var output = Forward(input);
+        if (_forwardHooks != null)
+            foreach (var h in _forwardHooks.ToArray())
+                if (h(this, input, output) is Tensor replaced) output = replaced;
+        if (_backwardHooks is { Count: > 0 } && output.GradFn != null)
+        {
+            var hooks = _backwardHooks.ToArray();
+            output.RegisterHook(g =>
+            {
+                foreach (var h in hooks) h(this, g);
+                return null;
+            });
+        }
+        return output;
+    }
+
+    /// <summary>Runs <paramref name="hook"/>(module, input) before each <see cref="Call"/>; a non-null result replaces the input. Dispose the result to remove it.</summary>
+    public IDisposable RegisterForwardPreHook(Func<Module, Tensor, Tensor?> hook) => AddHook(ref _forwardPreHooks, hook);
+
+    /// <summary>Runs <paramref name="hook"/>(module, input, output) after each <see cref="Call"/>; a non-null result replaces the output. Dispose the result to remove it.</summary>
+    public IDisposable RegisterForwardHook(Func<Module, Tensor, Tensor, Tensor?> hook) => AddHook(ref _forwardHooks, hook);
+
+    /// <summary>Runs <paramref name="hook"/>(module, input, output) after each <see cref="Call"/> (an observer: activations for pictures). Dispose the result to remove it.</summary>
+    public IDisposable RegisterForwardHook(Action<Module, Tensor, Tensor> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        return RegisterForwardHook((m, i, o) => { hook(m, i, o); return null; });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="hook"/>(module, dL/doutput) during backward, when the gradient of the output of a
+    /// <see cref="Call"/> is complete (before it flows into the module). The gradient is a temporary of the
+    /// pass: copy what you keep. Dispose the result to remove it.
+    /// </summary>
+    public IDisposable RegisterBackwardHook(Action<Module, Tensor> hook) => AddHook(ref _backwardHooks, hook);
+
+    private static IDisposable AddHook<T>(ref List<T>? list, T hook) where T : Delegate
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        var l = list ??= [];
+        l.Add(hook);
+        return new HookHandle(() => l.Remove(hook));
+    }
+
     /// <summary>Registers a submodule under an explicit name (for modules not held in a field).</summary>
     protected T RegisterModule<T>(string name, T module) where T : Module
     {

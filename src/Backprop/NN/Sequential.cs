@@ -38,13 +38,14 @@ public sealed class Sequential : Module
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i].Module;
-            if (layer is Linear lin && i + 1 < layers.Count && FusableActivation(layers[i + 1].Module) is var act && act != FusedActivation.None)
+            if (layer is Linear lin && i + 1 < layers.Count && FusableActivation(layers[i + 1].Module) is var act && act != FusedActivation.None
+                && !lin.HasHooks && !layers[i + 1].Module.HasHooks)
             {
                 x = lin.Forward(x, act);
                 i++;
                 continue;
             }
-            x = layer.Forward(x);
+            x = layer.Call(x);
         }
         return x;
     }
@@ -60,24 +61,99 @@ public sealed class Sequential : Module
 }
 
 /// <summary>A list of submodules named "0", "1", ... (holds modules; has no Forward of its own).</summary>
-public sealed class ModuleList : Module
+public sealed class ModuleList : Module, IReadOnlyList<Module>
 {
     /// <summary>Creates the list.</summary>
-    public ModuleList(IEnumerable<Module> modules)
+    public ModuleList(IEnumerable<Module> modules) => Extend(modules);
+
+    /// <summary>Creates the list.</summary>
+    public ModuleList(params Module[] modules) : this((IEnumerable<Module>)modules) { }
+
+    /// <summary>Appends a module.</summary>
+    public void Add(Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        RegisterModule(Count.ToString(System.Globalization.CultureInfo.InvariantCulture), module);
+    }
+
+    /// <summary>Appends several modules in order.</summary>
+    public void Extend(IEnumerable<Module> modules)
     {
         foreach (var m in modules) Add(m);
     }
 
-    /// <summary>Appends a module.</summary>
-    public void Add(Module module) =>
-        RegisterModule(Count.ToString(System.Globalization.CultureInfo.InvariantCulture), module);
-
-    /// <summary>Module <paramref name="index"/>.</summary>
-    public Module this[int index] => RegisteredModules[index].Module;
+    /// <summary>Module <paramref name="index"/> (negative counts from the end).</summary>
+    public Module this[int index]
+    {
+        get
+        {
+            int i = index < 0 ? index + Count : index;
+            if ((uint)i >= (uint)Count)
+                throw new ArgumentOutOfRangeException(nameof(index), index, $"ModuleList: index {index} is out of range for {Count} modules.");
+            return RegisteredModules[i].Module;
+        }
+    }
 
     /// <summary>Number of modules.</summary>
     public int Count => RegisteredModules.Count;
 
     /// <summary>The modules.</summary>
     public IEnumerable<Module> Items => RegisteredModules.Select(m => m.Module);
+
+    /// <inheritdoc/>
+    public IEnumerator<Module> GetEnumerator() => Items.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
+/// <summary>
+/// Submodules by name (like PyTorch's ModuleDict): the keys are their names in parameter paths
+/// (<c>heads.classify.weight</c>), in insertion order.
+/// </summary>
+public sealed class ModuleDict : Module, IReadOnlyDictionary<string, Module>
+{
+    private readonly Dictionary<string, Module> _byName = [];
+
+    /// <summary>An empty dictionary.</summary>
+    public ModuleDict() { }
+
+    /// <summary>Creates the dictionary from named modules, in order.</summary>
+    public ModuleDict(IEnumerable<KeyValuePair<string, Module>> modules)
+    {
+        foreach (var (name, m) in modules) Add(name, m);
+    }
+
+    /// <summary>Adds a module under <paramref name="name"/> (non-empty, no '.', not already used).</summary>
+    public void Add(string name, Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        if (_byName.ContainsKey(name)) throw new ArgumentException($"ModuleDict: a module named '{name}' is already there.", nameof(name));
+        RegisterModule(name, module);
+        _byName[name] = module;
+    }
+
+    /// <summary>The module named <paramref name="name"/>.</summary>
+    public Module this[string name] => _byName.TryGetValue(name, out var m) ? m
+        : throw new KeyNotFoundException($"ModuleDict: no module named '{name}' (have: {string.Join(", ", Keys)}).");
+
+    /// <summary>Names in insertion order.</summary>
+    public IEnumerable<string> Keys => RegisteredModules.Select(m => m.Name);
+
+    /// <summary>Modules in insertion order.</summary>
+    public IEnumerable<Module> Values => RegisteredModules.Select(m => m.Module);
+
+    /// <summary>Number of modules.</summary>
+    public int Count => RegisteredModules.Count;
+
+    /// <inheritdoc/>
+    public bool ContainsKey(string key) => _byName.ContainsKey(key);
+
+    /// <inheritdoc/>
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Module value) => _byName.TryGetValue(key, out value);
+
+    /// <inheritdoc/>
+    public IEnumerator<KeyValuePair<string, Module>> GetEnumerator() =>
+        RegisteredModules.Select(m => new KeyValuePair<string, Module>(m.Name, m.Module)).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
