@@ -107,4 +107,20 @@ public class CitiesExampleTests
         Assert.Equal(12, four.Parameters);
         Assert.True(four.Accuracy >= 0.98, $"four cities by longitude and latitude: {four.Accuracy}");
     }
+
+    [Fact]
+    public void BackwardNetworkGivesTheSecondDerivative()
+    {
+        var r = new BackwardNetworkExample().Compute();
+        var two = new TwoTanhExample().Compute();
+        Assert.Equal(two.DLdW1, r.DLdW1, 12);                    // the recorded backward gives the same gradient
+        Assert.Equal(r.ClosedForm, r.D2LdW1, 12);                // backprop through it: the hand-derived d2L/dw1^2
+        Assert.Equal(r.FiniteDifference, r.D2LdW1, 8);
+        Assert.Equal(-0.02260192, r.D2LdW1, 7);
+        Assert.Equal(16, r.Ops);
+        Assert.Contains(r.Graph, l => l.Contains("Tanh = 0.2913   <- forward pass: h = tanh(w1*x)"));
+        var text = new StringWriter();
+        new BackwardNetworkExample().Run(text);
+        Assert.Contains("d2L/dw1^2 by backprop through the backward network = -0.02260192", text.ToString());
+    }
 }

@@ -20,6 +20,7 @@ public abstract class WorkedExample
         new ChainRuleExample(),
         new CitiesExample(),
         new TwoTanhExample(),
+        new BackwardNetworkExample(),
         new LinearLayerExample(),
         new NumericalVsBackpropExample(),
     ];

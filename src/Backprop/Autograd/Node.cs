@@ -152,6 +152,9 @@ public abstract class Node
         if (InMany != null) foreach (var t in InMany) yield return t;
     }
 
+    /// <summary>The tensors this op was applied to (empty once the graph was freed by a backward pass).</summary>
+    public IReadOnlyList<Tensor> Inputs => [.. Edges()];
+
     /// <summary>The nodes that produced this node's inputs (the next step of the backward walk).</summary>
     public IEnumerable<Node> NextFunctions() => Edges().Where(t => t._gradFn != null).Select(t => t._gradFn!);
 
