@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
-using Backprop.Kernels;
+using Backprop.Backends.Cpu;
 
 namespace Backprop.Bench;
 

@@ -3,7 +3,7 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
-using Backprop.Kernels;
+using Backprop.Backends.Cpu;
 
 namespace Backprop.Bench;
 

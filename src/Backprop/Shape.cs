@@ -82,4 +82,23 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     public IEnumerator<int> GetEnumerator() => ((IEnumerable<int>)Dims).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+    /// <summary>The NumPy broadcast of two shapes, or a <see cref="ShapeException"/> naming <paramref name="op"/>.</summary>
+    internal static int[] Broadcast(string op, int[] a, int[] b)
+    {
+        if (a.AsSpan().SequenceEqual(b)) return a;
+        int rank = Math.Max(a.Length, b.Length);
+        var r = new int[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            int da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
+            int db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
+            if (da == db || db == 1) r[i] = da;
+            else if (da == 1) r[i] = db;
+            else
+                throw new ShapeException(
+                    $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast together: dimension {i - rank} is {da} in one and {db} in the other.");
+        }
+        return r;
+    }
+
 }

@@ -47,7 +47,7 @@ public partial class Tensor
 
     /// <summary>The element at a full index of an int64 tensor.</summary>
     public long GetLong(params int[] index) => DType == DType.Int64
-        ? Data<long>()[StoragePosition(index)]
+        ? ReadLong(StoragePosition(index))
         : checked((long)GetAt(StoragePosition(index)));
 
     /// <summary>Sets the element at a full index (not recorded by autograd).</summary>
@@ -69,20 +69,33 @@ public partial class Tensor
         return GetAt(_offset);
     }
 
-    private double GetAt(int pos) => DType switch
+    // Element access is a host copy of one element through the backend.
+    private Backends.View ElementAt(int pos) => new(_storage, pos, [], [], 1, true);
+
+    private double GetAt(int pos)
     {
-        DType.Float32 => Data<float>()[pos],
-        DType.Float64 => Data<double>()[pos],
-        _ => Data<long>()[pos],
-    };
+        switch (DType)
+        {
+            case DType.Float32: { Span<float> v = stackalloc float[1]; Backend.Download(ElementAt(pos), v); return v[0]; }
+            case DType.Float64: { Span<double> v = stackalloc double[1]; Backend.Download(ElementAt(pos), v); return v[0]; }
+            default: return ReadLong(pos);
+        }
+    }
+
+    private long ReadLong(int pos)
+    {
+        Span<long> v = stackalloc long[1];
+        Backend.Download(ElementAt(pos), v);
+        return v[0];
+    }
 
     private void SetAt(int pos, double value)
     {
         switch (DType)
         {
-            case DType.Float32: Data<float>()[pos] = (float)value; break;
-            case DType.Float64: Data<double>()[pos] = value; break;
-            default: Data<long>()[pos] = checked((long)value); break;
+            case DType.Float32: Backend.Upload<float>([(float)value], ElementAt(pos)); break;
+            case DType.Float64: Backend.Upload<double>([value], ElementAt(pos)); break;
+            default: Backend.Upload<long>([checked((long)value)], ElementAt(pos)); break;
         }
     }
 
@@ -90,32 +103,43 @@ public partial class Tensor
 
     internal void SetFlat(int flat, double value) => SetAt(FlatPosition(flat), value);
 
-    /// <summary>The elements in row-major order as floats.</summary>
-    public float[] ToArray()
+    /// <summary>The elements in row-major order in an array of the tensor's own element type (a host copy).</summary>
+    internal Array ToHostArray()
     {
-        if (DType == DType.Float32) return ContiguousData().Span<float>().ToArray();
-        var r = new float[_numel];
-        for (int i = 0; i < _numel; i++) r[i] = (float)GetFlat(i);
-        return r;
+        switch (DType)
+        {
+            case DType.Float32: { var r = new float[_numel]; Backend.Download(V, r.AsSpan()); return r; }
+            case DType.Float64: { var r = new double[_numel]; Backend.Download(V, r.AsSpan()); return r; }
+            default: { var r = new long[_numel]; Backend.Download(V, r.AsSpan()); return r; }
+        }
     }
+
+    /// <summary>The elements in row-major order as floats.</summary>
+    public float[] ToArray() => ToHostArray() switch
+    {
+        float[] f => f,
+        double[] d => [.. d.Select(v => (float)v)],
+        long[] l => [.. l.Select(v => (float)v)],
+        _ => throw new InvalidOperationException(),
+    };
 
     /// <summary>The elements in row-major order as doubles.</summary>
-    public double[] ToDoubleArray()
+    public double[] ToDoubleArray() => ToHostArray() switch
     {
-        if (DType == DType.Float64) return ContiguousData().Span<double>().ToArray();
-        var r = new double[_numel];
-        for (int i = 0; i < _numel; i++) r[i] = GetFlat(i);
-        return r;
-    }
+        double[] d => d,
+        float[] f => [.. f.Select(v => (double)v)],
+        long[] l => [.. l.Select(v => (double)v)],
+        _ => throw new InvalidOperationException(),
+    };
 
     /// <summary>The elements in row-major order as 64-bit integers (floats are truncated toward zero).</summary>
-    public long[] ToLongArray()
+    public long[] ToLongArray() => ToHostArray() switch
     {
-        if (DType == DType.Int64) return ContiguousData().Span<long>().ToArray();
-        var r = new long[_numel];
-        for (int i = 0; i < _numel; i++) r[i] = (long)GetFlat(i);
-        return r;
-    }
+        long[] l => l,
+        float[] f => [.. f.Select(v => (long)v)],
+        double[] d => [.. d.Select(v => (long)v)],
+        _ => throw new InvalidOperationException(),
+    };
 
     /// <summary>The elements of a 2-D tensor as a rectangular float array.</summary>
     public float[,] ToArray2D()
@@ -131,18 +155,7 @@ public partial class Tensor
     public Tensor To(DType dtype)
     {
         if (dtype == DType) return this;
-        var y = Empty([.. _shape], dtype);
-        var src = ContiguousData();
-        switch ((DType, dtype))
-        {
-            case (DType.Float32, DType.Float64):
-                System.Numerics.Tensors.TensorPrimitives.ConvertChecked<float, double>(src.Span<float>(), y.Span<double>()); break;
-            case (DType.Float64, DType.Float32):
-                System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(src.Span<double>(), y.Span<float>()); break;
-            default:
-                for (int i = 0; i < _numel; i++) y.SetFlat(i, src.GetFlat(i));
-                break;
-        }
+        var y = Dispatch.Convert(this, dtype);
         if (dtype.IsFloatingPoint())
             Autograd.Engine.Record(y, "To", new ToBackward(this), this);
         return y;
@@ -151,7 +164,7 @@ public partial class Tensor
     /// <summary>A contiguous copy that is part of the graph (gradients flow back to this tensor).</summary>
     public Tensor Clone()
     {
-        var y = Kernels.Copy.ToContiguous(this);
+        var y = Dispatch.ToContiguous(this);
         Autograd.Engine.Record(y, "Clone", new IdentityBackward(this), this);
         return y;
     }
@@ -189,7 +202,7 @@ public partial class Tensor
     public Tensor CopyFrom(Tensor src)
     {
         CheckWritable("CopyFrom");
-        Kernels.Copy.Into(src, this);
+        Dispatch.CopyInto(src, this);
         return this;
     }
 
@@ -197,7 +210,7 @@ public partial class Tensor
     public Tensor Add_(Tensor other, double alpha = 1)
     {
         CheckWritable("Add_");
-        Kernels.Elementwise.AddInPlace(this, alpha == 1 ? other : Kernels.Elementwise.Scaled(other, alpha));
+        Dispatch.AddInPlace(this, alpha == 1 ? other : Dispatch.Scaled(other, alpha));
         return this;
     }
 
@@ -207,9 +220,9 @@ public partial class Tensor
         CheckWritable("Mul_");
         switch (DType)
         {
-            case DType.Float32: Kernels.Elementwise.MapInto<float, Kernels.Elementwise.Scale<float>>(this, this, new((float)s)); break;
-            case DType.Float64: Kernels.Elementwise.MapInto<double, Kernels.Elementwise.Scale<double>>(this, this, new(s)); break;
-            default: throw Kernels.Elementwise.NotFloat("Mul_", this);
+            case DType.Float32:
+            case DType.Float64: Dispatch.ScaleInto(this, this, s); break;
+            default: throw Dispatch.NotFloat("Mul_", this);
         }
         BumpVersion();
         return this;

@@ -12,25 +12,37 @@ public partial class Tensor
 
     /// <summary>
     /// A new contiguous op output whose contents the caller will overwrite entirely (pooled; recycled by
-    /// the active <see cref="TensorScope"/>). Takes ownership of <paramref name="shape"/>.
+    /// the active <see cref="TensorScope"/>), on the default device. Takes ownership of <paramref name="shape"/>.
     /// </summary>
-    internal static Tensor Empty<T>(int[] shape) where T : unmanaged => new(new Storage<T>(CheckedCount(shape), opOutput: true), shape);
+    internal static Tensor Empty<T>(int[] shape) where T : unmanaged => Empty(shape, DTypeExtensions.Of<T>());
 
-    /// <summary>A new contiguous op output of the given dtype (see <see cref="Empty{T}"/>).</summary>
-    internal static Tensor Empty(int[] shape, DType dtype) => dtype switch
-    {
-        DType.Float32 => Empty<float>(shape),
-        DType.Float64 => Empty<double>(shape),
-        _ => Empty<long>(shape),
-    };
+    /// <summary>A new contiguous op output of the given dtype on the default device (see <see cref="Empty{T}"/>).</summary>
+    internal static Tensor Empty(int[] shape, DType dtype) => Empty(shape, dtype, Backends.Backend.DefaultBackend);
+
+    /// <summary>A new contiguous op output on <paramref name="backend"/>'s device.</summary>
+    internal static Tensor Empty(int[] shape, DType dtype, Backends.IBackend backend) => new(Track(backend.Allocate(dtype, CheckedCount(shape)), opOutput: true), shape);
 
     /// <summary>A new tensor for a creation function: pooled memory, but never recycled by a scope.</summary>
-    private static Tensor Allocate(int[] shape, DType dtype) => dtype switch
+    private static Tensor Allocate(int[] shape, DType dtype) => Allocate(shape, dtype, Backends.Backend.DefaultBackend);
+
+    private static Tensor Allocate(int[] shape, DType dtype, Backends.IBackend backend) =>
+        new(Track(backend.Allocate(dtype, CheckedCount(shape)), opOutput: false), shape);
+
+    /// <summary>
+    /// During a backward pass a new buffer is a backward temporary; otherwise, for an op's output
+    /// (<paramref name="opOutput"/>), it belongs to the active <see cref="TensorScope"/>, if any.
+    /// </summary>
+    private static Storage Track(Storage s, bool opOutput)
     {
-        DType.Float32 => new(new Storage<float>(CheckedCount(shape), opOutput: false), shape),
-        DType.Float64 => new(new Storage<double>(CheckedCount(shape), opOutput: false), shape),
-        _ => new(new Storage<long>(CheckedCount(shape), opOutput: false), shape),
-    };
+        if (s.Length == 0) return s;
+        if (Autograd.Engine.AllocatesTemporaries)
+        {
+            s.BackwardTemp = true;
+            Autograd.Engine.TrackTemp(s);
+        }
+        else if (opOutput) TensorScope.Track(s);
+        return s;
+    }
 
     private static int CheckedCount(int[] shape)
     {
@@ -146,12 +158,16 @@ public partial class Tensor
         if (Backprop.Shape.Product(s) != data.Length)
             throw new ShapeException($"FromArray: {data.Length} values do not fill shape {Backprop.Shape.Format(s)} ({Backprop.Shape.Product(s)} elements).");
         var t = Allocate(s, DTypeExtensions.Of<T>());
-        data.CopyTo(t.Span<T>());
+        t.Backend.Upload(data, t.V); // a host copy
         return t;
     }
 
-    /// <summary>A tensor wrapping <paramref name="data"/> without copying (the caller must not reuse the array).</summary>
-    internal static Tensor Wrap<T>(T[] data, int[] shape) where T : unmanaged => new(new Storage<T>(data), shape);
+    /// <summary>
+    /// A tensor over <paramref name="data"/> on the default device: the array itself on the CPU (no copy;
+    /// the caller must not reuse it), a host copy on any other device.
+    /// </summary>
+    internal static Tensor Wrap<T>(T[] data, int[] shape) where T : unmanaged =>
+        Backends.Backend.Default == Backends.Device.Cpu ? new(new Backends.Cpu.CpuStorage<T>(data), shape) : FromSpan<T>(data, shape);
 
     /// <summary>Uniform samples in [0, 1).</summary>
     public static Tensor Rand(int[] shape, Generator? generator = null, DType dtype = DType.Float32) =>
@@ -161,19 +177,20 @@ public partial class Tensor
     public static Tensor Uniform(int[] shape, double low, double high, Generator? generator = null, DType dtype = DType.Float32)
     {
         var g = generator ?? Generator.Default;
-        var t = Allocate(CheckShape(shape, "Uniform"), dtype);
+        var s = CheckShape(shape, "Uniform");
         if (dtype == DType.Float32)
         {
-            var d = t.Span<float>();
+            var d = new float[Backprop.Shape.Product(s)];
             for (int i = 0; i < d.Length; i++) d[i] = (float)(low + (high - low) * g.NextDouble());
+            return Wrap(d, s);
         }
-        else if (dtype == DType.Float64)
+        if (dtype == DType.Float64)
         {
-            var d = t.Span<double>();
+            var d = new double[Backprop.Shape.Product(s)];
             for (int i = 0; i < d.Length; i++) d[i] = low + (high - low) * g.NextDouble();
+            return Wrap(d, s);
         }
-        else throw new NotSupportedException("Uniform: use RandInt for integer tensors.");
-        return t;
+        throw new NotSupportedException("Uniform: use RandInt for integer tensors.");
     }
 
     /// <summary>Standard normal samples (mean 0, standard deviation 1).</summary>
@@ -184,19 +201,20 @@ public partial class Tensor
     public static Tensor Normal(int[] shape, double mean, double std, Generator? generator = null, DType dtype = DType.Float32)
     {
         var g = generator ?? Generator.Default;
-        var t = Allocate(CheckShape(shape, "Normal"), dtype);
+        var s = CheckShape(shape, "Normal");
         if (dtype == DType.Float32)
         {
-            var d = t.Span<float>();
+            var d = new float[Backprop.Shape.Product(s)];
             for (int i = 0; i < d.Length; i++) d[i] = (float)(mean + std * g.NextNormal());
+            return Wrap(d, s);
         }
-        else if (dtype == DType.Float64)
+        if (dtype == DType.Float64)
         {
-            var d = t.Span<double>();
+            var d = new double[Backprop.Shape.Product(s)];
             for (int i = 0; i < d.Length; i++) d[i] = mean + std * g.NextNormal();
+            return Wrap(d, s);
         }
-        else throw new NotSupportedException("Normal: use RandInt for integer tensors.");
-        return t;
+        throw new NotSupportedException("Normal: use RandInt for integer tensors.");
     }
 
     /// <summary>Uniform integers in [low, high) as an int64 tensor.</summary>
@@ -204,10 +222,10 @@ public partial class Tensor
     {
         if (high <= low) throw new ArgumentException($"RandInt: high ({high}) must be greater than low ({low}).");
         var g = generator ?? Generator.Default;
-        var t = Allocate(CheckShape(shape, "RandInt"), DType.Int64);
-        var d = t.Span<long>();
+        var s = CheckShape(shape, "RandInt");
+        var d = new long[Backprop.Shape.Product(s)];
         for (int i = 0; i < d.Length; i++) d[i] = g.NextInt64(low, high);
-        return t;
+        return Wrap(d, s);
     }
 
     /// <summary>Uniform samples in [0, 1) shaped like <paramref name="like"/>.</summary>
@@ -216,29 +234,11 @@ public partial class Tensor
     /// <summary>Standard normal samples shaped like <paramref name="like"/>.</summary>
     public static Tensor RandnLike(Tensor like, Generator? generator = null) => Randn(like._shape, generator, like.DType);
 
-    internal void ClearStorage()
-    {
-        if (_numel == 0) return;
-        if (_contiguous) Array.Clear(_storage.Array, _offset, _numel);
-        else FillStorage(0);
-    }
+    internal void ClearStorage() => FillStorage(0);
 
     internal void FillStorage(double value)
     {
-        switch (DType)
-        {
-            case DType.Float32:
-                if (_contiguous) Span<float>().Fill((float)value);
-                else Kernels.Copy.Into(Scalar(value, DType), this);
-                break;
-            case DType.Float64:
-                if (_contiguous) Span<double>().Fill(value);
-                else Kernels.Copy.Into(Scalar(value, DType), this);
-                break;
-            default:
-                if (_contiguous) Span<long>().Fill((long)value);
-                else Kernels.Copy.Into(Scalar(value, DType), this);
-                break;
-        }
+        if (_numel == 0) return;
+        Backend.Fill(V, value);
     }
 }

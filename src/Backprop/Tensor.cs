@@ -86,6 +86,8 @@ public partial class Tensor
         return s;
     }
 
+    internal static bool IsContiguousLayout(int[] shape, int[] strides) => ComputeContiguous(shape, strides);
+
     private static bool ComputeContiguous(int[] shape, int[] strides)
     {
         // No elements, nothing out of place: whatever the strides (ContiguousStrides counts a 0
@@ -110,9 +112,39 @@ public partial class Tensor
         return rank == 0 ? 0 : d;
     }
 
-    // ---------------------------------------------------------------- typed access
+    // ---------------------------------------------------------------- device and backend
 
-    internal T[] Data<T>() where T : unmanaged => ((Storage<T>)_storage).Data;
+    /// <summary>The device this tensor's buffer lives on.</summary>
+    public Backends.Device Device => _storage.Backend.Device;
+
+    /// <summary>The backend that computes on this tensor.</summary>
+    internal Backends.IBackend Backend => _storage.Backend;
+
+    /// <summary>What a backend kernel sees of this tensor (allocates nothing).</summary>
+    internal Backends.View V => new(_storage, _offset, _shape, _strides, _numel, _contiguous);
+
+    /// <summary>Version of the buffer: incremented by every in-place write.</summary>
+    internal int Version => _storage.Version;
+
+    /// <summary>A copy of this tensor on <paramref name="device"/> (this tensor itself if it is already there; not recorded).</summary>
+    public Tensor To(Backends.Device device)
+    {
+        if (device == Device) return this;
+        var host = ToHostArray();
+        var y = Allocate(_shape, DType, Backends.Backend.For(device));
+        switch (host)
+        {
+            case float[] f: y.Backend.Upload<float>(f, y.V); break;
+            case double[] d: y.Backend.Upload<double>(d, y.V); break;
+            case long[] l: y.Backend.Upload<long>(l, y.V); break;
+        }
+        return y;
+    }
+
+    // ---------------------------------------------------------------- typed access (CPU backend only)
+
+    /// <summary>The CPU backend's array (host code that knows the tensor is on the CPU: data loading, file IO).</summary>
+    internal T[] Data<T>() where T : unmanaged => ((Backends.Cpu.CpuStorage<T>)_storage).Data;
 
     /// <summary>True when this tensor's buffer was recycled (reading it would throw).</summary>
     internal bool IsReleased => _storage.Released;
@@ -122,11 +154,11 @@ public partial class Tensor
     {
         Debug.Assert(_contiguous);
         // an empty view may start past the end of its storage (narrowing an empty tensor)
-        return _numel == 0 ? default : ((Storage<T>)_storage).Data.AsSpan(_offset, _numel);
+        return _numel == 0 ? default : ((Backends.Cpu.CpuStorage<T>)_storage).Data.AsSpan(_offset, _numel);
     }
 
     /// <summary>The tensor itself if contiguous, else a contiguous copy (not recorded).</summary>
-    internal Tensor ContiguousData() => _contiguous ? this : Kernels.Copy.ToContiguous(this);
+    internal Tensor ContiguousData() => _contiguous ? this : Dispatch.ToContiguous(this);
 
     // ---------------------------------------------------------------- autograd state
 

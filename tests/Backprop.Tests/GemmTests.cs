@@ -1,4 +1,4 @@
-using Backprop.Kernels;
+using Backprop.Backends.Cpu;
 
 namespace Backprop.Tests;
 

@@ -95,7 +95,7 @@ public class MemoryTests
             x.MatMul(w).Tanh().Sum().Backward();
         }
         Step();
-        Assert.True(BufferPool<float>.Available(16 * 32) > 0, "the [16, 32] gradient buffers should be back in the pool");
+        Assert.True(Backprop.Backends.Cpu.BufferPool<float>.Available(16 * 32) > 0, "the [16, 32] gradient buffers should be back in the pool");
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-using Backprop.Kernels;
+using Backprop.Backends.Cpu;
 using static Backprop.Tests.TestUtil;
 
 namespace Backprop.Tests;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Backprop.Kernels;
+using Backprop.Backends.Cpu;
 
 namespace Backprop.Cli.Bench;
 

@@ -17,25 +17,25 @@ internal static class Anomaly
 {
     public static void CheckForward(string op, Tensor output, Tensor a, Tensor? b, Tensor? c)
     {
-        if (!output.DType.IsFloatingPoint() || Kernels.Reduce.AllFinite(output)) return;
+        if (!output.DType.IsFloatingPoint() || Dispatch.AllFinite(output)) return;
         throw new AnomalyException(op,
-            $"DetectAnomaly: {op} produced {Kernels.Reduce.DescribeNonFinite(output)} in its forward output of shape {output.Shape}; " +
+            $"DetectAnomaly: {op} produced {Dispatch.DescribeNonFinite(output)} in its forward output of shape {output.Shape}; " +
             $"inputs {Shapes(a, b, c)}; called {CallSite()}.");
     }
 
     public static void CheckForward(string op, Tensor output, Tensor[] inputs)
     {
-        if (!output.DType.IsFloatingPoint() || Kernels.Reduce.AllFinite(output)) return;
+        if (!output.DType.IsFloatingPoint() || Dispatch.AllFinite(output)) return;
         throw new AnomalyException(op,
-            $"DetectAnomaly: {op} produced {Kernels.Reduce.DescribeNonFinite(output)} in its forward output of shape {output.Shape}; " +
+            $"DetectAnomaly: {op} produced {Dispatch.DescribeNonFinite(output)} in its forward output of shape {output.Shape}; " +
             $"inputs {string.Join(", ", inputs.Select(t => t.Shape.ToString()))}; called {CallSite()}.");
     }
 
     public static void CheckBackwardInput(Node n, Tensor g)
     {
-        if (Kernels.Reduce.AllFinite(g)) return;
+        if (Dispatch.AllFinite(g)) return;
         throw new AnomalyException(n.Name,
-            $"DetectAnomaly: the gradient flowing into the backward of {n.Name} contains {Kernels.Reduce.DescribeNonFinite(g)} (shape {g.Shape}); " +
+            $"DetectAnomaly: the gradient flowing into the backward of {n.Name} contains {Dispatch.DescribeNonFinite(g)} (shape {g.Shape}); " +
             $"{n.Name} was created {n.CreatedAt ?? "(outside the anomaly scope)"}.");
     }
 
@@ -44,9 +44,9 @@ internal static class Anomaly
         foreach (var t in n.Edges())
         {
             var g = t._gradFn != null ? t._gradFn.Grad : t.Grad;
-            if (g == null || Kernels.Reduce.AllFinite(g)) continue;
+            if (g == null || Dispatch.AllFinite(g)) continue;
             throw new AnomalyException(n.Name,
-                $"DetectAnomaly: the backward of {n.Name} produced {Kernels.Reduce.DescribeNonFinite(g)} in the gradient of an input of shape {t.Shape}; " +
+                $"DetectAnomaly: the backward of {n.Name} produced {Dispatch.DescribeNonFinite(g)} in the gradient of an input of shape {t.Shape}; " +
                 $"inputs {string.Join(", ", n.Edges().Select(e => e.Shape.ToString()))}; {n.Name} was created {n.CreatedAt ?? "(outside the anomaly scope)"}.");
         }
     }

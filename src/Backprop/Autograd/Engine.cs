@@ -111,7 +111,7 @@ internal static class Engine
         DeliverLeaf(leaf, g);
     }
 
-    private static Tensor Sum(Tensor a, Tensor b) => _createGraph ? Tensor.Add(a, b) : Kernels.Elementwise.AddNew(a, b);
+    private static Tensor Sum(Tensor a, Tensor b) => _createGraph ? Tensor.Add(a, b) : Dispatch.AddNew(a, b);
 
     private static void DeliverLeaf(Tensor leaf, Tensor g)
     {
@@ -129,15 +129,15 @@ internal static class Engine
         if (leaf.Grad == null)
         {
             // The leaf gets its own buffer: the incoming gradient may alias another tensor's.
-            leaf.Grad = Kernels.Copy.ToContiguous(g);
+            leaf.Grad = Dispatch.ToContiguous(g);
         }
         else
         {
             if (!leaf.Grad.Shape.Equals(leaf.Shape) || leaf.Grad.DType != leaf.DType)
                 throw new InvalidOperationException(
                     $"Backward: the existing Grad of a leaf has shape {leaf.Grad.Shape} ({leaf.Grad.DType.Name()}) but the tensor has shape {leaf.Shape} ({leaf.DType.Name()}).");
-            if (leaf.Grad.RequiresGrad) leaf.Grad = Kernels.Elementwise.AddNew(leaf.Grad.NoGraph(), g); // a Grad built with createGraph: do not write into its graph
-            else Kernels.Elementwise.AddInPlace(leaf.Grad, g);
+            if (leaf.Grad.RequiresGrad) leaf.Grad = Dispatch.AddNew(leaf.Grad.NoGraph(), g); // a Grad built with createGraph: do not write into its graph
+            else Dispatch.AddInPlace(leaf.Grad, g);
         }
     }
 
@@ -194,7 +194,7 @@ internal static class Engine
             if (_createGraph) sum = prev == null ? g : Tensor.Add(prev, g);
             else
             {
-                sum = prev == null ? Kernels.Copy.ToContiguous(g) : Kernels.Elementwise.AddNew(prev, g);
+                sum = prev == null ? Dispatch.ToContiguous(g) : Dispatch.AddNew(prev, g);
                 sum._storage.Escaped = true; // returned to the caller: not a temporary
             }
             _captured[i] = sum;
@@ -262,7 +262,7 @@ internal static class Engine
                     else if (n.RetainTarget != null)
                         n.RetainTarget.Grad = createGraph
                             ? n.RetainTarget.Grad == null ? g : Tensor.Add(n.RetainTarget.Grad, g)
-                            : n.RetainTarget.Grad == null ? Kernels.Copy.ToContiguous(g) : Kernels.Elementwise.AddNew(n.RetainTarget.Grad, g);
+                            : n.RetainTarget.Grad == null ? Dispatch.ToContiguous(g) : Dispatch.AddNew(n.RetainTarget.Grad, g);
                     if (anomaly) Anomaly.CheckBackwardInput(n, g);
                     n.Apply(g);
                     if (anomaly) Anomaly.CheckBackwardOutputs(n);

@@ -105,12 +105,12 @@ public abstract class Node
         }
         else if (GradOwned)
         {
-            Kernels.Elementwise.AddInPlace(Grad, g);
+            Dispatch.AddInPlace(Grad, g);
         }
         else
         {
             var old = Grad;
-            Grad = Kernels.Elementwise.AddNew(old, g);
+            Grad = Dispatch.AddNew(old, g);
             GradOwned = true;
             Grad._storage.EngineRefs++;
             Engine.Unref(old);

@@ -57,7 +57,7 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(content);
         foreach (var (c, sd) in content.Components)
             foreach (var (name, t) in sd.Tensors)
-                if (!Kernels.Reduce.AllFinite(t)) return $"{c}.{name}";
+                if (!Dispatch.AllFinite(t)) return $"{c}.{name}";
         return null;
     }
 

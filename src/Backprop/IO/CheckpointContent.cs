@@ -54,7 +54,7 @@ public sealed class CheckpointContent
         if (model != null)
         {
             var sd = new StateDict();
-            foreach (var (name, t) in model.StateDict().Tensors) sd.Add(name, Kernels.Copy.ToContiguous(t));
+            foreach (var (name, t) in model.StateDict().Tensors) sd.Add(name, Dispatch.ToContiguous(t));
             c.Components[ModelKey] = sd;
             foreach (var (name, g) in DropoutGenerators(model)) c.RngStates[ModelRngPrefix + name] = g.GetState();
         }

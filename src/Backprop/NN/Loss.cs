@@ -1,5 +1,5 @@
 using Backprop.Autograd;
-using Backprop.Kernels;
+using Backprop.Backends;
 
 namespace Backprop.NN;
 
@@ -35,7 +35,7 @@ public static class Loss
             reduction, ignoreIndex, labelSmoothing) is var r && reduction == Reduction.None ? r.Squeeze(0) : r;
         if (logits.Rank != 2)
             throw new ShapeException($"CrossEntropy: logits must be [N, C] (or [C]), got {logits.Shape}; reshape sequence outputs to [N·T, C].");
-        if (!logits.DType.IsFloatingPoint()) throw Elementwise.NotFloat("CrossEntropy", logits);
+        if (!logits.DType.IsFloatingPoint()) throw Dispatch.NotFloat("CrossEntropy", logits);
         if (labelSmoothing < 0 || labelSmoothing > 1)
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "CrossEntropy: label smoothing must be in [0, 1].");
         int n = logits.Size(0), c = logits.Size(1);
@@ -74,24 +74,11 @@ public static class Loss
         if (ignoreIndex < int.MinValue || ignoreIndex > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(ignoreIndex), ignoreIndex, "CrossEntropy: ignoreIndex must fit in 32 bits.");
         var x = logits.ContiguousData();
-        var logp = Tensor.Empty(logits._shape, logits.DType);
+        var logp = Tensor.Empty(logits._shape, logits.DType, logits.Backend);
         var y = target.ContiguousData();
-        var yd = y.Span<long>();
-        for (int i = 0; i < n; i++)
-            if (yd[i] != ignoreIndex && (yd[i] < 0 || yd[i] >= c))
-                throw new IndexOutOfRangeException($"CrossEntropy: target class {yd[i]} at position {i} is out of range for {c} classes.");
-        Tensor output;
-        int counted;
-        if (logits.DType == DType.Float32)
-        {
-            Tensor.Rows<float>(x.Span<float>(), logp.Span<float>(), n, c, log: true);
-            output = IndexLoss<float>(logp.Span<float>(), yd, n, c, reduction, ignoreIndex, labelSmoothing, out counted);
-        }
-        else
-        {
-            Tensor.Rows<double>(x.Span<double>(), logp.Span<double>(), n, c, log: true);
-            output = IndexLoss<double>(logp.Span<double>(), yd, n, c, reduction, ignoreIndex, labelSmoothing, out counted);
-        }
+        var output = Tensor.Empty(reduction == Reduction.None ? ShapeCache.Intern([n]) : ShapeCache.Intern([]), logits.DType, logits.Backend);
+        int counted = Dispatch.BackendOf("CrossEntropy", logits, y)
+            .CrossEntropy(x.V, y.V, logp.V, output.V, (Backends.LossReduction)reduction, ignoreIndex, labelSmoothing);
         double denom = reduction == Reduction.Mean ? counted : 1;
         Engine.Record(output, "CrossEntropy", new CrossEntropyBackward(logits, logp.MarkScratch(), y, reduction, (int)ignoreIndex, denom, labelSmoothing),
             logits, saved0: logp, saved1: y);
@@ -108,12 +95,8 @@ public static class Loss
                 BackwardRecorded(dy);
                 return;
             }
-            var g = Tensor.Empty(logp._shape, logp.DType);
-            var dyc = dy.ContiguousData();
-            if (g.DType == DType.Float32)
-                IndexGrad<float>(logp.Span<float>(), target.Span<long>(), dyc.Span<float>(), g.Span<float>(), reduction, ignoreIndex, denom, eps);
-            else
-                IndexGrad<double>(logp.Span<double>(), target.Span<long>(), dyc.Span<double>(), g.Span<double>(), reduction, ignoreIndex, denom, eps);
+            var g = Tensor.Empty(logp._shape, logp.DType, logp.Backend);
+            logp.Backend.CrossEntropyBackward(logp.V, target.V, dy.ContiguousData().V, g.V, (Backends.LossReduction)reduction, ignoreIndex, denom, eps);
             logits.AccumulateGrad(g);
         }
 
@@ -132,53 +115,6 @@ public static class Loss
             var rowWeight = Tensor.FromArray(keep).To(logits.DType).Reshape(n, 1);
             var scale = reduction == Reduction.None ? dy.Reshape(n, 1) * rowWeight : dy / denom * rowWeight;
             logits.AccumulateGrad((logits.Softmax(1) - q) * scale);
-        }
-    }
-
-    private static Tensor IndexLoss<T>(ReadOnlySpan<T> logp, ReadOnlySpan<long> y, int n, int c, Reduction reduction, long ignoreIndex,
-        double eps, out int counted) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var output = reduction == Reduction.None ? Tensor.Empty<T>(ShapeCache.Intern([n])) : Tensor.Empty<T>(ShapeCache.Intern([]));
-        var per = reduction == Reduction.None ? output.Span<T>() : default;
-        double total = 0;
-        counted = 0;
-        for (int i = 0; i < n; i++)
-        {
-            double l = 0;
-            if (y[i] != ignoreIndex)
-            {
-                var row = logp.Slice(i * c, c);
-                l = -(1 - eps) * double.CreateTruncating(row[(int)y[i]]);
-                if (eps != 0) l -= eps / c * double.CreateTruncating(System.Numerics.Tensors.TensorPrimitives.Sum(row));
-                counted++;
-            }
-            if (reduction == Reduction.None) per[i] = T.CreateTruncating(l);
-            total += l;
-        }
-        if (reduction != Reduction.None)
-            output.Span<T>()[0] = T.CreateTruncating(reduction == Reduction.Sum ? total : counted == 0 ? double.NaN : total / counted);
-        return output;
-    }
-
-    // d loss_i / d logits_ij = softmax_ij − q_ij with q = (1 − ε)·onehot(y_i) + ε/C, times the upstream gradient of loss_i.
-    private static void IndexGrad<T>(ReadOnlySpan<T> logp, ReadOnlySpan<long> y, ReadOnlySpan<T> dy, Span<T> g, Reduction reduction,
-        int ignoreIndex, double denom, double eps) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int n = y.Length, c = n == 0 ? 0 : logp.Length / n;
-        T shared = reduction == Reduction.None ? T.Zero : T.CreateTruncating(double.CreateTruncating(dy[0]) / denom);
-        for (int i = 0; i < n; i++)
-        {
-            var gi = g.Slice(i * c, c);
-            if (y[i] == ignoreIndex)
-            {
-                gi.Clear();
-                continue;
-            }
-            T scale = reduction == Reduction.None ? dy[i] : shared;
-            System.Numerics.Tensors.TensorPrimitives.Exp(logp.Slice(i * c, c), gi);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(gi, scale, gi);
-            if (eps != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(gi, scale * T.CreateTruncating(eps / c), gi);
-            gi[(int)y[i]] -= scale * T.CreateTruncating(1 - eps);
         }
     }
 

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 using Backprop.Autograd;
-using Backprop.Kernels;
+using Backprop.Backends;
 
 namespace Backprop;
 
@@ -11,7 +11,7 @@ public partial class Tensor
     /// <summary>Accumulates <paramref name="g"/> summed down to this tensor's shape (for broadcast operands).</summary>
     internal void AccumulateGradSummed(Tensor g)
     {
-        if (RequiresGrad) AccumulateGrad(Engine.CreateGraph ? g.SumTo(_shape) : Reduce.SumTo(g, _shape));
+        if (RequiresGrad) AccumulateGrad(Engine.CreateGraph ? g.SumTo(_shape) : Dispatch.SumTo(g, _shape));
     }
 
     /// <summary>A 0-dimensional constant of this tensor's dtype.</summary>
@@ -20,7 +20,7 @@ public partial class Tensor
     /// <summary>Elementwise a + b with broadcasting.</summary>
     public static Tensor Add(Tensor a, Tensor b)
     {
-        var y = Elementwise.Zip("Add", a, b, default(Elementwise.Add<float>), default(Elementwise.Add<double>));
+        var y = Dispatch.Zip("Add", a, b, BinaryOp.Add);
         Engine.Record(y, "Add", new AddBackward(a, b), a, b);
         return y;
     }
@@ -37,7 +37,7 @@ public partial class Tensor
     /// <summary>Elementwise a - b with broadcasting.</summary>
     public static Tensor Sub(Tensor a, Tensor b)
     {
-        var y = Elementwise.Zip("Sub", a, b, default(Elementwise.Sub<float>), default(Elementwise.Sub<double>));
+        var y = Dispatch.Zip("Sub", a, b, BinaryOp.Sub);
         Engine.Record(y, "Sub", new SubBackward(a, b), a, b);
         return y;
     }
@@ -54,7 +54,7 @@ public partial class Tensor
     /// <summary>Elementwise a · b with broadcasting.</summary>
     public static Tensor Mul(Tensor a, Tensor b)
     {
-        var y = Elementwise.Zip("Mul", a, b, default(Elementwise.Mul<float>), default(Elementwise.Mul<double>));
+        var y = Dispatch.Zip("Mul", a, b, BinaryOp.Mul);
         Engine.Record(y, "Mul", new MulBackward(a, b), a, b);
         return y;
     }
@@ -71,7 +71,7 @@ public partial class Tensor
     /// <summary>Elementwise a / b with broadcasting.</summary>
     public static Tensor Div(Tensor a, Tensor b)
     {
-        var y = Elementwise.Zip("Div", a, b, default(Elementwise.Div<float>), default(Elementwise.Div<double>));
+        var y = Dispatch.Zip("Div", a, b, BinaryOp.Div);
         Engine.Record(y, "Div", new DivBackward(a, b, y), a, b, saved0: y);
         return y;
     }
@@ -90,7 +90,7 @@ public partial class Tensor
     /// <summary>Elementwise -x.</summary>
     public static Tensor Neg(Tensor x)
     {
-        var y = Elementwise.Scaled(x, -1);
+        var y = Dispatch.Scaled(x, -1);
         Engine.Record(y, "Neg", new NegBackward(x), x);
         return y;
     }
@@ -103,7 +103,7 @@ public partial class Tensor
     /// <summary>Elementwise x^p for a constant exponent.</summary>
     public static Tensor Pow(Tensor x, double p)
     {
-        var y = Elementwise.Map("Pow", x, new PowScalar<float>((float)p), new PowScalar<double>(p));
+        var y = Dispatch.Map("Pow", x, UnaryOp.Pow, p);
         Engine.Record(y, "Pow", new PowScalarBackward(x, p), x);
         return y;
     }
@@ -116,7 +116,7 @@ public partial class Tensor
             if (p == 0) { x.AccumulateGrad(ZerosLike(x)); return; }
             Tensor local = Engine.CreateGraph
                 ? (p == 1 ? OnesLike(x) : p == 2 ? x * 2 : Pow(x, p - 1) * p)
-                : (p == 2 ? Elementwise.Scaled(x, 2) : Elementwise.Scaled(Pow(x, p - 1), p));
+                : (p == 2 ? Dispatch.Scaled(x, 2) : Dispatch.Scaled(Pow(x, p - 1), p));
             x.AccumulateGrad(Mul(dy, local));
         }
     }
@@ -124,7 +124,7 @@ public partial class Tensor
     /// <summary>Elementwise a^b with broadcasting (both may require grad; the gradient for b uses log a).</summary>
     public static Tensor Pow(Tensor a, Tensor b)
     {
-        var y = Elementwise.Zip("Pow", a, b, default(PowTensor<float>), default(PowTensor<double>));
+        var y = Dispatch.Zip("Pow", a, b, BinaryOp.Pow);
         Engine.Record(y, "Pow", new PowBackward(a, b, y), a, b, saved0: y);
         return y;
     }
@@ -141,22 +141,6 @@ public partial class Tensor
             if (b.RequiresGrad) // a^b·log a
                 b.AccumulateGradSummed(Where(Mul(a.NoGraph().Eq(0), b.NoGraph().Ge(zero)), zero, Mul(dy, Mul(y, Log(a)))));
         }
-    }
-
-    private readonly struct PowScalar<T>(T p) : IUnarySpan<T> where T : IFloatingPointIeee754<T>
-    {
-        public void Apply(ReadOnlySpan<T> x, Span<T> y)
-        {
-            if (p == T.CreateTruncating(2)) TensorPrimitives.Multiply(x, x, y);
-            else if (p == T.One) x.CopyTo(y);
-            else if (p == T.CreateTruncating(0.5)) TensorPrimitives.Sqrt(x, y);
-            else TensorPrimitives.Pow(x, p, y);
-        }
-    }
-
-    private struct PowTensor<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
-    {
-        public readonly void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Pow(a, b, y);
     }
 
     // ---------------------------------------------------------------- instance forms and operators

@@ -1,5 +1,5 @@
 using Backprop.Autograd;
-using Backprop.Kernels;
+using Backprop.Backends;
 
 namespace Backprop;
 
@@ -12,8 +12,8 @@ public partial class Tensor
     {
         int d = NormalizeDim(dim, Rank, "IndexSelect");
         if (Rank == 0) throw new ShapeException("IndexSelect: cannot index a 0-dimensional tensor.");
-        var idx = Kernels.Indexing.Indices1D("IndexSelect", index, _shape[d], dim);
-        var y = Kernels.Indexing.IndexSelect(this, d, idx);
+        var idx = Dispatch.Indices1D("IndexSelect", index, _shape[d], dim);
+        var y = Dispatch.IndexSelect(this, d, idx);
         Engine.Record(y, "IndexSelect", new IndexSelectBackward(this, d, idx), this);
         return y;
     }
@@ -34,7 +34,7 @@ public partial class Tensor
                 return;
             }
             var g = ZerosLike(x);
-            Kernels.Indexing.IndexAddInto(g, dim, index, dy.ContiguousData());
+            Dispatch.IndexAddInto(g, dim, index, dy.ContiguousData());
             x.AccumulateGrad(g);
         }
     }
@@ -43,7 +43,7 @@ public partial class Tensor
     public Tensor Gather(int dim, Tensor index)
     {
         int d = NormalizeDim(dim, Rank, "Gather");
-        var y = Kernels.Indexing.Gather(this, d, index);
+        var y = Dispatch.Gather(this, d, index);
         Engine.Record(y, "Gather", new GatherBackward(this, index, d), this, saved0: index);
         return y;
     }
@@ -58,7 +58,7 @@ public partial class Tensor
                 return;
             }
             var g = ZerosLike(x);
-            Kernels.Indexing.ScatterAddInto(g, dim, index, dy);
+            Dispatch.ScatterAddInto(g, dim, index, dy);
             x.AccumulateGrad(g);
         }
     }
@@ -70,8 +70,8 @@ public partial class Tensor
     public Tensor ScatterAdd(int dim, Tensor index, Tensor src)
     {
         int d = NormalizeDim(dim, Rank, "ScatterAdd");
-        var y = Copy.ToContiguous(this);
-        Kernels.Indexing.ScatterAddInto(y, d, index, src);
+        var y = Dispatch.ToContiguous(this);
+        Dispatch.ScatterAddInto(y, d, index, src);
         Engine.Record(y, "ScatterAdd", new ScatterAddBackward(this, src, index, d), this, src, saved0: index);
         return y;
     }
@@ -99,13 +99,13 @@ public partial class Tensor
                 src.AccumulateGrad(gathered);
                 return;
             }
-            var g = Kernels.Indexing.Gather(dy, dim, index);
+            var g = Dispatch.Gather(dy, dim, index);
             if (!g.Shape.Equals(src.Shape))
             {
                 var full = ZerosLike(src);
                 var view = full;
                 for (int i = 0; i < g.Rank; i++) view = view.NarrowView(i, 0, g._shape[i]);
-                Copy.Into(g, view);
+                Dispatch.CopyInto(g, view);
                 g = full;
             }
             src.AccumulateGrad(g);

@@ -1,5 +1,5 @@
 using Backprop.Autograd;
-using Backprop.Kernels;
+using Backprop.Backends;
 
 namespace Backprop;
 
@@ -33,7 +33,7 @@ public partial class Tensor
         int offset = 0;
         foreach (var t in tensors)
         {
-            Copy.Into(t, y.NarrowView(d, offset, t._shape[d]));
+            Dispatch.CopyInto(t, y.NarrowView(d, offset, t._shape[d]));
             offset += t._shape[d];
         }
         var inputs = tensors.ToArray();

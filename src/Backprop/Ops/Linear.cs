@@ -56,7 +56,7 @@ public static partial class Functional
         Tensor.GemmRows(xc, false, weight.ContiguousData(), true, y, rows, outF, inF, beta: bias != null ? 1f : 0f);
         Tensor? z = null;
         if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
-            z = activation == FusedActivation.Gelu ? Kernels.Copy.ToContiguous(y).MarkScratch() : y; // what act′ is computed from
+            z = activation == FusedActivation.Gelu ? Dispatch.ToContiguous(y).MarkScratch() : y; // what act′ is computed from
         ApplyActivation(y, activation);
         Engine.Record(y, activation == FusedActivation.None ? "Linear" : "Linear+" + activation,
             new LinearBackward(x, weight, bias, xc, z, activation), x, weight, bias, saved0: xc, saved1: z);
@@ -122,29 +122,24 @@ public static partial class Functional
 
     private static void ApplyActivation(Tensor y, FusedActivation act)
     {
-        switch (act)
+        var op = act switch
         {
-            case FusedActivation.None: return;
-            case FusedActivation.Relu: InPlace(y, default(Tensor.ReluOp<float>), default(Tensor.ReluOp<double>)); break;
-            case FusedActivation.Sigmoid: InPlace(y, default(Tensor.SigmoidOp<float>), default(Tensor.SigmoidOp<double>)); break;
-            case FusedActivation.Tanh: InPlace(y, default(Tensor.TanhOp<float>), default(Tensor.TanhOp<double>)); break;
-            case FusedActivation.Gelu: InPlace(y, default(Tensor.GeluOp<float>), default(Tensor.GeluOp<double>)); break;
-        }
-    }
-
-    private static void InPlace<OF, OD>(Tensor y, OF f, OD d) where OF : struct, Kernels.IUnarySpan<float> where OD : struct, Kernels.IUnarySpan<double>
-    {
-        if (y.DType == DType.Float32) f.Apply(y.Span<float>(), y.Span<float>());
-        else d.Apply(y.Span<double>(), y.Span<double>());
+            FusedActivation.None => (Backends.UnaryOp?)null,
+            FusedActivation.Relu => Backends.UnaryOp.Relu,
+            FusedActivation.Sigmoid => Backends.UnaryOp.Sigmoid,
+            FusedActivation.Tanh => Backends.UnaryOp.Tanh,
+            _ => Backends.UnaryOp.Gelu,
+        };
+        if (op is Backends.UnaryOp u) y.Backend.Unary(u, y.V, y.V);
     }
 
     /// <summary>dZ = dY ⊙ act′, with act′ from the saved output (ReLU, sigmoid, tanh) or pre-activation (GELU).</summary>
     private static Tensor ActivationGrad(Tensor dy, Tensor saved, FusedActivation act) => act switch
     {
-        FusedActivation.Relu => Kernels.Elementwise.Zip("ReluBackward", dy, saved, default(Tensor.ReluGrad<float>), default(Tensor.ReluGrad<double>)),
-        FusedActivation.Sigmoid => Kernels.Elementwise.Zip("SigmoidBackward", dy, saved, default(Tensor.SigmoidGrad<float>), default(Tensor.SigmoidGrad<double>)),
-        FusedActivation.Tanh => Kernels.Elementwise.Zip("TanhBackward", dy, saved, default(Tensor.TanhGrad<float>), default(Tensor.TanhGrad<double>)),
-        _ => Kernels.Elementwise.Zip("GeluBackward", dy, saved, default(Tensor.GeluGrad<float>), default(Tensor.GeluGrad<double>)),
+        FusedActivation.Relu => Dispatch.Zip("ReluBackward", dy, saved, Backends.BinaryOp.ReluGrad),
+        FusedActivation.Sigmoid => Dispatch.Zip("SigmoidBackward", dy, saved, Backends.BinaryOp.SigmoidGrad),
+        FusedActivation.Tanh => Dispatch.Zip("TanhBackward", dy, saved, Backends.BinaryOp.TanhGrad),
+        _ => Dispatch.Zip("GeluBackward", dy, saved, Backends.BinaryOp.GeluGrad),
     };
 
     /// <summary>Writes <paramref name="bias"/> into each of the <paramref name="rows"/> rows of the contiguous <paramref name="y"/>.</summary>

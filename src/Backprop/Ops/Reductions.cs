@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 using Backprop.Autograd;
-using Backprop.Kernels;
+using Backprop.Backends;
 
 namespace Backprop;
 
@@ -12,7 +12,7 @@ public partial class Tensor
     private static Tensor Unreduce(Tensor dy, int[] inputShape, bool[] mask, bool keepDim)
     {
         if (keepDim) return dy;
-        var kept = Reduce.ReducedShape(inputShape, mask, keepDim: true);
+        var kept = Dispatch.ReducedShape(inputShape, mask, keepDim: true);
         return dy.Reshape(kept);
     }
 
@@ -25,8 +25,8 @@ public partial class Tensor
     /// <summary>Sum over the given dimensions (all when empty).</summary>
     public Tensor Sum(int[] dims, bool keepDim = false)
     {
-        var mask = Reduce.DimMask("Sum", Rank, dims);
-        var y = Reduce.Sum(this, mask, keepDim);
+        var mask = Dispatch.DimMask("Sum", Rank, dims);
+        var y = Dispatch.Sum(this, mask, keepDim);
         Engine.Record(y, "Sum", new SumBackward(this, mask, keepDim, 1), this);
         return y;
     }
@@ -37,7 +37,7 @@ public partial class Tensor
         public void Backward(Tensor dy)
         {
             var g = Unreduce(dy, x._shape, mask, keepDim);
-            if (scale != 1) g = Engine.CreateGraph ? g * scale : Elementwise.Scaled(g, scale);
+            if (scale != 1) g = Engine.CreateGraph ? g * scale : Dispatch.Scaled(g, scale);
             x.AccumulateGrad(g.Expand(x._shape));
         }
     }
@@ -51,10 +51,10 @@ public partial class Tensor
     /// <summary>Mean over the given dimensions (all when empty).</summary>
     public Tensor Mean(int[] dims, bool keepDim = false)
     {
-        var mask = Reduce.DimMask("Mean", Rank, dims);
+        var mask = Dispatch.DimMask("Mean", Rank, dims);
         long count = ReducedCount(mask);
-        var y = Reduce.Sum(this, mask, keepDim);
-        Elementwise.MapInto(y, y, count == 0 ? double.NaN : 1.0 / count);
+        var y = Dispatch.Sum(this, mask, keepDim);
+        Dispatch.ScaleInto(y, y, count == 0 ? double.NaN : 1.0 / count);
         Engine.Record(y, "Mean", new SumBackward(this, mask, keepDim, count == 0 ? double.NaN : 1.0 / count), this);
         return y;
     }
@@ -73,7 +73,7 @@ public partial class Tensor
     public Tensor Var(int[]? dims = null, int correction = 1, bool keepDim = false)
     {
         dims ??= [];
-        var mask = Reduce.DimMask("Var", Rank, dims);
+        var mask = Dispatch.DimMask("Var", Rank, dims);
         long count = ReducedCount(mask);
         var centered = this - Mean(dims, keepDim: true);
         return (centered * centered).Sum(dims, keepDim) / Math.Max(count - correction, 0);
@@ -92,7 +92,7 @@ public partial class Tensor
     {
         string name = max ? "Max" : "Min";
         if (_numel == 0) throw new ArgumentException($"{name}: cannot reduce an empty tensor of shape {Shape}.");
-        var (v, _) = Reduce.ArgExtreme(Reshape(-1).NoGraph(), 0, max);
+        var (v, _) = Dispatch.ArgExtreme(Reshape(-1).NoGraph(), 0, max);
         var y = v.Reshape([]);
         Engine.Record(y, name, new ExtremeAllBackward(this, y), this, saved0: y);
         return y;
@@ -119,7 +119,7 @@ public partial class Tensor
         int d = NormalizeDim(dim, Rank, name);
         if (Rank > 0 && _shape[d] == 0) throw new ArgumentException($"{name}: cannot reduce dimension {dim} of size 0 (shape {Shape}).");
         var src = Rank == 0 ? Reshape(1) : this;
-        var (v, idx) = Reduce.ArgExtreme(src.NoGraph(), d, max);
+        var (v, idx) = Dispatch.ArgExtreme(src.NoGraph(), d, max);
         if (!keepDim || Rank == 0)
         {
             var shape = Rank == 0 ? Array.Empty<int>() : v._shape.Where((_, i) => i != d).ToArray();
@@ -144,12 +144,12 @@ public partial class Tensor
             }
             var g = ZerosLike(x);
             if (x.Rank == 0) g.AddInPlaceFrom(dy.Reshape([]));
-            else Indexing.ScatterAddInto(g, dim, idx, dy);
+            else Dispatch.ScatterAddInto(g, dim, idx, dy);
             x.AccumulateGrad(g);
         }
     }
 
-    private void AddInPlaceFrom(Tensor src) => Elementwise.AddInPlace(this, src);
+    private void AddInPlaceFrom(Tensor src) => Dispatch.AddInPlace(this, src);
 
     /// <summary>Index of the largest element along <paramref name="dim"/> (int64), or of the flattened tensor when dim is null.</summary>
     public Tensor Argmax(int? dim = null, bool keepDim = false) =>
@@ -165,7 +165,7 @@ public partial class Tensor
     /// </summary>
     public Tensor LogSumExp(int[] dims, bool keepDim = false)
     {
-        var mask = Reduce.DimMask("LogSumExp", Rank, dims);
+        var mask = Dispatch.DimMask("LogSumExp", Rank, dims);
         Tensor y;
         using (NoGrad())
         {
@@ -173,11 +173,11 @@ public partial class Tensor
             // max over the reduced dims, kept for broadcasting; infinite maxima are replaced by 0 so that
             // x − m stays NaN-free when a whole slice is −∞ (the result is then −∞, as it should be).
             var m = x;
-            if (_numel == 0) m = Zeros(Reduce.ReducedShape(_shape, mask, keepDim: true), DType); // empty sums give −∞
+            if (_numel == 0) m = Zeros(Dispatch.ReducedShape(_shape, mask, keepDim: true), DType); // empty sums give −∞
             else for (int i = 0; i < Rank; i++) if (mask[i]) m = m.Max(i, keepDim: true).Values;
-            m = Elementwise.Map("LogSumExp", m, default(FiniteOrZero<float>), default(FiniteOrZero<double>));
-            var s = Reduce.Sum((x - m).Exp(), mask, keepDim: true).Log() + m;
-            y = keepDim ? s : s.ViewAs(Reduce.ReducedShape(_shape, mask, keepDim: false));
+            m = Dispatch.Map("LogSumExp", m, UnaryOp.FiniteOrZero);
+            var s = Dispatch.Sum((x - m).Exp(), mask, keepDim: true).Log() + m;
+            y = keepDim ? s : s.ViewAs(Dispatch.ReducedShape(_shape, mask, keepDim: false));
         }
         Engine.Record(y, "LogSumExp", new LogSumExpBackward(this, y, mask, keepDim), this, saved0: y);
         return y;
@@ -196,11 +196,4 @@ public partial class Tensor
     /// <summary>log Σ exp(x) over one dimension.</summary>
     public Tensor LogSumExp(int dim, bool keepDim = false) => LogSumExp([dim], keepDim);
 
-    private struct FiniteOrZero<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
-    {
-        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y)
-        {
-            for (int i = 0; i < x.Length; i++) y[i] = T.IsFinite(x[i]) ? x[i] : T.Zero;
-        }
-    }
 }

@@ -1,6 +1,5 @@
-using System.Numerics.Tensors;
 using Backprop.Autograd;
-using Backprop.Kernels;
+using Backprop.Backends;
 
 namespace Backprop;
 
@@ -47,43 +46,14 @@ public partial class Tensor
     /// <summary>Applies the row kernel along dim (moved last when it is not), returning a contiguous result.</summary>
     private static Tensor RowWise(Tensor x, int d, bool log)
     {
-        if (!x.DType.IsFloatingPoint()) throw Elementwise.NotFloat(log ? "LogSoftmax" : "Softmax", x);
+        if (!x.DType.IsFloatingPoint()) throw Dispatch.NotFloat(log ? "LogSoftmax" : "Softmax", x);
         int[] shape = x._shape; // a 0-d input gives a 0-d result, computed as one row of one
         if (x.Rank == 0) x = x.NoGraph().Reshape(1);
         bool last = d == x.Rank - 1;
         var src = (last ? x.NoGraph() : x.NoGraph().Transpose(d, -1)).ContiguousData();
         var y = src.EmptyLike();
-        int cols = src._shape[^1];
-        int rows = cols == 0 ? 0 : src._numel / cols;
-        if (x.DType == DType.Float32) Rows<float>(src.Span<float>(), y.Span<float>(), rows, cols, log);
-        else Rows<double>(src.Span<double>(), y.Span<double>(), rows, cols, log);
-        return last ? y.ViewAs([.. shape]) : Copy.ToContiguous(y.Transpose(d, -1)).ViewAs([.. shape]);
+        x.Backend.SoftmaxRows(src.V, y.V, log);
+        return last ? y.ViewAs([.. shape]) : Dispatch.ToContiguous(y.Transpose(d, -1)).ViewAs([.. shape]);
     }
 
-    internal static void Rows<T>(ReadOnlySpan<T> x, Span<T> y, int rows, int cols, bool log) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var xr = x.Slice(r * cols, cols);
-            var yr = y.Slice(r * cols, cols);
-            T max = TensorPrimitives.Max<T>(xr);
-            if (T.IsNegativeInfinity(max)) max = T.Zero; // all −∞: exp gives 0s and the division NaN, as in PyTorch
-            TensorPrimitives.Subtract(xr, max, yr);
-            if (log)
-            {
-                // y = (x − max) − log Σ exp(x − max); exp into y, sum, then recompute the shifted row
-                TensorPrimitives.Exp<T>(yr, yr);
-                T lse = T.Log(TensorPrimitives.Sum<T>(yr));
-                // subtract max and lse separately: max + lse would round at the magnitude of max
-                TensorPrimitives.Subtract(xr, max, yr);
-                TensorPrimitives.Subtract(yr, lse, yr);
-            }
-            else
-            {
-                TensorPrimitives.Exp<T>(yr, yr);
-                T sum = TensorPrimitives.Sum<T>(yr);
-                TensorPrimitives.Divide(yr, sum, yr);
-            }
-        }
-    }
 }

@@ -42,7 +42,7 @@ public partial class Tensor
     public Tensor Reshape(params int[] shape)
     {
         var s = InferShape(shape, "Reshape");
-        var src = _contiguous ? this : Kernels.Copy.ToContiguous(this);
+        var src = _contiguous ? this : Dispatch.ToContiguous(this);
         var y = src.ViewAs(s);
         Engine.Record(y, "Reshape", new ReshapeBackward(this), this);
         return y;
@@ -78,7 +78,7 @@ public partial class Tensor
     public Tensor Contiguous()
     {
         if (_contiguous) return this;
-        var y = Kernels.Copy.ToContiguous(this);
+        var y = Dispatch.ToContiguous(this);
         Engine.Record(y, "Contiguous", new IdentityBackward(this), this);
         return y;
     }
@@ -187,7 +187,7 @@ public partial class Tensor
                 return;
             }
             var g = ZerosLike(x);
-            Kernels.Copy.Into(dy, g.SliceView(dim, start, step, dy._shape[dim]));
+            Dispatch.CopyInto(dy, g.SliceView(dim, start, step, dy._shape[dim]));
             x.AccumulateGrad(g);
         }
     }
@@ -294,7 +294,7 @@ public partial class Tensor
     /// <summary>Sums this tensor down to <paramref name="shape"/>, the inverse of broadcasting.</summary>
     public Tensor SumTo(params int[] shape)
     {
-        var y = Kernels.Reduce.SumTo(this, shape);
+        var y = Dispatch.SumTo(this, shape);
         if (ReferenceEquals(y, this)) return this;
         Engine.Record(y, "SumTo", new SumToBackward(this), this);
         return y;
@@ -324,7 +324,7 @@ public partial class Tensor
 
     private readonly struct ExpandBackward(Tensor x) : IBackward
     {
-        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph ? dy.SumTo(x._shape) : Kernels.Reduce.SumTo(dy, x._shape));
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph ? dy.SumTo(x._shape) : Dispatch.SumTo(dy, x._shape));
     }
 
     private readonly struct SumToBackward(Tensor x) : IBackward

@@ -192,7 +192,7 @@ public abstract class Optimizer
             for (int k = 0; k < _stateNames.Length; k++)
                 if (_state[i][k] is Tensor t)
                 {
-                    sd.Add($"state.{i}.{_stateNames[k]}", Kernels.Copy.ToContiguous(t));
+                    sd.Add($"state.{i}.{_stateNames[k]}", Dispatch.ToContiguous(t));
                     any = true;
                 }
             if (any) state[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = new JsonObject { ["step"] = _steps[i] };
@@ -282,7 +282,7 @@ public abstract class Optimizer
                 // Copies, so the optimizer never aliases the dict (which may be reused or saved later).
                 var src = t.To(_params[i].DType);
                 var dst = Tensor.ZerosLike(_params[i]);
-                Kernels.Copy.Into(src, dst);
+                Dispatch.CopyInto(src, dst);
                 _state[i][slot] = dst;
             }
     }

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>Row-major general matrix multiply: C = alpha·op(A)·op(B) + beta·C, in float and double.</summary>
 /// <remarks>

@@ -1,4 +1,4 @@
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 // Argument validation shared by the float and double entry points. Messages name the argument,
 // the shape that determines its requirement, and the needed and actual sizes; they are only

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>Measures the machine's single-precision fused multiply-add peak, the yardstick for GEMM efficiency.</summary>
 public static class FmaPeak

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 // Double precision exists for gradient checking, where exactness matters and speed hardly does:
 // a straightforward i-k-j loop (vectorized along rows of op(B)), or dot products when B is stored

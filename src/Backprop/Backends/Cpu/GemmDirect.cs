@@ -1,7 +1,7 @@
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 // AVX-512 paths for shapes the blocked algorithm serves badly, reading operands in place:
 //  - DotRange: B stored transposed with few rows of A or few rows of B (a small network's first

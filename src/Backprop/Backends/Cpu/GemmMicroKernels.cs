@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 // Register-blocked micro-kernels: C[MR x NR] = alpha * Apanel * Bpanel + beta * C, where Apanel is
 // kc columns of MR values, strideA apart, and Bpanel kc rows of NR values, strideB apart: packed

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>A vectorized map over equal-length spans: y = f(x).</summary>
 internal interface IUnarySpan<T>
@@ -26,36 +26,10 @@ internal static class Elementwise
     /// <summary>Elements per thread below which splitting a map across threads costs more than it saves.</summary>
     internal const int ParallelGrain = 1 << 16;
 
-    internal static Exception NotFloat(string op, Tensor t) =>
-        new NotSupportedException($"{op}: expected a floating-point tensor (float32 or float64), got {t.DType.Name()} of shape {t.Shape}.");
-
-    internal static void CheckSameDType(string op, Tensor a, Tensor b)
-    {
-        if (a.DType != b.DType)
-            throw new ArgumentException($"{op}: dtypes differ: {a.DType.Name()} {a.Shape} and {b.DType.Name()} {b.Shape}; convert one with To(DType).");
-    }
-
     // ------------------------------------------------------------------ unary
 
-    /// <summary>y = f(x) in a new contiguous tensor of x's shape.</summary>
-    public static Tensor Map<T, Op>(Tensor x, Op op) where T : unmanaged where Op : struct, IUnarySpan<T>
-    {
-        var y = Tensor.Empty<T>(x._shape);
-        MapInto<T, Op>(x, y, op);
-        return y;
-    }
-
-    /// <summary>y = f(x) for float32 or float64 tensors.</summary>
-    public static Tensor Map<OF, OD>(string name, Tensor x, OF f, OD d)
-        where OF : struct, IUnarySpan<float> where OD : struct, IUnarySpan<double> => x.DType switch
-        {
-            DType.Float32 => Map<float, OF>(x, f),
-            DType.Float64 => Map<double, OD>(x, d),
-            _ => throw NotFloat(name, x),
-        };
-
     /// <summary>Writes f(x) into <paramref name="y"/> (same shape; y may equal x).</summary>
-    public static void MapInto<T, Op>(Tensor x, Tensor y, Op op) where T : unmanaged where Op : struct, IUnarySpan<T>
+    public static void MapInto<T, Op>(in View x, in View y, Op op) where T : unmanaged where Op : struct, IUnarySpan<T>
     {
         if (x._contiguous && y._contiguous)
         {
@@ -94,30 +68,8 @@ internal static class Elementwise
 
     // ------------------------------------------------------------------ binary
 
-    /// <summary>y = f(a, b) with NumPy broadcasting, in a new contiguous tensor.</summary>
-    public static Tensor Zip<T, Op>(string name, Tensor a, Tensor b, Op op) where T : unmanaged where Op : struct, IBinarySpan<T>
-    {
-        var shape = Strided.BroadcastShapes(name, a._shape, b._shape);
-        var y = Tensor.Empty<T>(shape);
-        ZipInto<T, Op>(a, b, y, op);
-        return y;
-    }
-
-    /// <summary>y = f(a, b) for float32 or float64 tensors of the same dtype, with broadcasting.</summary>
-    public static Tensor Zip<OF, OD>(string name, Tensor a, Tensor b, OF f, OD d)
-        where OF : struct, IBinarySpan<float> where OD : struct, IBinarySpan<double>
-    {
-        CheckSameDType(name, a, b);
-        return a.DType switch
-        {
-            DType.Float32 => Zip<float, OF>(name, a, b, f),
-            DType.Float64 => Zip<double, OD>(name, a, b, d),
-            _ => throw NotFloat(name, a),
-        };
-    }
-
     /// <summary>Writes f(a, b) into <paramref name="y"/>; a and b must broadcast to y's shape. y may alias a or b exactly.</summary>
-    public static void ZipInto<T, Op>(Tensor a, Tensor b, Tensor y, Op op) where T : unmanaged where Op : struct, IBinarySpan<T>
+    public static void ZipInto<T, Op>(in View a, in View b, in View y, Op op) where T : unmanaged where Op : struct, IBinarySpan<T>
     {
         if (a._contiguous && b._contiguous && y._contiguous && a._numel == y._numel && b._numel == y._numel)
         {
@@ -234,24 +186,6 @@ internal static class Elementwise
         for (int i = 0; i < v.Length; i++) dst[offset + i * stride] = v[i];
     }
 
-    // ------------------------------------------------------------------ helpers used by autograd and optimizers
-
-    /// <summary>dst += src (src broadcast to dst's shape), in place, not recorded.</summary>
-    public static void AddInPlace(Tensor dst, Tensor src)
-    {
-        CheckSameDType("AddInPlace", dst, src);
-        switch (dst.DType)
-        {
-            case DType.Float32: ZipInto<float, Add<float>>(dst, src, dst, default); break;
-            case DType.Float64: ZipInto<double, Add<double>>(dst, src, dst, default); break;
-            default: throw NotFloat("AddInPlace", dst);
-        }
-        dst.BumpVersion();
-    }
-
-    /// <summary>a + b in a new tensor, not recorded.</summary>
-    public static Tensor AddNew(Tensor a, Tensor b) => Zip("Add", a, b, default(Add<float>), default(Add<double>));
-
     internal struct Add<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
     {
         public readonly void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Add(a, b, y);
@@ -284,18 +218,4 @@ internal static class Elementwise
         public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => x.CopyTo(y);
     }
 
-    /// <summary>y = x · s written into y (may be x itself).</summary>
-    public static void MapInto(Tensor x, Tensor y, double s)
-    {
-        switch (x.DType)
-        {
-            case DType.Float32: MapInto<float, Scale<float>>(x, y, new((float)s)); break;
-            case DType.Float64: MapInto<double, Scale<double>>(x, y, new(s)); break;
-            default: throw NotFloat("Scale", x);
-        }
-    }
-
-    /// <summary>y = x · s for a float tensor, in a new tensor.</summary>
-    public static Tensor Scaled(Tensor x, double s) =>
-        Map("Scale", x, new Scale<float>((float)s), new Scale<double>(s));
 }

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 // Packing turns a block of op(A) or op(B) into the layout the micro-kernel streams through:
 // consecutive micro-panels of `width` (MR or NR) lanes, each stored k-major, i.e.

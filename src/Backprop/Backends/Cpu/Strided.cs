@@ -1,4 +1,4 @@
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>Inner loop of a strided iteration over up to three operands.</summary>
 internal interface IStridedInner
@@ -15,14 +15,14 @@ internal interface IStridedInner
 internal static class Strided
 {
     /// <summary>Strides of <paramref name="t"/> seen as broadcast to <paramref name="outShape"/> (0 on broadcast dimensions).</summary>
-    public static int[] BroadcastStrides(Tensor t, ReadOnlySpan<int> outShape)
+    public static int[] BroadcastStrides(in View t, ReadOnlySpan<int> outShape)
     {
         var s = new int[outShape.Length];
         BroadcastStrides(t, outShape, s);
         return s;
     }
 
-    public static void BroadcastStrides(Tensor t, ReadOnlySpan<int> outShape, Span<int> dest)
+    public static void BroadcastStrides(in View t, ReadOnlySpan<int> outShape, Span<int> dest)
     {
         int shift = outShape.Length - t.Rank;
         for (int i = 0; i < outShape.Length; i++)
@@ -30,25 +30,6 @@ internal static class Strided
             int j = i - shift;
             dest[i] = j < 0 || t._shape[j] == 1 ? 0 : t._strides[j];
         }
-    }
-
-    /// <summary>The NumPy broadcast of two shapes, or a <see cref="ShapeException"/> naming <paramref name="op"/>.</summary>
-    public static int[] BroadcastShapes(string op, int[] a, int[] b)
-    {
-        if (a.AsSpan().SequenceEqual(b)) return a;
-        int rank = Math.Max(a.Length, b.Length);
-        var r = new int[rank];
-        for (int i = 0; i < rank; i++)
-        {
-            int da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
-            int db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
-            if (da == db || db == 1) r[i] = da;
-            else if (da == 1) r[i] = db;
-            else
-                throw new ShapeException(
-                    $"{op}: shapes {Shape.Format(a)} and {Shape.Format(b)} cannot be broadcast together: dimension {i - rank} is {da} in one and {db} in the other.");
-        }
-        return r;
     }
 
     /// <summary>Runs <paramref name="k"/> over <paramref name="shape"/> with per-operand strides and base offsets.</summary>

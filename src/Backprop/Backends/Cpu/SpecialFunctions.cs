@@ -1,4 +1,4 @@
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>Functions .NET's Math lacks: the error function and the normal density and distribution.</summary>
 public static class SpecialFunctions

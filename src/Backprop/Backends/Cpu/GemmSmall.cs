@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 // The direct path, for shapes where packing costs more than it saves: tiny products (layers of a
 // small network at batch 10), matrix-vector shapes (m = 1 or n = 1) and a few rows against a

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Backprop.Kernels;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>
 /// Vectorized float32 GELU, x·Φ(x), forward and backward. erf uses Abramowitz and Stegun 7.1.26
