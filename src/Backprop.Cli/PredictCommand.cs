@@ -107,7 +107,8 @@ public static class PredictCommand
             int have = test.Inputs.NumElements / Math.Max(test.Count, 1);
             if (have != features)
                 throw new CliException($"--dataset {entry.Name}: {have} features, but the model {described} takes {features}.");
-            var x = Preprocess(test.Inputs, trainedOn, same ? train : null, recorded, dataDir);
+            // --data names the folder of the dataset evaluated; the statistics of another dataset come from where it was trained.
+            var x = Preprocess(test.Inputs, trainedOn, same ? train : null, recorded, null);
             var predicted = Predict(model, x);
             var labels = test.Targets.ToLongArray();
             long maxLabel = labels.Length > 0 ? labels.Max() : 0;
@@ -133,7 +134,7 @@ public static class PredictCommand
         }
 
         var rows = ReadInput(inputPath!, features, described);
-        var inputs = Preprocess(rows, trainedOn, null, recorded, null);
+        var inputs = Preprocess(rows, trainedOn, null, recorded, dataDir);
         var classesOut = Predict(model, inputs);
         if (json)
             stdout.WriteLine(new JsonObject
@@ -151,7 +152,8 @@ public static class PredictCommand
 
     /// <summary>
     /// The inputs as the model saw them in training: standardized with the training split's statistics
-    /// when the dataset it was trained on is standardized (recomputed from that split, which is loaded if not given).
+    /// when the dataset it was trained on is standardized (recomputed from that split, which is loaded
+    /// from <paramref name="dataDir"/>, else the recorded folder, if not given).
     /// </summary>
     private static Tensor Preprocess(Tensor x, DatasetEntry trainedOn, TensorDataset? train, TrainOptions recorded, string? dataDir)
     {
