@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Completions;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
@@ -49,7 +50,8 @@ public static class Cli
         var root = CreateRoot();
         // No response files: "@name" is an argument like any other.
         var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
-        if (result.Action is HelpWithNotes) return (result, null);
+        // Help and completion ([suggest]) work on any command line, mistakes included.
+        if (result.Action is HelpWithNotes || result.GetResult(root.Directives.OfType<SuggestDirective>().Single()) != null) return (result, null);
         return (result, Repeated(result, args) ?? (result.Action is ParseErrorAction ? FirstError(result) : null));
     }
 
@@ -107,8 +109,8 @@ public static class Cli
         {
             if (e.SymbolResult is OptionResult o && o.Tokens.Count == 0 && o.Option.Arity.MinimumNumberOfValues > 0)
                 return $"option {o.Option.Name} needs a value.";
-            if (e.SymbolResult is CommandResult && r.UnmatchedTokens.Count > 0)
-                return Unmatched(r.CommandResult.Command, r.UnmatchedTokens[0]);
+            if (e.SymbolResult is CommandResult c && r.UnmatchedTokens.Count > 0)
+                return Unmatched(c.Command, r.UnmatchedTokens[0]);
             return e.Message;
         }
         return "invalid command line.";
@@ -155,6 +157,8 @@ internal sealed class PrintVersion : SynchronousCommandLineAction
     /// <inheritdoc/>
     public override int Invoke(ParseResult parseResult)
     {
+        if (parseResult.Tokens.Count > 1)
+            throw new CliException("option --version cannot be combined with other arguments.");
         var assembly = typeof(Cli).Assembly;
         parseResult.InvocationConfiguration.Output.WriteLine(
             assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? assembly.GetName().Version?.ToString() ?? "unknown");

@@ -177,6 +177,8 @@ public class CliTests
     [InlineData("option --threads must be between 1 and 1024, got 0", "bench", "--threads", "0", "peak")]
     [InlineData("'predict' needs --checkpoint FILE", "predict", "--dataset", "digits")]
     [InlineData("unknown command '@args.rsp'", "@args.rsp")]   // no response files
+    [InlineData("option --version cannot be combined with other arguments", "--version", "train")]
+    [InlineData("unknown command '[bogus]'", "[bogus]", "train")]   // [suggest] is the only directive
     public void MoreBadArgumentsGiveOneLineAndExitCode2(string message, params string[] args)
     {
         var (code, _, err) = Run(args);
