@@ -13,7 +13,7 @@ namespace Backprop.Tests;
 [Collection("Threads")]
 public class ConcurrencyTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
     /// <summary>Runs <paramref name="body"/>(i) on <paramref name="threads"/> dedicated threads started together; rethrows the first failure.</summary>
     private static void RunConcurrently(int threads, Action<int> body)
@@ -212,7 +212,7 @@ public class ConcurrencyTests
         public void Run(int chunk, int chunks)
         {
             Interlocked.Increment(ref Runs[chunk]);
-            Thread.SpinWait(500);
+            Thread.SpinWait(20_000); // tens of microseconds: long enough for workers to take chunks
         }
     }
 
@@ -221,34 +221,40 @@ public class ConcurrencyTests
     {
         // One caller keeps two-chunk regions going while another asks for ever more threads, so
         // the pool grows while the first one's regions run: every chunk must still run exactly once.
-        const int Regions = 400;
-        int grownTo = 0;
+        int grownTo = 0, regions = 0;
+        bool growing = true;
         RunConcurrently(2, caller =>
         {
             if (caller == 0)
             {
                 using var scope = Threads.Use(2);
                 var work = new CountingWork();
-                for (int r = 0; r < Regions; r++)
+                while (Volatile.Read(ref growing))
                 {
                     Array.Clear(work.Runs);
                     Threads.For(2, work);
                     Assert.Equal(new[] { 1, 1, 0 }, work.Runs[..3]);
+                    regions++;
                 }
             }
             else
             {
-                for (int n = 3; n <= 40; n++)
+                try
                 {
-                    using var scope = Threads.Use(n);
-                    var work = new CountingWork();
-                    Threads.For(n, work);
-                    for (int c = 0; c < work.Runs.Length; c++) Assert.Equal(c < n ? 1 : 0, work.Runs[c]);
-                    grownTo = n;
+                    for (int n = 3; n <= 40; n++)
+                    {
+                        using var scope = Threads.Use(n);
+                        var work = new CountingWork();
+                        Threads.For(n, work);
+                        for (int c = 0; c < work.Runs.Length; c++) Assert.Equal(c < n ? 1 : 0, work.Runs[c]);
+                        grownTo = n;
+                    }
                 }
+                finally { Volatile.Write(ref growing, false); }
             }
         });
         Assert.Equal(40, grownTo);
+        Assert.True(regions > 0);
     }
 
     [Fact]
