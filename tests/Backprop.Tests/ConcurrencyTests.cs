@@ -108,6 +108,18 @@ public class ConcurrencyTests
         }
         Assert.Equal(process, Threads.Count);
         Assert.Throws<ArgumentOutOfRangeException>(() => Threads.Use(0));
+
+        // Setting Count changes the process-wide value; a scope on this thread still wins.
+        try
+        {
+            using (Threads.Use(3))
+            {
+                Threads.Count = process + 1;
+                Assert.Equal(3, Threads.Count);
+            }
+            Assert.Equal(process + 1, Threads.Count);
+        }
+        finally { Threads.Count = process; }
     }
 
     [Fact]
