@@ -4,15 +4,74 @@ namespace Backprop;
 /// A seeded pseudo-random generator (xoshiro256**): the same seed gives the same numbers on every
 /// machine. Its state can be saved and restored, so training runs can be resumed exactly.
 /// </summary>
+/// <remarks>
+/// A generator is not thread-safe: threads that draw random numbers at the same time should each
+/// have their own, passed as the <c>generator:</c> argument or made their default with
+/// <see cref="Use"/>.
+/// </remarks>
 public sealed class Generator
 {
     private ulong _s0, _s1, _s2, _s3;
 
-    /// <summary>The generator used when none is passed; seeded with 0 unless reseeded.</summary>
-    public static Generator Default { get; private set; } = new(0);
+    private static Generator _processDefault = new(0);
+    [ThreadStatic] private static Generator? t_scoped;
+    [ThreadStatic] private static GeneratorScope? t_scope;
 
-    /// <summary>Reseeds the default generator.</summary>
-    public static void ManualSeed(ulong seed) => Default = new Generator(seed);
+    /// <summary>
+    /// The generator used when none is passed: the innermost <see cref="Use"/> scope's generator on
+    /// this thread, else the process-wide one (seeded with 0 unless reseeded by <see cref="ManualSeed"/>).
+    /// </summary>
+    public static Generator Default => t_scoped ?? _processDefault;
+
+    /// <summary>Replaces the process-wide default generator with one seeded from <paramref name="seed"/> (a <see cref="Use"/> scope on this thread still takes precedence).</summary>
+    public static void ManualSeed(ulong seed) => _processDefault = new Generator(seed);
+
+    /// <summary>
+    /// Makes <paramref name="generator"/> the <see cref="Default"/> for the current thread until the
+    /// returned scope is disposed, without changing it for other threads:
+    /// <c>using (Generator.Use(new Generator(7))) { ... }</c>. Scopes nest; disposing one restores
+    /// the default that was in effect when it began.
+    /// </summary>
+    /// <remarks>
+    /// The setting belongs to the thread, not to an async flow: dispose the scope on the thread that
+    /// created it (do not await inside it), or a <see cref="InvalidOperationException"/> says so.
+    /// </remarks>
+    public static GeneratorScope Use(Generator generator)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        return new GeneratorScope(generator);
+    }
+
+    /// <summary>This thread's scoped default, or null.</summary>
+    internal static Generator? Scoped => t_scoped;
+
+    /// <summary>Sets this thread's scoped default (the caller's, while a worker runs its chunk); returns the previous one.</summary>
+    internal static Generator? SwapScoped(Generator? generator)
+    {
+        var previous = t_scoped;
+        t_scoped = generator;
+        return previous;
+    }
+
+    internal static void Enter(GeneratorScope scope)
+    {
+        scope.Outer = t_scope;
+        scope.OuterGenerator = t_scoped;
+        t_scope = scope;
+        t_scoped = scope.Generator;
+    }
+
+    internal static void Exit(GeneratorScope scope)
+    {
+        if (t_scope != scope)
+            throw new InvalidOperationException(scope.Owner != Environment.CurrentManagedThreadId
+                ? "Generator.Use: a scope must be disposed on the thread that created it (it is not carried across await)."
+                : "Generator.Use: scopes must be disposed in the reverse order of their creation.");
+        t_scope = scope.Outer;
+        t_scoped = scope.OuterGenerator;
+        scope.Outer = null;
+        scope.OuterGenerator = null;
+    }
 
     /// <summary>Creates a generator from a seed.</summary>
     public Generator(ulong seed) => Seed(seed);
@@ -116,5 +175,34 @@ public sealed class Generator
             int j = NextInt(i + 1);
             (items[i], items[j]) = (items[j], items[i]);
         }
+    }
+}
+
+/// <summary>
+/// A default generator in effect on one thread until disposed; returned by <see cref="Generator.Use"/>.
+/// Disposing it twice does nothing.
+/// </summary>
+public sealed class GeneratorScope : IDisposable
+{
+    internal GeneratorScope? Outer;
+    internal Generator? OuterGenerator;
+    internal readonly int Owner = Environment.CurrentManagedThreadId;
+    private bool _disposed;
+
+    internal GeneratorScope(Generator generator)
+    {
+        Generator = generator;
+        Backprop.Generator.Enter(this);
+    }
+
+    /// <summary>The generator this scope makes the default.</summary>
+    public Generator Generator { get; }
+
+    /// <summary>Restores the default generator in effect before the scope began.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        Backprop.Generator.Exit(this);
+        _disposed = true;
     }
 }

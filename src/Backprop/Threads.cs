@@ -13,7 +13,8 @@ public interface IParallelWork
 
 /// <summary>
 /// The library's one threading policy: how many threads kernels (GEMM, large elementwise maps and
-/// reductions) may use. Defaults to the number of cores, or to <c>BACKPROP_THREADS</c> when set.
+/// reductions) may use. Defaults to the number of cores, or to <c>BACKPROP_THREADS</c> when set;
+/// <see cref="Count"/> sets it for the process and <see cref="Use"/> for a scope on one thread.
 /// </summary>
 /// <remarks>
 /// Workers are dedicated background threads that watch for work for a short while (~100 µs,
@@ -22,26 +23,57 @@ public interface IParallelWork
 /// time the caller has finished its own runs on the caller instead, so a worker that is slow to
 /// wake (or that the OS queued on the caller's own core) never makes a region slower than serial.
 /// Work submitted from inside a parallel region runs serially, so nested kernels never
-/// oversubscribe the machine.
+/// oversubscribe the machine. The pool serves one parallel region at a time: a thread that finds
+/// it busy (another thread's kernel is running on it) runs its own chunks itself, one after
+/// another, so concurrent callers never wait for each other and never share a worker.
 /// </remarks>
 public static class Threads
 {
     private static int _count = DefaultCount();
     private static WorkerPool? _pool;
-    private static readonly object PoolLock = new();
+    // Held by the one caller whose region the workers are running; growing the pool also takes it,
+    // so a pool is never replaced while its workers run someone's chunks.
+    private static readonly object DispatchLock = new();
 
     [ThreadStatic] private static bool _inRegion;
+    // This thread's scoped count (0: none, use _count); see Use.
+    [ThreadStatic] private static int t_count;
+    [ThreadStatic] private static ThreadCountScope? t_scope;
 
-    /// <summary>Number of threads kernels may use (at least 1).</summary>
+    /// <summary>
+    /// Number of threads kernels called from this thread may use (at least 1): the innermost
+    /// <see cref="Use"/> scope's count on this thread, else the process-wide setting. Setting it
+    /// changes the process-wide setting (every thread without a scope).
+    /// </summary>
     public static int Count
     {
-        get => _count;
+        get
+        {
+            int n = t_count;
+            return n != 0 ? n : _count;
+        }
         set
         {
             if (value < 1)
                 throw new ArgumentOutOfRangeException(nameof(value), value, "Threads.Count must be at least 1.");
             _count = value;
         }
+    }
+
+    /// <summary>
+    /// Sets the thread count for kernels called from the current thread until the returned scope is
+    /// disposed, without changing it for other threads: <c>using (Threads.Use(1)) { ... }</c>.
+    /// Scopes nest; disposing one restores the count that was in effect when it began.
+    /// </summary>
+    /// <remarks>
+    /// The setting belongs to the thread, not to an async flow: dispose the scope on the thread that
+    /// created it (do not await inside it), or a <see cref="InvalidOperationException"/> says so.
+    /// </remarks>
+    public static ThreadCountScope Use(int count)
+    {
+        if (count < 1)
+            throw new ArgumentOutOfRangeException(nameof(count), count, "Threads.Use: the thread count must be at least 1.");
+        return new ThreadCountScope(count);
     }
 
     /// <summary>True while the current thread is running a chunk of a parallel region.</summary>
@@ -59,15 +91,37 @@ public static class Threads
         return Math.Max(1, Environment.ProcessorCount);
     }
 
+    internal static void Enter(ThreadCountScope scope, int count)
+    {
+        scope.Outer = t_scope;
+        scope.OuterCount = t_count;
+        t_scope = scope;
+        t_count = count;
+    }
+
+    internal static void Exit(ThreadCountScope scope)
+    {
+        if (t_scope != scope)
+            throw new InvalidOperationException(scope.Owner != Environment.CurrentManagedThreadId
+                ? "Threads.Use: a scope must be disposed on the thread that created it (it is not carried across await)."
+                : "Threads.Use: scopes must be disposed in the reverse order of their creation.");
+        t_scope = scope.Outer;
+        t_count = scope.OuterCount;
+        scope.Outer = null;
+    }
+
     /// <summary>
     /// How many chunks a job of <paramref name="work"/> units should be split into, given that a
     /// chunk is worth its dispatch cost only above <paramref name="minWorkPerChunk"/> units.
     /// </summary>
     public static int ChunksFor(long work, long minWorkPerChunk)
     {
-        if (_inRegion || _count == 1) return 1;
+        if (_inRegion) return 1;
+        int n = t_count;
+        if (n == 0) n = _count;
+        if (n == 1) return 1;
         long c = work / Math.Max(1, minWorkPerChunk);
-        return (int)Math.Clamp(c, 1, _count);
+        return (int)Math.Clamp(c, 1, n);
     }
 
     /// <summary>
@@ -82,20 +136,21 @@ public static class Threads
             for (int i = 0; i < Math.Max(chunks, 1); i++) RunChunk(work, i, Math.Max(chunks, 1));
             return;
         }
-        var pool = _pool;
-        if (pool == null || pool.Size < chunks - 1)
+        // Another thread's region is running on the workers: run this one here rather than wait.
+        if (!Monitor.TryEnter(DispatchLock))
         {
-            lock (PoolLock)
-            {
-                pool = _pool;
-                if (pool == null || pool.Size < chunks - 1)
-                {
-                    pool = new WorkerPool(Math.Max(chunks - 1, _count - 1), _pool);
-                    _pool = pool;
-                }
-            }
+            for (int i = 0; i < chunks; i++) RunChunk(work, i, chunks);
+            return;
         }
-        pool.Run(chunks, work);
+        try
+        {
+            int count = Count;
+            var pool = _pool;
+            if (pool == null || pool.Size < chunks - 1)
+                _pool = pool = new WorkerPool(Math.Max(chunks - 1, count - 1), pool);
+            pool.Run(chunks, work, count);
+        }
+        finally { Monitor.Exit(DispatchLock); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -107,11 +162,23 @@ public static class Threads
         finally { _inRegion = was; }
     }
 
-    /// <summary>Fixed set of background workers; one job at a time (callers serialize on a lock).</summary>
+    /// <summary>Runs a chunk on a worker with the caller's thread count and default generator in effect.</summary>
+    private static void RunChunkFor(IParallelWork work, int chunk, int chunks, int count, Generator? generator)
+    {
+        t_count = count;
+        var savedGenerator = Generator.SwapScoped(generator);
+        try { RunChunk(work, chunk, chunks); }
+        finally
+        {
+            t_count = 0;
+            Generator.SwapScoped(savedGenerator);
+        }
+    }
+
+    /// <summary>Fixed set of background workers; one job at a time (the caller holds <see cref="DispatchLock"/>).</summary>
     private sealed class WorkerPool
     {
         private readonly Worker[] _workers;
-        private readonly object _jobLock = new();
         private readonly CountdownSignal _done = new();
         public int Size => _workers.Length;
 
@@ -122,39 +189,29 @@ public static class Threads
                 _workers[i] = previous != null && i < previous._workers.Length ? previous._workers[i] : new Worker(i + 1);
         }
 
-        public void Run(int chunks, IParallelWork work)
+        public void Run(int chunks, IParallelWork work, int count)
         {
-            // Two independent user threads may both run kernels; let one dispatch at a time, and
-            // let the other fall back to serial work instead of waiting if the pool is busy.
-            if (!Monitor.TryEnter(_jobLock))
+            var generator = Generator.Scoped;
+            var done = _done;
+            done.Reset(chunks - 1);
+            for (int i = 1; i < chunks; i++) _workers[i - 1].Post(work, i, chunks, count, generator, done);
+            Exception? first = null;
+            try { RunChunk(work, 0, chunks); }
+            catch (Exception e) { first = e; }
+            // A worker that has not picked up its chunk yet is still waking (tens of
+            // microseconds, more in a VM) or is queued behind this thread on the same core;
+            // with chunks of equal size, running it here always finishes sooner than waiting.
+            for (int i = 1; i < chunks; i++)
             {
-                for (int i = 0; i < chunks; i++) RunChunk(work, i, chunks);
-                return;
+                if (!_workers[i - 1].TryRevoke()) continue;
+                Exception? error = null;
+                try { RunChunk(work, i, chunks); }
+                catch (Exception e) { error = e; }
+                done.Signal(error);
             }
-            try
-            {
-                var done = _done;
-                done.Reset(chunks - 1);
-                for (int i = 1; i < chunks; i++) _workers[i - 1].Post(work, i, chunks, done);
-                Exception? first = null;
-                try { RunChunk(work, 0, chunks); }
-                catch (Exception e) { first = e; }
-                // A worker that has not picked up its chunk yet is still waking (tens of
-                // microseconds, more in a VM) or is queued behind this thread on the same core;
-                // with chunks of equal size, running it here always finishes sooner than waiting.
-                for (int i = 1; i < chunks; i++)
-                {
-                    if (!_workers[i - 1].TryRevoke()) continue;
-                    Exception? error = null;
-                    try { RunChunk(work, i, chunks); }
-                    catch (Exception e) { error = e; }
-                    done.Signal(error);
-                }
-                done.Wait();
-                first ??= done.Error;
-                if (first != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
-            }
-            finally { Monitor.Exit(_jobLock); }
+            done.Wait();
+            first ??= done.Error;
+            if (first != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
         }
     }
 
@@ -207,7 +264,8 @@ public static class Threads
         private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
         private int _state;
         private IParallelWork? _work;
-        private int _chunk, _chunks;
+        private int _chunk, _chunks, _count;
+        private Generator? _generator;
         private CountdownSignal? _done;
 
         public Worker(int id)
@@ -216,9 +274,9 @@ public static class Threads
             t.Start();
         }
 
-        public void Post(IParallelWork work, int chunk, int chunks, CountdownSignal done)
+        public void Post(IParallelWork work, int chunk, int chunks, int count, Generator? generator, CountdownSignal done)
         {
-            _work = work; _chunk = chunk; _chunks = chunks; _done = done;
+            _work = work; _chunk = chunk; _chunks = chunks; _count = count; _generator = generator; _done = done;
             Volatile.Write(ref _state, Posted);
             _wake.Set();
         }
@@ -234,9 +292,9 @@ public static class Threads
                 if (Interlocked.CompareExchange(ref _state, Running, Posted) != Posted) continue; // revoked
                 var done = _done!;
                 Exception? error = null;
-                try { RunChunk(_work!, _chunk, _chunks); }
+                try { RunChunkFor(_work!, _chunk, _chunks, _count, _generator); }
                 catch (Exception e) { error = e; }
-                _work = null; _done = null;
+                _work = null; _generator = null; _done = null;
                 Volatile.Write(ref _state, Idle);
                 done.Signal(error);
             }
@@ -260,5 +318,34 @@ public static class Threads
                 _wake.Reset();
             }
         }
+    }
+}
+
+/// <summary>
+/// A thread count in effect on one thread until disposed; returned by <see cref="Threads.Use"/>.
+/// Disposing it twice does nothing.
+/// </summary>
+public sealed class ThreadCountScope : IDisposable
+{
+    internal ThreadCountScope? Outer;
+    internal int OuterCount;
+    internal readonly int Owner = Environment.CurrentManagedThreadId;
+    private bool _disposed;
+
+    internal ThreadCountScope(int count)
+    {
+        Count = count;
+        Threads.Enter(this, count);
+    }
+
+    /// <summary>The thread count this scope sets.</summary>
+    public int Count { get; }
+
+    /// <summary>Restores the thread count in effect before the scope began.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        Threads.Exit(this);
+        _disposed = true;
     }
 }

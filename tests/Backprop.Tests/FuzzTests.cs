@@ -317,8 +317,6 @@ public class FuzzCliTests(ITestOutputHelper output) : IDisposable
         "--seed", "1", "0", "abc", "", " ", "--a=b=c", "--ü", "\0", "--save", "x.safetensors", "--detect-anomaly", "--batch-size", "1e400", "NaN",
     ];
 
-    private static readonly string[] Flags = ["json", "help", "quiet", "detect-anomaly"];
-
     [Fact]
     public void ArgumentParser()
     {
@@ -326,14 +324,9 @@ public class FuzzCliTests(ITestOutputHelper output) : IDisposable
             make: r => Enumerable.Range(0, r.Next(0, 12)).Select(_ => r.Next(5) == 0 ? RandomString(r) : Tokens[r.Next(Tokens.Length)]).ToArray(),
             run: args =>
             {
-                var a = CliArgs.Parse(args, Flags);
-                a.Flag("json");
-                a.String("save");
-                a.Int("epochs", 1, 1, 100);
-                a.Double("lr", 0.1, 0, 10);
-                a.Int("seed", 1);
-                a.Double("batch-size", 1);
-                a.RejectUnknown("train");
+                // Parsing and checking the values only: nothing runs.
+                var (_, error) = Cli.Cli.Parse(["train", .. args]);
+                if (error != null) throw new CliException(error);
                 return true;
             },
             size: args => args.Sum(a => a.Length) + 8 * args.Length,

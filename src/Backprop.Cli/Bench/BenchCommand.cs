@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Encodings.Web;
@@ -13,45 +14,70 @@ public static class BenchCommand
     // Readable JSON: "·", "≤" and "<" as themselves rather than \u escapes (still valid JSON).
     private static readonly JsonSerializerOptions JsonOut = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Options that take no value.</summary>
-    public static readonly string[] Flags = ["json", "help"];
-
-    private const string Help = """
-        usage:
-          backprop bench gemm --size N [--threads T] [--repeats R] [--json]
-              GFLOP/s of an N x N x N single-precision product (median of R timed repeats after warm-up)
-          backprop bench peak [--threads T] [--json]
-              the machine's FP32 FMA peak, from an unrolled loop of independent FMAs
-          backprop bench model NAME [--steps S] [--threads T] [--warmup-seconds W] [--json]
-              training throughput of a benchmark model on fixed synthetic batches:
-              mlp-small (784-16-16-10 sigmoid, SGD, batch 10), mlp-256 (784-256-128-10 ReLU, Adam, batch 128),
-              window-lm (fixed-window character model, Adam, batch 128)
-        """;
-
-    /// <summary>Runs the command.</summary>
-    public static int Run(CliArgs args, TextWriter stdout)
+    /// <summary>The command and its subcommands gemm, peak and model, for the command tree of <see cref="Cli"/>.</summary>
+    internal static Command Create()
     {
-        if (args.Flag("help") || args.Positionals.Count == 0)
+        // On "bench" and every benchmark: "bench --json gemm" and "bench gemm --json" both work.
+        var threads = CliOptions.Int("--threads", "threads for the kernels (default: the cores, or BACKPROP_THREADS)", 1, 1024, "T");
+        threads.Recursive = true;
+        var json = CliOptions.Flag("--json", "print one JSON object (the last line of stdout)");
+        json.Recursive = true;
+        var bench = new NotedCommand("bench", "Measure GEMM GFLOP/s, the FMA peak, or a model's training speed.") { Notes = "Always in Release: dotnet run -c Release --project src/Backprop.Cli -- bench ..." };
+        bench.Add(threads);
+        bench.Add(json);
+        bench.SetAction(Cli.ShowHelpAndFail);
+
+        var size = CliOptions.Int("--size", "N of the N x N x N product (default 1024)", 1, 16384);
+        var repeats = CliOptions.Int("--repeats", "timed repeats; the median is reported (default 9)", 1, 1000, "R");
+        var gemm = new Command("gemm", "GFLOP/s of an N x N x N single-precision product (median of R timed repeats after about a second of warm-up)");
+        gemm.Add(size);
+        gemm.Add(repeats);
+        gemm.SetAction(r => Report(r, threads, json, () => GemmBench(r.GetValue(size) ?? 1024, r.GetValue(repeats) ?? 9)));
+
+        var peak = new Command("peak", "the machine's FP32 FMA peak, from an unrolled loop of independent FMA chains on every thread");
+        peak.SetAction(r => Report(r, threads, json, PeakBench));
+
+        var name = CliOptions.Positionals("name", $"the benchmark model: {string.Join(", ", BenchModels.Names)}", BenchModels.Names);
+        var steps = CliOptions.Int("--steps", "timed training steps (default: about 3 seconds' worth)", 1, int.MaxValue, "S");
+        var warmup = CliOptions.Double("--warmup-seconds", "untimed warm-up (default 2)", 0, 600);
+        var model = new NotedCommand("model", "training throughput of a benchmark model on fixed synthetic batches")
         {
-            stdout.WriteLine(Help);
-            return args.Positionals.Count == 0 && !args.Flag("help") ? 2 : 0;
-        }
-        int threads = args.Int("threads", Threads.Count, 1, 1024);
-        bool json = args.Flag("json");
+            Notes = """
+                Models:
+                  mlp-small   784-16-16-10 sigmoid, SGD, batch 10
+                  mlp-256     784-256-128-10 ReLU, Adam, batch 128
+                  window-lm   fixed-window character language model, Adam, batch 128
+                """,
+        };
+        model.Add(name);
+        model.Add(steps);
+        model.Add(warmup);
+        model.SetAction(r =>
+        {
+            var names = r.GetValue(name) ?? [];
+            if (names.Length != 1)
+                throw new CliException($"'bench model' takes one model name: {string.Join(", ", BenchModels.Names)}.");
+            return Report(r, threads, json, () => ModelBench(names[0], r.GetValue(steps) ?? 0, r.GetValue(warmup) ?? 2));
+        });
+
+        bench.Add(gemm);
+        bench.Add(peak);
+        bench.Add(model);
+        return bench;
+    }
+
+    /// <summary>Runs a benchmark with the thread count asked for, and prints its result.</summary>
+    private static int Report(ParseResult r, Option<int?> threadsOption, Option<bool> jsonOption, Func<JsonObject> measure)
+    {
+        int threads = r.GetValue(threadsOption) ?? Threads.Count;
+        var stdout = r.InvocationConfiguration.Output;
         int previous = Threads.Count;
         Threads.Count = threads;
         try
         {
-            var what = args.Positionals[0];
-            JsonObject result = what switch
-            {
-                "gemm" => GemmBench(args),
-                "peak" => PeakBench(args),
-                "model" => ModelBench(args),
-                _ => throw new CliException($"unknown benchmark '{what}'; expected gemm, peak or model."),
-            };
+            var result = measure();
             result["threads"] = threads;
-            if (json) stdout.WriteLine(result.ToJsonString(JsonOut));
+            if (r.GetValue(jsonOption)) stdout.WriteLine(result.ToJsonString(JsonOut));
             else
                 foreach (var (k, v) in result)
                     stdout.WriteLine($"{k,-22} {(v is JsonValue s && s.TryGetValue(out string? text) ? text : v?.ToJsonString(JsonOut))}");
@@ -63,12 +89,8 @@ public static class BenchCommand
         }
     }
 
-    private static unsafe JsonObject GemmBench(CliArgs args)
+    private static unsafe JsonObject GemmBench(int n, int repeats)
     {
-        if (args.Positionals.Count != 1) throw new CliException("'bench gemm' takes no positional arguments beyond 'gemm'.");
-        int n = args.Int("size", 1024, 1, 16384);
-        int repeats = args.Int("repeats", 9, 1, 1000);
-        args.RejectUnknown("bench");
         var g = new Generator(1);
         var a = Tensor.Rand([n, n], g).ToArray();
         var b = Tensor.Rand([n, n], g).ToArray();
@@ -103,10 +125,8 @@ public static class BenchCommand
         };
     }
 
-    private static JsonObject PeakBench(CliArgs args)
+    private static JsonObject PeakBench()
     {
-        if (args.Positionals.Count != 1) throw new CliException("'bench peak' takes no positional arguments beyond 'peak'.");
-        args.RejectUnknown("bench");
         double gflops = FmaPeak.MeasureGflops(Threads.Count, TimeSpan.FromSeconds(1));
         return new JsonObject
         {
@@ -116,14 +136,9 @@ public static class BenchCommand
         };
     }
 
-    private static JsonObject ModelBench(CliArgs args)
+    private static JsonObject ModelBench(string name, int steps, double warmup)
     {
-        if (args.Positionals.Count != 2)
-            throw new CliException($"'bench model' takes one model name: {string.Join(", ", BenchModels.Names)}.");
-        int steps = args.Int("steps", 0, 1, int.MaxValue);
-        double warmup = args.Double("warmup-seconds", 2, 0, 600);
-        args.RejectUnknown("bench");
-        var model = BenchModels.Create(args.Positionals[1]);
+        var model = BenchModels.Create(name);
         var sw = Stopwatch.StartNew();
         int i = 0;
         while (sw.Elapsed.TotalSeconds < warmup) model.Step(i++); // tiered JIT settles in the first second or two

@@ -50,7 +50,7 @@ public static class DatasetCatalog
     /// <summary>The entry with this name, or a one-line error listing the names.</summary>
     public static DatasetEntry Find(string name) =>
         All.FirstOrDefault(e => e.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new CliException($"unknown dataset '{name}'; expected one of: {string.Join(", ", All.Select(e => e.Name))}.");
+        ?? throw new CliException($"unknown dataset '{name}'; expected one of: {string.Join(", ", All.Select(e => e.Name))}{CliOptions.DidYouMean(name, All.Select(e => e.Name), "'")}.");
 
     /// <summary>../shared/data/mnist relative to the repository or the working directory, as far as it can be found.</summary>
     private static string DefaultMnistDir()

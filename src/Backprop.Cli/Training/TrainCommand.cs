@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -10,47 +11,74 @@ namespace Backprop.Cli.Training;
 /// <summary><c>backprop train [dataset] [options]</c>.</summary>
 public static class TrainCommand
 {
-    /// <summary>Options that take no value.</summary>
-    public static readonly string[] Flags = ["json", "help", "quiet", "detect-anomaly"];
+    /// <summary>The options of the command.</summary>
+    private sealed class Options
+    {
+        public readonly Argument<string[]> Dataset = CliOptions.Positionals("dataset", "the dataset (default: digits, embedded, no download)", DatasetCatalog.All.Select(e => e.Name));
+        public readonly Option<string?> Model = CliOptions.Text("--model", "mlp:A-B-...-Z", "layer sizes from input to output, e.g. mlp:784-16-16-10", CheckModel);
+        public readonly Option<string?> Activation = CliOptions.Choice("--activation", "activation", NN.Activation.Names, "hidden-layer activation");
+        public readonly Option<string?> Loss = CliOptions.Choice("--loss", "loss", ["cross-entropy", "mse"], "loss (mse against one-hot targets; default cross-entropy)");
+        public readonly Option<string?> Optimizer = CliOptions.Choice("--optimizer", "optimizer", OptimizerFactory.Names, "optimizer");
+        public readonly Option<double?> Lr = CliOptions.Double("--lr", "learning rate", 0, 1e6);
+        public readonly Option<double?> Momentum = CliOptions.Double("--momentum", "momentum (sgd, rmsprop; momentum/nesterov default to 0.9)", 0, 1);
+        public readonly Option<double?> WeightDecay = CliOptions.Double("--weight-decay", "weight decay", 0, 1e3);
+        public readonly Option<int?> BatchSize = CliOptions.Int("--batch-size", "mini-batch size", 1, 1 << 20);
+        public readonly Option<int?> Epochs = CliOptions.Int("--epochs", "passes over the training set (in total, when resuming)", 1, 100000);
+        public readonly Option<ulong?> Seed = CliOptions.Seed("--seed", "seed for initialization and shuffling (default 1)");
+        public readonly Option<string?> Data = CliOptions.Text("--data", "DIR", "folder with the dataset's files (mnist, fashion-mnist)");
+        public readonly Option<int?> Limit = CliOptions.Int("--limit", "train on the first N samples only", 1);
+        public readonly Option<int?> Threads = CliOptions.Int("--threads", "threads for the kernels (default: the cores, or BACKPROP_THREADS)", 1, 1024);
+        public readonly Option<double?> MinAccuracy = CliOptions.Double("--min-accuracy", "exit with code 3 if the final test accuracy (a fraction) is below X", 0, 1);
+        public readonly Option<bool> Json = CliOptions.Flag("--json", "print one JSON object with the results as the last line of stdout (the other lines go to stderr)");
+        public readonly Option<bool> Quiet = CliOptions.Flag("--quiet", "no progress output, only the final line");
+        public readonly Option<string?> Save = CliOptions.Text("--save", "PATH", "write a checkpoint (one .safetensors file, replaced atomically) after every epoch");
+        public readonly Option<int?> SaveEvery = CliOptions.Int("--save-every", "also write it every N training steps (needs --save)", 1);
+        public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
+            "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
+        public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
 
-    private static string Help => $"""
-        usage: backprop train [dataset] [options]
+        public IEnumerable<Symbol> All() =>
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, SaveEvery, Resume, DetectAnomaly];
 
-        datasets (default: digits, embedded, no download):
-        {string.Join("\n", DatasetCatalog.All.Select(e => $"  {e.Name,-16}{e.Description}"))}
+        private static string? CheckModel(string text)
+        {
+            try
+            {
+                ModelSpec.Parse(text);
+                return null;
+            }
+            catch (CliException e)
+            {
+                return e.Message;
+            }
+        }
+    }
 
-        options (defaults depend on the dataset):
-          --model mlp:A-B-...-Z   layer sizes from input to output, e.g. mlp:784-16-16-10
-          --activation NAME       {string.Join(", ", NN.Activation.Names)}
-          --loss NAME             cross-entropy (default) or mse (against one-hot targets)
-          --optimizer NAME        {string.Join(", ", OptimizerFactory.Names)}
-          --lr X                  learning rate
-          --momentum X            momentum (sgd, rmsprop; momentum/nesterov default to 0.9)
-          --weight-decay X        weight decay
-          --batch-size N          mini-batch size
-          --epochs N              passes over the training set
-          --seed N                seed for initialization and shuffling (default 1)
-          --data DIR              folder with the dataset's files (mnist, fashion-mnist)
-          --limit N               train on the first N samples only
-          --threads N             threads for the kernels (default: cores, or BACKPROP_THREADS)
-          --min-accuracy X        exit with code 3 if the final test accuracy (a fraction) is below X
-          --json                  print one JSON object with the results as the last line of stdout
-          --quiet                 no progress output
-          --save PATH             write a checkpoint (one .safetensors file, replaced atomically) after every epoch
-          --save-every N          also write it every N training steps (needs --save)
-          --resume PATH           continue the run recorded in a checkpoint until --epochs epochs are done in total;
-                                  its options (and thread count) apply unless given again: bit-identical on the same machine
-          --detect-anomaly        check every op for NaN and infinity and name the first op that produced one
-        """;
+    /// <summary>The command, for the command tree of <see cref="Cli"/>.</summary>
+    internal static Command Create()
+    {
+        var o = new Options();
+        var command = new NotedCommand("train", "Train a network (no dataset: the built-in 8x8 digits).")
+        {
+            Notes = "Datasets (the defaults of the options depend on the dataset):\n" +
+                string.Join("\n", DatasetCatalog.All.Select(e => $"  {e.Name,-16}{e.Description}")) +
+                "\n\nExample: backprop train mnist --data ../shared/data/mnist --epochs 5 --save mnist.safetensors",
+        };
+        foreach (var symbol in o.All())
+            if (symbol is Argument a) command.Add(a);
+            else command.Add((Option)symbol);
+        command.SetAction(r => Run(r, o));
+        return command;
+    }
 
     /// <summary>Runs the command.</summary>
-    public static int Run(CliArgs args, TextWriter stdout, TextWriter stderr)
+    private static int Run(ParseResult r, Options o)
     {
         // --threads (or a resumed run's recorded count) applies to this run only.
         int previousThreads = Threads.Count;
         try
         {
-            return RunWithThreads(args, stdout, stderr);
+            return RunWithThreads(r, o, r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
         }
         finally
         {
@@ -58,18 +86,14 @@ public static class TrainCommand
         }
     }
 
-    private static int RunWithThreads(CliArgs args, TextWriter stdout, TextWriter stderr)
+    private static int RunWithThreads(ParseResult p, Options opt, TextWriter stdout, TextWriter stderr)
     {
-        if (args.Flag("help"))
-        {
-            stdout.WriteLine(Help);
-            return 0;
-        }
-        if (args.Positionals.Count > 1)
-            throw new CliException($"'train' takes at most one dataset, got: {string.Join(" ", args.Positionals)}.");
-        bool json = args.Flag("json"), quiet = args.Flag("quiet"), detectAnomaly = args.Flag("detect-anomaly");
-        string? savePath = args.String("save"), resumePath = args.String("resume");
-        int saveEvery = args.String("save-every") != null ? args.Int("save-every", 0, 1) : 0;
+        var positionals = p.GetValue(opt.Dataset) ?? [];
+        if (positionals.Length > 1)
+            throw new CliException($"'train' takes at most one dataset, got: {string.Join(" ", positionals)}.");
+        bool json = p.GetValue(opt.Json), quiet = p.GetValue(opt.Quiet), detectAnomaly = p.GetValue(opt.DetectAnomaly);
+        string? savePath = p.GetValue(opt.Save), resumePath = p.GetValue(opt.Resume);
+        int saveEvery = p.GetValue(opt.SaveEvery) ?? 0;
         if (saveEvery > 0 && savePath == null)
             throw new CliException("--save-every needs --save PATH, the checkpoint file to write.");
         if (savePath != null && (!ValidPath(savePath) || Directory.Exists(savePath)))
@@ -93,43 +117,40 @@ public static class TrainCommand
         TrainOptions? recorded = null;
         if (resumePath != null)
         {
-            resume = LoadCheckpoint(resumePath);
-            recorded = resume.Extra["options"] is JsonObject ro
-                ? TrainOptions.FromJson(ro, resumePath)
-                : throw new CliException($"--resume {resumePath}: the checkpoint records no training options; was it written by 'backprop train'?");
+            resume = LoadCheckpoint(resumePath, "--resume");
+            recorded = RecordedOptions(resume, resumePath, "--resume");
         }
         // Resuming: what the checkpoint recorded is the default, and only options given again change.
-        var entry = DatasetCatalog.Find(args.Positionals.Count == 1 ? args.Positionals[0] : recorded?.Dataset ?? "digits");
+        var entry = DatasetCatalog.Find(positionals.Length == 1 ? positionals[0] : recorded?.Dataset ?? "digits");
         var d = entry.Defaults;
         // Resuming also keeps the recorded thread count (bit-identical continuation needs it) unless --threads is given.
         int recordedThreads = resume?.Extra["threads"] is JsonValue tv && tv.TryGetValue<int>(out int rt) && rt is >= 1 and <= 1024 ? rt : 0;
-        int threads = args.Int("threads", recordedThreads, 1, 1024);
+        int threads = p.GetValue(opt.Threads) ?? recordedThreads;
         if (threads > 0) Threads.Count = threads;
-        var seedText = args.String("seed");
-        ulong seed = recorded?.Seed ?? 1;
-        if (seedText != null && !ulong.TryParse(seedText, NumberStyles.None, CultureInfo.InvariantCulture, out seed))
-            throw new CliException($"option --seed expects a non-negative integer, got '{seedText}'.");
-        var dataDir = args.String("data", recorded?.DataDir);
-        if (dataDir != null && !Directory.Exists(dataDir))
-            throw new CliException($"--data: folder '{dataDir}' does not exist{(args.Has("data") ? "" : $" (recorded in {resumePath})")}.");
+        bool dataGiven = p.GetResult(opt.Data) != null;
+        var dataDir = p.GetValue(opt.Data) ?? recorded?.DataDir;
+        if (dataDir != null) CheckDataFolder(dataDir, dataGiven ? null : resumePath);
         var options = new TrainOptions
         {
             Dataset = entry.Name,
-            Model = args.String("model", recorded?.Model ?? d.Model)!,
-            Activation = args.String("activation", recorded?.Activation ?? d.Activation)!.ToLowerInvariant(),
-            Loss = args.String("loss", recorded?.Loss ?? "cross-entropy")!.ToLowerInvariant(),
-            Optimizer = args.String("optimizer", recorded?.Optimizer ?? d.Optimizer)!.ToLowerInvariant(),
-            Lr = args.Double("lr", recorded?.Lr ?? d.Lr, 0, 1e6),
-            Momentum = args.Double("momentum", recorded?.Momentum ?? 0, 0, 1),
-            WeightDecay = args.Double("weight-decay", recorded?.WeightDecay ?? 0, 0, 1e3),
-            BatchSize = args.Int("batch-size", recorded?.BatchSize ?? d.BatchSize, 1, 1 << 20),
-            Epochs = args.Int("epochs", recorded?.Epochs ?? d.Epochs, 1, 100000),
-            Seed = seed,
+            Model = p.GetValue(opt.Model) ?? recorded?.Model ?? d.Model,
+            Activation = (p.GetValue(opt.Activation) ?? recorded?.Activation ?? d.Activation).ToLowerInvariant(),
+            Loss = (p.GetValue(opt.Loss) ?? recorded?.Loss ?? "cross-entropy").ToLowerInvariant(),
+            Optimizer = (p.GetValue(opt.Optimizer) ?? recorded?.Optimizer ?? d.Optimizer).ToLowerInvariant(),
+            Lr = p.GetValue(opt.Lr) ?? recorded?.Lr ?? d.Lr,
+            Momentum = p.GetValue(opt.Momentum) ?? recorded?.Momentum ?? 0,
+            WeightDecay = p.GetValue(opt.WeightDecay) ?? recorded?.WeightDecay ?? 0,
+            BatchSize = p.GetValue(opt.BatchSize) ?? recorded?.BatchSize ?? d.BatchSize,
+            Epochs = p.GetValue(opt.Epochs) ?? recorded?.Epochs ?? d.Epochs,
+            Seed = p.GetValue(opt.Seed) ?? recorded?.Seed ?? 1,
             DataDir = dataDir,
-            Limit = args.String("limit") != null ? args.Int("limit", 0, 1) : recorded?.Limit,
+            Limit = p.GetValue(opt.Limit) ?? recorded?.Limit,
         };
-        double minAccuracy = args.Double("min-accuracy", 0, 0, 1);
-        args.RejectUnknown("train");
+        double minAccuracy = p.GetValue(opt.MinAccuracy) ?? 0;
+        var overridden = new HashSet<string>();
+        if (p.GetResult(opt.Lr) != null) overridden.Add("lr");
+        if (p.GetResult(opt.Momentum) != null) overridden.Add("momentum");
+        if (p.GetResult(opt.WeightDecay) != null) overridden.Add("weight-decay");
 
         var human = json ? stderr : stdout;
         var total = Stopwatch.StartNew();
@@ -146,7 +167,7 @@ public static class TrainCommand
         {
             try
             {
-                trainer.Restore(resume, new HashSet<string>(["lr", "momentum", "weight-decay"]).Where(args.Has).ToHashSet());
+                trainer.Restore(resume, overridden);
             }
             catch (CheckpointMismatchException e)
             {
@@ -241,7 +262,8 @@ public static class TrainCommand
             }
         }
         var last = trainer.History[^1];
-        if (!quiet)
+        // The result line, even with --quiet (which only drops the progress); --json --quiet prints only the JSON.
+        if (!quiet || !json)
             human.WriteLine($"done in {total.Elapsed.TotalSeconds:F1} s: test accuracy {100 * last.TestAccuracy:F2}%" +
                 (savePath != null ? $"; checkpoint {savePath} (epoch {trainer.EpochsDone}, step {trainer.Step})" : ""));
         if (json)
@@ -292,8 +314,8 @@ public static class TrainCommand
     /// <summary>A number, or null for NaN and infinity (which JSON cannot hold).</summary>
     private static JsonNode? JsonNumber(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
-    /// <summary>The checkpoint to resume from, or a one-line error naming the file and what is wrong with it.</summary>
-    private static CheckpointContent LoadCheckpoint(string path)
+    /// <summary>A checkpoint written by 'backprop train', or a one-line error naming the option, the file and what is wrong with it.</summary>
+    internal static CheckpointContent LoadCheckpoint(string path, string option)
     {
         try
         {
@@ -301,16 +323,37 @@ public static class TrainCommand
         }
         catch (FileNotFoundException e)
         {
-            throw new CliException($"--resume: {e.Message}");
+            throw new CliException($"{option}: {e.Message}");
         }
         catch (CheckpointFormatException e)
         {
-            throw new CliException($"--resume: {e.Message}");
+            throw new CliException($"{option}: {e.Message}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new CliException($"--resume {path}: cannot read the checkpoint: {e.Message}");
+            throw new CliException($"{option} {path}: cannot read the checkpoint: {e.Message}");
         }
+    }
+
+    /// <summary>The training options a checkpoint records.</summary>
+    internal static TrainOptions RecordedOptions(CheckpointContent checkpoint, string path, string option) =>
+        checkpoint.Extra["options"] is JsonObject ro
+            ? TrainOptions.FromJson(ro, path)
+            : throw new CliException($"{option} {path}: the checkpoint records no training options; was it written by 'backprop train'?");
+
+    /// <summary>
+    /// A one-line error unless <paramref name="dir"/> is an existing folder; it says whether the path is
+    /// missing or a file, and where a path that was not given came from.
+    /// </summary>
+    internal static void CheckDataFolder(string dir, string? recordedIn)
+    {
+        string from = recordedIn != null ? $" (recorded in {recordedIn})" : "";
+        if (!ValidPath(dir))
+            throw new CliException($"--data: '{dir}' is not a valid path{from}; give the folder that holds the dataset's files.");
+        if (File.Exists(dir))
+            throw new CliException($"--data: '{dir}' is a file, not a folder{from}; give the folder that holds the dataset's files.");
+        if (!Directory.Exists(dir))
+            throw new CliException($"--data: folder '{dir}' does not exist{from}.");
     }
 
     /// <summary>A path the file APIs accept: not empty, no NUL character.</summary>

@@ -88,11 +88,14 @@ public sealed class Trainer
     /// <summary>Both splits with inputs shifted and scaled by the training split's per-feature mean and standard deviation.</summary>
     private static (TensorDataset, TensorDataset) Standardized(TensorDataset train, TensorDataset test)
     {
-        var mean = train.Inputs.Mean(0, keepDim: true);
-        var std = train.Inputs.Var(0, keepDim: true).Sqrt() + 1e-8;
+        var (mean, std) = InputStatistics(train);
         return (new TensorDataset((train.Inputs - mean) / std, train.Targets) { ClassNames = train.ClassNames },
             new TensorDataset((test.Inputs - mean) / std, test.Targets) { ClassNames = test.ClassNames });
     }
+
+    /// <summary>The per-feature mean and standard deviation (plus 1e-8) of a training split, as standardized datasets use them.</summary>
+    internal static (Tensor Mean, Tensor Std) InputStatistics(TensorDataset train) =>
+        (train.Inputs.Mean(0, keepDim: true), train.Inputs.Var(0, keepDim: true).Sqrt() + 1e-8);
 
     private Tensor LossOf(Tensor output, Tensor target) => Options.Loss == "mse"
         ? NN.Loss.Mse(output, Tensor.OneHot(target, Classes, output.DType))
