@@ -281,3 +281,17 @@ internal static class Dispatch
         target.BumpVersion();
     }
 }
+
+/// <summary>A reusable per-thread host array (random masks drawn before they are copied to a device).</summary>
+internal static class HostScratch<T> where T : unmanaged
+{
+    [ThreadStatic] private static T[]? _buffer;
+
+    /// <summary>A span of <paramref name="length"/> elements (contents undefined), valid until the next call on this thread.</summary>
+    public static Span<T> Get(int length)
+    {
+        var b = _buffer;
+        if (b == null || b.Length < length) _buffer = b = new T[Math.Max(length, (b?.Length ?? 0) * 2)];
+        return b.AsSpan(0, length);
+    }
+}

@@ -22,6 +22,15 @@ public partial class Tensor
     /// <summary>A new contiguous op output on <paramref name="backend"/>'s device.</summary>
     internal static Tensor Empty(int[] shape, DType dtype, Backends.IBackend backend) => new(Track(backend.Allocate(dtype, CheckedCount(shape)), opOutput: true), shape);
 
+    /// <summary>
+    /// A new contiguous CPU tensor for host code that fills it through spans (data loading, file IO):
+    /// datasets live in host memory; move a batch to another device with <see cref="To(Backends.Device)"/>.
+    /// </summary>
+    internal static Tensor HostEmpty<T>(int[] shape) where T : unmanaged => HostEmpty(shape, DTypeExtensions.Of<T>());
+
+    /// <summary>A new contiguous CPU tensor of the given dtype (see <see cref="HostEmpty{T}"/>).</summary>
+    internal static Tensor HostEmpty(int[] shape, DType dtype) => Empty(shape, dtype, Backends.Cpu.CpuBackend.Instance);
+
     /// <summary>A new tensor for a creation function: pooled memory, but never recycled by a scope.</summary>
     private static Tensor Allocate(int[] shape, DType dtype) => Allocate(shape, dtype, Backends.Backend.DefaultBackend);
 
@@ -53,7 +62,7 @@ public partial class Tensor
     }
 
     /// <summary>A new uninitialized-by-contract tensor with this tensor's shape and dtype (filled with zeros in practice).</summary>
-    internal Tensor EmptyLike() => Empty(_shape, DType);
+    internal Tensor EmptyLike() => Empty(_shape, DType, Backend);
 
     /// <summary>A tensor of zeros.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
@@ -81,11 +90,19 @@ public partial class Tensor
         return t;
     }
 
-    /// <summary>Zeros with the shape and dtype of <paramref name="like"/>.</summary>
-    public static Tensor ZerosLike(Tensor like) => Zeros(like._shape, like.DType);
+    /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
+    public static Tensor ZerosLike(Tensor like) => FullOn(like._shape, 0, like.DType, like.Backend);
 
-    /// <summary>Ones with the shape and dtype of <paramref name="like"/>.</summary>
-    public static Tensor OnesLike(Tensor like) => Full(like._shape, 1.0, like.DType);
+    /// <summary>Ones with the shape, dtype and device of <paramref name="like"/>.</summary>
+    public static Tensor OnesLike(Tensor like) => FullOn(like._shape, 1.0, like.DType, like.Backend);
+
+    /// <summary>A tensor filled with <paramref name="value"/> on <paramref name="backend"/>'s device.</summary>
+    internal static Tensor FullOn(int[] shape, double value, DType dtype, Backends.IBackend backend)
+    {
+        var t = Allocate(CheckShape(shape, "Full"), dtype, backend);
+        t.FillStorage(value);
+        return t;
+    }
 
     /// <summary>A 0-dimensional tensor holding one value.</summary>
     public static Tensor Scalar(double value, DType dtype = DType.Float32) => Full([], value, dtype);
@@ -166,8 +183,13 @@ public partial class Tensor
     /// A tensor over <paramref name="data"/> on the default device: the array itself on the CPU (no copy;
     /// the caller must not reuse it), a host copy on any other device.
     /// </summary>
-    internal static Tensor Wrap<T>(T[] data, int[] shape) where T : unmanaged =>
-        Backends.Backend.Default == Backends.Device.Cpu ? new(new Backends.Cpu.CpuStorage<T>(data), shape) : FromSpan<T>(data, shape);
+    internal static Tensor Wrap<T>(T[] data, int[] shape) where T : unmanaged
+    {
+        if (Backends.Backend.Default == Backends.Device.Cpu) return new(new Backends.Cpu.CpuStorage<T>(data), shape);
+        var t = Allocate(shape, DTypeExtensions.Of<T>());
+        t.Backend.Upload<T>(data, t.V);
+        return t;
+    }
 
     /// <summary>Uniform samples in [0, 1).</summary>
     public static Tensor Rand(int[] shape, Generator? generator = null, DType dtype = DType.Float32) =>

@@ -126,6 +126,27 @@ public partial class Tensor
     /// <summary>Version of the buffer: incremented by every in-place write.</summary>
     internal int Version => _storage.Version;
 
+    /// <summary>Another view of this tensor's buffer (no copy, not recorded).</summary>
+    internal Tensor Alias(int offset, int[] shape, int[] strides) => new(_storage, offset, shape, strides);
+
+    /// <summary>Pending-gradient slots of a backward pass that refer to this tensor's buffer.</summary>
+    internal ref int EngineRefs => ref _storage.EngineRefs;
+
+    /// <summary>Drops one pending-gradient reference; a backward temporary nobody refers to goes back to the pool.</summary>
+    internal void Unref()
+    {
+        if (--_storage.EngineRefs <= 0 && _storage.BackwardTemp) _storage.Release();
+    }
+
+    /// <summary>Keeps this tensor's buffer from being recycled (it is handed to the user).</summary>
+    internal void MarkEscaped() => _storage.Escaped = true;
+
+    /// <summary>Recycles the buffer if it is op-internal scratch (when the node that saved it is released).</summary>
+    internal void ReleaseIfScratch()
+    {
+        if (_storage.Scratch) _storage.Release();
+    }
+
     /// <summary>A copy of this tensor on <paramref name="device"/> (this tensor itself if it is already there; not recorded).</summary>
     public Tensor To(Backends.Device device)
     {

@@ -16,11 +16,7 @@ internal static class Engine
     public static void TrackTemp(Storage s) => (_temps ??= []).Add(s);
 
     /// <summary>Drops one pending-gradient reference; a backward temporary nobody refers to goes back to the pool.</summary>
-    internal static void Unref(Tensor t)
-    {
-        var s = t._storage;
-        if (--s.EngineRefs <= 0 && s.BackwardTemp) s.Release();
-    }
+    internal static void Unref(Tensor t) => t.Unref();
     [ThreadStatic] private static Stack<(Node node, int edge)>? _stack;
 
     /// <summary>True when an op applied to these inputs must be recorded.</summary>
@@ -91,7 +87,7 @@ internal static class Engine
         if (t._gradFn != null || !t.RequiresGrad || _createGraph || _capture != null || t._hooks != null) return null;
         if (t.Grad == null)
         {
-            t.Grad = Tensor.Zeros(t._shape, t.DType); // the Grad setter marks it as escaped: it outlives the pass
+            t.Grad = Tensor.ZerosLike(t); // the Grad setter marks it as escaped: it outlives the pass
             return t.Grad;
         }
         var g = t.Grad;
@@ -195,7 +191,7 @@ internal static class Engine
             else
             {
                 sum = prev == null ? Dispatch.ToContiguous(g) : Dispatch.AddNew(prev, g);
-                sum._storage.Escaped = true; // returned to the caller: not a temporary
+                sum.MarkEscaped(); // returned to the caller: not a temporary
             }
             _captured[i] = sum;
             return;
@@ -349,7 +345,7 @@ internal static class Engine
     private static Tensor EscapedOne(DType dtype)
     {
         var t = Tensor.Ones([], dtype);
-        t._storage.Escaped = true;
+        t.MarkEscaped();
         return t;
     }
 

@@ -86,19 +86,17 @@ public static class GradCheck
             var x = xs[i];
             if (!x.DType.IsFloatingPoint()) continue;
             var analytic = x.Grad?.ToDoubleArray() ?? new double[x.NumElements];
-            var data = x.Data<double>();
             double maxAbs = 0, maxRel = 0, worstViolation = double.NegativeInfinity, worstA = 0, worstN = 0;
             int worst = -1;
             bool ok = true;
             for (int j = 0; j < x.NumElements; j++)
             {
-                int pos = x.FlatPosition(j);
-                double orig = data[pos];
-                data[pos] = orig + eps;
+                double orig = x.GetFlat(j);
+                x.SetFlat(j, orig + eps);
                 double fp = Objective();
-                data[pos] = orig - eps;
+                x.SetFlat(j, orig - eps);
                 double fm = Objective();
-                data[pos] = orig;
+                x.SetFlat(j, orig);
                 passes += 2;
                 double numeric = (fp - fm) / (2 * eps);
                 double a = analytic[j];

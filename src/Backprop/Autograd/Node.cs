@@ -57,15 +57,15 @@ public abstract class Node
 
     internal void SnapshotVersions()
     {
-        _v0 = In0?._storage.Version ?? 0;
-        _v1 = In1?._storage.Version ?? 0;
-        _v2 = In2?._storage.Version ?? 0;
-        _vs0 = Saved0?._storage.Version ?? 0;
-        _vs1 = Saved1?._storage.Version ?? 0;
+        _v0 = In0?.Version ?? 0;
+        _v1 = In1?.Version ?? 0;
+        _v2 = In2?.Version ?? 0;
+        _vs0 = Saved0?.Version ?? 0;
+        _vs1 = Saved1?.Version ?? 0;
         if (InMany != null)
         {
             _vMany = new int[InMany.Length];
-            for (int i = 0; i < InMany.Length; i++) _vMany[i] = InMany[i]._storage.Version;
+            for (int i = 0; i < InMany.Length; i++) _vMany[i] = InMany[i].Version;
         }
     }
 
@@ -82,10 +82,10 @@ public abstract class Node
 
     private void Check(Tensor? t, int version, string what)
     {
-        if (t != null && t._storage.Version != version)
+        if (t != null && t.Version != version)
             throw new InvalidOperationException(
                 $"Backward: {what} of {Name} (shape {t.Shape}) was modified in place after the forward pass " +
-                $"(version {t._storage.Version}, expected {version}); its gradient would be wrong. Clone the tensor before modifying it.");
+                $"(version {t.Version}, expected {version}); its gradient would be wrong. Clone the tensor before modifying it.");
     }
 
     internal void AccumulateOutputGrad(Tensor g)
@@ -101,7 +101,7 @@ public abstract class Node
             // Borrow: the gradient may be shared (e.g. Add hands dy to both inputs), so never add into it.
             Grad = g;
             GradOwned = false;
-            g._storage.EngineRefs++;
+            g.EngineRefs++;
         }
         else if (GradOwned)
         {
@@ -112,7 +112,7 @@ public abstract class Node
             var old = Grad;
             Grad = Dispatch.AddNew(old, g);
             GradOwned = true;
-            Grad._storage.EngineRefs++;
+            Grad.EngineRefs++;
             Engine.Unref(old);
         }
     }
@@ -134,7 +134,7 @@ public abstract class Node
 
     private static void ReleaseScratch(Tensor? t)
     {
-        if (t != null && t._storage.Scratch) t._storage.Release();
+        t?.ReleaseIfScratch();
     }
 
     /// <summary>Number of input edges.</summary>

@@ -108,9 +108,9 @@ internal partial interface IBackend
 
     /// <summary>
     /// Sums <paramref name="x"/> into <paramref name="y"/>, whose shape is x's with the reduced dimensions
-    /// set to 1 (same rank), contiguous.
+    /// set to 1 (same rank), contiguous; with <paramref name="accumulate"/>, adds the sums to y's values.
     /// </summary>
-    void Sum(in View x, in View y);
+    void Sum(in View x, in View y, bool accumulate = false);
 
     /// <summary>
     /// Largest (or smallest) value along dimension <paramref name="dim"/> and its index (the first on ties;
@@ -118,7 +118,7 @@ internal partial interface IBackend
     /// </summary>
     void ArgExtreme(in View x, int dim, bool max, in View values, in View indices);
 
-    /// <summary>Counts the NaN, +∞ and −∞ elements of a float view.</summary>
+    /// <summary>Counts the NaN, +∞ and −∞ elements of a contiguous float view.</summary>
     (long NaN, long PosInf, long NegInf) CountNonFinite(in View x);
 }
 
@@ -138,6 +138,16 @@ internal partial interface IBackend
     /// any strides (a transposed view is read as such, not copied, where the backend can).
     /// </summary>
     void MatMul(in View a, in View b, in View y, float beta);
+
+    /// <summary>
+    /// c = op(a)·op(b) + beta·c on row-major matrices read from the buffers' offsets (op(a) m×k, op(b) k×n,
+    /// c m×n; a transposed operand is read as stored, k×m or n×k): the BLAS form, for layers whose
+    /// operands are contiguous whatever their nominal shapes. Only storage and offset of the views are used.
+    /// </summary>
+    void Gemm(bool transA, bool transB, int m, int n, int k, in View a, in View b, float beta, in View c);
+
+    /// <summary>acc[j] += Σ_i m[i, j] for the contiguous m read as rows × acc.NumElements (a bias gradient).</summary>
+    void AddRowSums(in View m, in View acc);
 
     /// <summary>Softmax (or log-softmax) of each row of the contiguous [rows, cols] x into y, stable (row max subtracted first).</summary>
     void SoftmaxRows(in View x, in View y, bool log);

@@ -52,8 +52,8 @@ public sealed class CharWindowDataset : Dataset
         if (indices.IsEmpty)
             throw new ArgumentException("CharWindowDataset.GetBatch: no indices given; a batch needs at least one sample.", nameof(indices));
         int n = indices.Length, c = ContextLength;
-        var x = Tensor.Empty<long>([n, c]);
-        var y = SequenceTargets ? Tensor.Empty<long>([n, c]) : Tensor.Empty<long>([n]);
+        var x = Tensor.HostEmpty<long>([n, c]);
+        var y = SequenceTargets ? Tensor.HostEmpty<long>([n, c]) : Tensor.HostEmpty<long>([n]);
         var xs = x.Span<long>();
         var ys = y.Span<long>();
         for (int b = 0; b < n; b++)

@@ -18,8 +18,8 @@ public static class Circles
         if (!(factor > 0 && factor < 1)) throw new ArgumentOutOfRangeException(nameof(factor), factor, "Circles.Generate: factor (inner radius / outer radius) must be between 0 and 1.");
         if (!(noise >= 0)) throw new ArgumentOutOfRangeException(nameof(noise), noise, "Circles.Generate: noise must be non-negative.");
         var g = new Generator(seed);
-        var x = Tensor.Empty<float>([samples, 2]);
-        var y = Tensor.Empty<long>([samples]);
+        var x = Tensor.HostEmpty<float>([samples, 2]);
+        var y = Tensor.HostEmpty<long>([samples]);
         var xs = x.Span<float>();
         var ys = y.Span<long>();
         for (int i = 0; i < samples; i++)

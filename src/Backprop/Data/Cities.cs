@@ -56,8 +56,8 @@ public static class Cities
         if (!(spread >= 0) || double.IsInfinity(spread)) throw new ArgumentOutOfRangeException(nameof(spread), spread, "Cities.Generate: spread must be a finite non-negative number of degrees.");
         int features = longitudeOnly ? 1 : 2;
         var g = new Generator(seed);
-        var x = Tensor.Empty<float>([samples, features]);
-        var y = Tensor.Empty<long>([samples]);
+        var x = Tensor.HostEmpty<float>([samples, features]);
+        var y = Tensor.HostEmpty<long>([samples]);
         var xs = x.Span<float>();
         var ys = y.Span<long>();
         for (int i = 0; i < samples; i++)

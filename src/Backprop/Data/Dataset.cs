@@ -26,8 +26,8 @@ public abstract class Dataset
         if (indices.IsEmpty)
             throw new ArgumentException($"{GetType().Name}.GetBatch: no indices given; a batch needs at least one sample.", nameof(indices));
         var (x0, y0) = this[CheckIndex(indices[0])];
-        var x = Tensor.Empty(BatchShape(indices.Length, x0), x0.DType);
-        var y = Tensor.Empty(BatchShape(indices.Length, y0), y0.DType);
+        var x = Tensor.HostEmpty(BatchShape(indices.Length, x0), x0.DType);
+        var y = Tensor.HostEmpty(BatchShape(indices.Length, y0), y0.DType);
         for (int i = 0; i < indices.Length; i++)
         {
             var (xi, yi) = i == 0 ? (x0, y0) : this[CheckIndex(indices[i])];

@@ -47,8 +47,8 @@ public static class Digits
             field < Features
                 ? (v < 0 || v > 16 || v != Math.Floor(v) ? $"pixel count {v} is not an integer from 0 to 16." : null)
                 : (v < 0 || v > 9 || v != Math.Floor(v) ? $"label {v} is not a digit from 0 to 9." : null));
-        var x = Tensor.Empty<float>([rows, Features]);
-        var y = Tensor.Empty<long>([rows]);
+        var x = Tensor.HostEmpty<float>([rows, Features]);
+        var y = Tensor.HostEmpty<long>([rows]);
         var xs = x.Span<float>();
         var ys = y.Span<long>();
         for (int r = 0; r < rows; r++)

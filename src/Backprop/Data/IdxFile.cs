@@ -70,21 +70,21 @@ public sealed class IdxFile
         {
             case IdxType.Float32:
                 {
-                    var t = Tensor.Empty<float>(shape);
+                    var t = Tensor.HostEmpty<float>(shape);
                     var s = t.Span<float>();
                     for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadSingleBigEndian(d[(4 * i)..]);
                     return t;
                 }
             case IdxType.Float64:
                 {
-                    var t = Tensor.Empty<double>(shape);
+                    var t = Tensor.HostEmpty<double>(shape);
                     var s = t.Span<double>();
                     for (int i = 0; i < n; i++) s[i] = BinaryPrimitives.ReadDoubleBigEndian(d[(8 * i)..]);
                     return t;
                 }
             default:
                 {
-                    var t = Tensor.Empty<long>(shape);
+                    var t = Tensor.HostEmpty<long>(shape);
                     var s = t.Span<long>();
                     switch (Type)
                     {

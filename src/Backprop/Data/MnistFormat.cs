@@ -47,12 +47,12 @@ internal static class MnistFormat
                 labels, 4);
 
         int n = img.Dims[0], pixels = img.Dims[1] * img.Dims[2];
-        var x = Tensor.Empty<float>([n, pixels]);
+        var x = Tensor.HostEmpty<float>([n, pixels]);
         var xs = x.Span<float>();
         // Same arithmetic as torchvision's ToTensor (byte → float, then / 255), so pixel values match PyTorch exactly.
         TensorPrimitives.ConvertChecked<byte, float>(img.Data, xs);
         TensorPrimitives.Divide(xs, 255f, xs);
-        var y = Tensor.Empty<long>([n]);
+        var y = Tensor.HostEmpty<long>([n]);
         var ys = y.Span<long>();
         for (int i = 0; i < n; i++)
         {

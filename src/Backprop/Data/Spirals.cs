@@ -18,8 +18,8 @@ public static class Spirals
         if (arms < 2) throw new ArgumentOutOfRangeException(nameof(arms), arms, "Spirals.Generate: at least 2 arms are needed.");
         if (!(noise >= 0)) throw new ArgumentOutOfRangeException(nameof(noise), noise, "Spirals.Generate: noise must be non-negative.");
         var g = new Generator(seed);
-        var x = Tensor.Empty<float>([samples, 2]);
-        var y = Tensor.Empty<long>([samples]);
+        var x = Tensor.HostEmpty<float>([samples, 2]);
+        var y = Tensor.HostEmpty<long>([samples]);
         var xs = x.Span<float>();
         var ys = y.Span<long>();
         for (int i = 0; i < samples; i++)

@@ -57,8 +57,8 @@ public static class TangledBorder
     {
         if (samples <= 0) throw new ArgumentOutOfRangeException(nameof(samples), samples, "TangledBorder.Generate: samples must be positive.");
         var g = new Generator(seed);
-        var x = Tensor.Empty<float>([samples, 2]);
-        var y = Tensor.Empty<long>([samples]);
+        var x = Tensor.HostEmpty<float>([samples, 2]);
+        var y = Tensor.HostEmpty<long>([samples]);
         var xs = x.Span<float>();
         var ys = y.Span<long>();
         for (int i = 0; i < samples; i++)

@@ -68,7 +68,7 @@ public sealed class TensorDataset : Dataset
         var shape = new int[source.Rank];
         shape[0] = indices.Length;
         for (int d = 1; d < shape.Length; d++) shape[d] = source._shape[d];
-        var dst = Tensor.Empty(shape, source.DType);
+        var dst = Tensor.HostEmpty(shape, source.DType);
         int row = source._shape[0] == 0 ? 0 : source.NumElements / source._shape[0];
         switch (source.DType)
         {

@@ -117,8 +117,8 @@ public sealed class WordCorpus
         for (int w = start; w < start + n; w++) total += Words[w].Length + 1;
         if (total == 0) throw new ArgumentException("WordCorpus.Windows: no words selected.", nameof(count));
         int rows = checked((int)total);
-        var x = Tensor.Empty<long>([rows, contextLength]);
-        var y = Tensor.Empty<long>([rows]);
+        var x = Tensor.HostEmpty<long>([rows, contextLength]);
+        var y = Tensor.HostEmpty<long>([rows]);
         var xs = x.Span<long>();
         var ys = y.Span<long>();
         var context = new long[contextLength];

@@ -22,8 +22,8 @@ public static class Xor
         if (samples <= 0) throw new ArgumentOutOfRangeException(nameof(samples), samples, "Xor.Generate: samples must be positive.");
         if (!(spread >= 0)) throw new ArgumentOutOfRangeException(nameof(spread), spread, "Xor.Generate: spread must be non-negative.");
         var g = new Generator(seed);
-        var x = Tensor.Empty<float>([samples, 2]);
-        var y = Tensor.Empty<long>([samples]);
+        var x = Tensor.HostEmpty<float>([samples, 2]);
+        var y = Tensor.HostEmpty<long>([samples]);
         var xs = x.Span<float>();
         var ys = y.Span<long>();
         for (int i = 0; i < samples; i++)

@@ -208,7 +208,7 @@ public static class SafeTensors
 
         // Everything checked: the tensor memory is at most the file's own data size.
         var tensors = new OrderedDictionary<string, Tensor>(entries.Count, StringComparer.Ordinal);
-        foreach (var e in entries) tensors[e.Name] = Tensor.Empty([.. e.Shape], e.DType);
+        foreach (var e in entries) tensors[e.Name] = Tensor.HostEmpty([.. e.Shape], e.DType);
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
             if (e.End == e.Begin) continue;

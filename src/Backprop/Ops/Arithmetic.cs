@@ -15,7 +15,7 @@ public partial class Tensor
     }
 
     /// <summary>A 0-dimensional constant of this tensor's dtype.</summary>
-    internal Tensor Const(double value) => Scalar(value, DType.IsFloatingPoint() ? DType : DType.Float32);
+    internal Tensor Const(double value) => FullOn([], value, DType.IsFloatingPoint() ? DType : DType.Float32, Backend);
 
     /// <summary>Elementwise a + b with broadcasting.</summary>
     public static Tensor Add(Tensor a, Tensor b)

@@ -16,17 +16,11 @@ public static partial class Functional
         if (weight.Rank != 2) throw new ShapeException($"Embedding: weight must be 2-D [num, dim], got {weight.Shape}.");
         int num = weight.Size(0), dim = weight.Size(1);
         var idx = indices.ContiguousData();
-        var ids = idx.Span<long>();
-        for (int i = 0; i < ids.Length; i++)
-            if ((ulong)ids[i] >= (ulong)num)
-                throw new IndexOutOfRangeException($"Embedding: index {ids[i]} (at flat position {i}) is out of range for {num} embeddings.");
         Span<int> shape = stackalloc int[indices.Rank + 1];
         indices._shape.CopyTo(shape);
         shape[^1] = dim;
-        var y = Tensor.Empty(ShapeCache.Intern(shape), weight.DType);
-        var w = weight.ContiguousData();
-        if (weight.DType == DType.Float32) Gather(w.Span<float>(), ids, y.Span<float>(), dim);
-        else Gather(w.Span<double>(), ids, y.Span<double>(), dim);
+        var y = Tensor.Empty(ShapeCache.Intern(shape), weight.DType, weight.Backend);
+        Dispatch.BackendOf("Embedding", weight, idx).EmbeddingForward(weight.ContiguousData().V, idx.V, y.V); // ids out of range throw
         Engine.Record(y, "Embedding", new EmbeddingBackward(weight, idx), weight, saved0: idx);
         return y;
     }
@@ -44,27 +38,11 @@ public static partial class Functional
                 weight.AccumulateGrad(Tensor.ZerosLike(weight).ScatterAdd(0, index, rows));
                 return;
             }
-            var target = Engine.LeafGradTarget(weight) ?? Tensor.Zeros(weight._shape, weight.DType);
-            var idSpan = ids.Span<long>();
-            var g = dy.ContiguousData();
-            if (weight.DType == DType.Float32) ScatterRows(g.Span<float>(), idSpan, target.Span<float>(), dim);
-            else ScatterRows(g.Span<double>(), idSpan, target.Span<double>(), dim);
+            var target = Engine.LeafGradTarget(weight) ?? Tensor.ZerosLike(weight);
+            weight.Backend.EmbeddingBackward(dy.ContiguousData().V, ids.V, target.V);
             target.BumpVersion();
             if (!ReferenceEquals(target, weight.Grad)) weight.AccumulateGrad(target);
         }
     }
 
-    private static void Gather<T>(ReadOnlySpan<T> w, ReadOnlySpan<long> ids, Span<T> y, int dim)
-    {
-        for (int i = 0; i < ids.Length; i++) w.Slice((int)ids[i] * dim, dim).CopyTo(y.Slice(i * dim, dim));
-    }
-
-    private static void ScatterRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<long> ids, Span<T> target, int dim) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (int i = 0; i < ids.Length; i++)
-        {
-            var row = target.Slice((int)ids[i] * dim, dim);
-            System.Numerics.Tensors.TensorPrimitives.Add<T>(row, g.Slice(i * dim, dim), row);
-        }
-    }
 }

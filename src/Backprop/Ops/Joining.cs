@@ -29,7 +29,7 @@ public partial class Tensor
         }
         var shape = (int[])first._shape.Clone();
         shape[d] = total;
-        var y = Empty(shape, first.DType);
+        var y = Empty(shape, first.DType, first.Backend);
         int offset = 0;
         foreach (var t in tensors)
         {
@@ -109,6 +109,6 @@ public partial class Tensor
     {
         var shape = (int[])_shape.Clone();
         shape[d] = length;
-        return new Tensor(_storage, _offset + start * _strides[d], shape, _strides);
+        return Alias(_offset + start * _strides[d], shape, _strides);
     }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Backprop.Autograd;
 
 namespace Backprop.NN;
@@ -51,8 +50,8 @@ public static partial class Functional
         Span<int> outShape = stackalloc int[x.Rank];
         x._shape.CopyTo(outShape);
         outShape[^1] = outF;
-        var y = Tensor.Empty(ShapeCache.Intern(outShape), x.DType);
-        if (bias != null) FillRows(y, bias, rows, outF);
+        var y = Tensor.Empty(ShapeCache.Intern(outShape), x.DType, x.Backend);
+        if (bias != null) Dispatch.CopyInto(bias, y); // the bias in every row; the GEMM adds onto it
         Tensor.GemmRows(xc, false, weight.ContiguousData(), true, y, rows, outF, inF, beta: bias != null ? 1f : 0f);
         Tensor? z = null;
         if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
@@ -82,21 +81,21 @@ public static partial class Functional
             int rows = inF == 0 ? 0 : xc.NumElements / inF;
             if (x.RequiresGrad)
             {
-                var dx = Tensor.Empty(x._shape, x.DType);
+                var dx = Tensor.Empty(x._shape, x.DType, x.Backend);
                 Tensor.GemmRows(dyc, false, w, false, dx, rows, inF, outF, beta: 0); // dX = dY·W
                 x.AccumulateGrad(dx);
             }
             if (weight.RequiresGrad)
             {
                 var target = Engine.LeafGradTarget(weight);
-                var dw = target ?? Tensor.Zeros([outF, inF], w.DType);
+                var dw = target ?? Tensor.ZerosLike(weight);
                 Tensor.GemmRows(dyc, true, xc, false, dw, outF, inF, rows, beta: 1); // dW += dYᵀ·X
                 if (target == null) weight.AccumulateGrad(dw);
             }
             if (bias != null && bias.RequiresGrad)
             {
                 var target = Engine.LeafGradTarget(bias);
-                var db = target ?? Tensor.Zeros([outF], bias.DType);
+                var db = target ?? Tensor.ZerosLike(bias);
                 AddColumnSums(dyc, rows, outF, db); // db += Σ_rows dY
                 if (target == null) bias.AccumulateGrad(db);
             }
@@ -142,39 +141,10 @@ public static partial class Functional
         _ => Dispatch.Zip("GeluBackward", dy, saved, Backends.BinaryOp.GeluGrad),
     };
 
-    /// <summary>Writes <paramref name="bias"/> into each of the <paramref name="rows"/> rows of the contiguous <paramref name="y"/>.</summary>
-    private static void FillRows(Tensor y, Tensor bias, int rows, int cols)
-    {
-        var bc = bias.ContiguousData();
-        if (y.DType == DType.Float32)
-        {
-            var src = bc.Span<float>();
-            var dst = y.Span<float>();
-            for (int i = 0; i < rows; i++) src.CopyTo(dst.Slice(i * cols, cols));
-        }
-        else
-        {
-            var src = bc.Span<double>();
-            var dst = y.Span<double>();
-            for (int i = 0; i < rows; i++) src.CopyTo(dst.Slice(i * cols, cols));
-        }
-    }
-
     /// <summary>acc[j] += Σ_i m[i, j] for a contiguous m read as rows × cols.</summary>
     internal static void AddColumnSums(Tensor m, int rows, int cols, Tensor acc)
     {
-        if (m.DType == DType.Float32)
-        {
-            var src = m.Span<float>();
-            var dst = acc.Span<float>();
-            for (int i = 0; i < rows; i++) TensorPrimitives.Add(dst, src.Slice(i * cols, cols), dst);
-        }
-        else
-        {
-            var src = m.Span<double>();
-            var dst = acc.Span<double>();
-            for (int i = 0; i < rows; i++) TensorPrimitives.Add(dst, src.Slice(i * cols, cols), dst);
-        }
+        Dispatch.BackendOf("Linear", m, acc).AddRowSums(m.V, acc.V);
         acc.BumpVersion();
     }
 
@@ -187,17 +157,20 @@ public static partial class Functional
         if (p < 0 || p > 1) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout: probability must be in [0, 1].");
         if (!training || p == 0) return x;
         var g = generator ?? Generator.Default;
-        var mask = Tensor.Empty([.. x.Shape.AsSpan()], x.DType);
+        var mask = Tensor.Empty([.. x.Shape.AsSpan()], x.DType, x.Backend);
         double scale = p == 1 ? 0 : 1 / (1 - p);
+        // drawn on the host in a reused buffer, then copied to the mask's device
         if (x.DType == DType.Float32)
         {
-            var m = mask.Span<float>();
+            var m = HostScratch<float>.Get(mask.NumElements);
             for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0f : (float)scale;
+            mask.Backend.Upload<float>(m, mask.V);
         }
         else
         {
-            var m = mask.Span<double>();
+            var m = HostScratch<double>.Get(mask.NumElements);
             for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0 : scale;
+            mask.Backend.Upload<double>(m, mask.V);
         }
         return x * mask.MarkScratch();
     }

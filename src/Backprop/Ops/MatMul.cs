@@ -51,7 +51,7 @@ public partial class Tensor
         batch.CopyTo(outShape, 0);
         outShape[^2] = m;
         outShape[^1] = n;
-        var y = Empty(outShape, a.DType);
+        var y = Empty(outShape, a.DType, a.Backend);
         y.Backend.MatMul(a.V, b.V, y.V, beta: 0);
         Engine.Record(y, "MatMul", new MatMulBackward(a, b), a, b);
         return y;
@@ -75,11 +75,7 @@ public partial class Tensor
     {
         Debug.Assert(a._contiguous && b._contiguous && c._contiguous);
         if (m == 0 || n == 0) return;
-        int lda = Math.Max(transA ? m : k, 1), ldb = Math.Max(transB ? k : n, 1);
-        var va = new View(a._storage, a._offset, [m, k], transA ? [1, lda] : [lda, 1], m * k, !transA || m == 1 || k == 1);
-        var vb = new View(b._storage, b._offset, [k, n], transB ? [1, ldb] : [ldb, 1], k * n, !transB || k == 1 || n == 1);
-        var vc = new View(c._storage, c._offset, [m, n], [n, 1], m * n, true);
-        c.Backend.MatMul(va, vb, vc, beta);
+        c.Backend.Gemm(transA, transB, m, n, k, a.V, b.V, beta, c.V);
         c.BumpVersion();
     }
 }

@@ -137,7 +137,7 @@ public partial class Tensor
         var mask = condition.DType == a.DType ? condition.NotEqualZero() : condition.To(a.DType).NotEqualZero();
         var shape = Shape.Broadcast("Where", Shape.Broadcast("Where", mask._shape, a._shape), b._shape);
         // y = b + mask·(a − b) would lose precision and spread NaNs; select explicitly instead.
-        var y = Empty([.. shape], a.DType);
+        var y = Empty([.. shape], a.DType, a.Backend);
         Dispatch.CopyInto(b, y);
         var ma = Dispatch.Zip("Where", mask, a, BinaryOp.SelectNonZero);
         var keep = Dispatch.Zip("Where", mask, y, BinaryOp.KeepZero);

@@ -9,7 +9,7 @@ public partial class Tensor
     internal Tensor ViewAs(int[] shape)
     {
         Debug.Assert(_contiguous && Backprop.Shape.Product(shape) == _numel);
-        return new Tensor(_storage, _offset, shape, ShapeCache.ContiguousStrides(shape));
+        return Alias(_offset, shape, ShapeCache.ContiguousStrides(shape));
     }
 
     private int[] InferShape(ReadOnlySpan<int> shape, string op)
@@ -91,7 +91,7 @@ public partial class Tensor
         var strides = (int[])_strides.Clone();
         (shape[a], shape[b]) = (shape[b], shape[a]);
         (strides[a], strides[b]) = (strides[b], strides[a]);
-        var y = new Tensor(_storage, _offset, shape, strides);
+        var y = Alias(_offset, shape, strides);
         Engine.Record(y, "Transpose", new TransposeBackward(this, a, b), this);
         return y;
     }
@@ -128,7 +128,7 @@ public partial class Tensor
             strides[i] = _strides[p[i]];
             inverse[p[i]] = i;
         }
-        var y = new Tensor(_storage, _offset, shape, strides);
+        var y = Alias(_offset, shape, strides);
         Engine.Record(y, "Permute", new PermuteBackward(this, inverse), this);
         return y;
     }
@@ -164,7 +164,7 @@ public partial class Tensor
         var strides = (int[])_strides.Clone();
         shape[d] = len;
         strides[d] = _strides[d] * step;
-        var y = new Tensor(_storage, _offset + start * _strides[d], shape, strides);
+        var y = Alias(_offset + start * _strides[d], shape, strides);
         Engine.Record(y, "Slice", new SliceBackward(this, d, start, step), this);
         return y;
     }
@@ -199,7 +199,7 @@ public partial class Tensor
         var strides = (int[])_strides.Clone();
         shape[d] = length;
         strides[d] *= step;
-        return new Tensor(_storage, _offset + start * _strides[d], shape, strides);
+        return Alias(_offset + start * _strides[d], shape, strides);
     }
 
     /// <summary>The sub-tensor at <paramref name="index"/> along <paramref name="dim"/>, with that dimension removed (a view).</summary>
@@ -227,7 +227,7 @@ public partial class Tensor
         if (keep.Count == Rank) return this;
         var shape = keep.Select(i => _shape[i]).ToArray();
         var strides = keep.Select(i => _strides[i]).ToArray();
-        var y = new Tensor(_storage, _offset, shape, strides);
+        var y = Alias(_offset, shape, strides);
         Engine.Record(y, "Squeeze", new ReshapeBackward(this), this);
         return y;
     }
@@ -252,7 +252,7 @@ public partial class Tensor
             strides[i] = _strides[j];
             j++;
         }
-        var y = new Tensor(_storage, _offset, shape, strides);
+        var y = Alias(_offset, shape, strides);
         Engine.Record(y, "Unsqueeze", new ReshapeBackward(this), this);
         return y;
     }
@@ -283,7 +283,7 @@ public partial class Tensor
             else
                 throw new ShapeException($"Expand: cannot expand shape {Shape} to {Backprop.Shape.Format(shape)}: dimension {j} has size {_shape[j]}, not 1.");
         }
-        var y = new Tensor(_storage, _offset, s, strides);
+        var y = Alias(_offset, s, strides);
         Engine.Record(y, "Expand", new ExpandBackward(this), this);
         return y;
     }

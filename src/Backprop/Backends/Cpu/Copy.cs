@@ -6,7 +6,8 @@ internal static class Copy
     /// <summary>Copies <paramref name="src"/>, broadcast to <paramref name="dst"/>'s shape (validated by the caller), into <paramref name="dst"/>.</summary>
     public static void Into(in View src, in View dst)
     {
-        var sa = Strided.BroadcastStrides(src, dst._shape);
+        Span<int> sa = stackalloc int[dst.Rank];
+        Strided.BroadcastStrides(src, dst._shape, sa);
         switch ((src.DType, dst.DType))
         {
             case (DType.Float32, DType.Float32): Run<float>(src, dst, sa); break;
@@ -20,14 +21,14 @@ internal static class Copy
         }
     }
 
-    private static void Run<T>(in View src, in View dst, int[] sa) where T : unmanaged
+    private static void Run<T>(in View src, in View dst, ReadOnlySpan<int> sa) where T : unmanaged
     {
         var k = new CopyInner<T>(src.Data<T>(), dst.Data<T>());
         Strided.Run(dst._shape, sa, src._offset, dst._strides, dst._offset, default, 0, ref k);
     }
 
     /// <summary>Element by element through double (int64 values beyond 2^53 are not exact; float to int64 truncates, checked).</summary>
-    private static void Convert(in View src, in View dst, int[] sa)
+    private static void Convert(in View src, in View dst, ReadOnlySpan<int> sa)
     {
         int n = dst._numel, rank = dst.Rank;
         Span<int> idx = stackalloc int[rank];

@@ -140,10 +140,10 @@ internal sealed partial class CpuBackend : IBackend
         }
     }
 
-    public void Sum(in View x, in View y)
+    public void Sum(in View x, in View y, bool accumulate)
     {
-        if (x.DType == DType.Float32) Reduce.Sum<float>(x, y);
-        else Reduce.Sum<double>(x, y);
+        if (x.DType == DType.Float32) Reduce.Sum<float>(x, y, accumulate);
+        else Reduce.Sum<double>(x, y, accumulate);
     }
 
     public void ArgExtreme(in View x, int dim, bool max, in View values, in View indices)

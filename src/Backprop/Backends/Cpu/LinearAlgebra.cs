@@ -110,6 +110,40 @@ internal sealed partial class CpuBackend
 
     public void MatMul(in View a, in View b, in View y, float beta) => Product(a, b, y, beta);
 
+    public unsafe void Gemm(bool transA, bool transB, int m, int n, int k, in View a, in View b, float beta, in View c)
+    {
+        if (m == 0 || n == 0) return;
+        int lda = Math.Max(transA ? m : k, 1), ldb = Math.Max(transB ? k : n, 1);
+        if (c.DType == DType.Float32)
+        {
+            fixed (float* pa = a.Data<float>(), pb = b.Data<float>(), pc = c.Data<float>())
+                Cpu.Gemm.Sgemm(transA, transB, m, n, k, 1f, pa + a._offset, lda, pb + b._offset, ldb, beta, pc + c._offset, n);
+        }
+        else
+        {
+            fixed (double* pa = a.Data<double>(), pb = b.Data<double>(), pc = c.Data<double>())
+                Cpu.Gemm.Dgemm(transA, transB, m, n, k, 1.0, pa + a._offset, lda, pb + b._offset, ldb, beta, pc + c._offset, n);
+        }
+    }
+
+    public void AddRowSums(in View m, in View acc)
+    {
+        int cols = acc._numel;
+        int rows = cols == 0 ? 0 : m._numel / cols;
+        if (m.DType == DType.Float32)
+        {
+            var src = m.Span<float>();
+            var dst = acc.Span<float>();
+            for (int i = 0; i < rows; i++) TensorPrimitives.Add(dst, src.Slice(i * cols, cols), dst);
+        }
+        else
+        {
+            var src = m.Span<double>();
+            var dst = acc.Span<double>();
+            for (int i = 0; i < rows; i++) TensorPrimitives.Add(dst, src.Slice(i * cols, cols), dst);
+        }
+    }
+
     /// <summary>How GEMM should read the last two dimensions of a tensor, or null if it needs a copy.</summary>
     private static (bool trans, int ld)? MatrixLayout(View t)
     {
@@ -160,9 +194,9 @@ internal sealed partial class CpuBackend
             fixed (T* pa = a, pb = b, pc = c)
             {
                 if (typeof(T) == typeof(float))
-                    Gemm.SgemmBatched(count, la.trans, lb.trans, m, n, k, 1f, (float*)pa + oa, la.ld, sa, (float*)pb + ob, lb.ld, sb, beta, (float*)pc + oc, n, sc);
+                    Cpu.Gemm.SgemmBatched(count, la.trans, lb.trans, m, n, k, 1f, (float*)pa + oa, la.ld, sa, (float*)pb + ob, lb.ld, sb, beta, (float*)pc + oc, n, sc);
                 else
-                    Gemm.DgemmBatched(count, la.trans, lb.trans, m, n, k, 1.0, (double*)pa + oa, la.ld, sa, (double*)pb + ob, lb.ld, sb, beta, (double*)pc + oc, n, sc);
+                    Cpu.Gemm.DgemmBatched(count, la.trans, lb.trans, m, n, k, 1.0, (double*)pa + oa, la.ld, sa, (double*)pb + ob, lb.ld, sb, beta, (double*)pc + oc, n, sc);
             }
         }
     }

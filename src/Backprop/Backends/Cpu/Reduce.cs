@@ -6,15 +6,16 @@ namespace Backprop.Backends.Cpu;
 internal static class Reduce
 {
     /// <summary>Sums x into y (x's shape with reduced dimensions of size 1, contiguous).</summary>
-    public static void Sum<T>(in View x, in View y) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Sum<T>(in View x, in View y, bool accumulate) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var yd = y.Data<T>();
         if (y._numel == 1 && x._contiguous)
         {
-            yd[y._offset] = ParallelSum<T>.Sum(x.Data<T>(), x._offset, x._numel);
+            var total = ParallelSum<T>.Sum(x.Data<T>(), x._offset, x._numel);
+            yd[y._offset] = accumulate ? yd[y._offset] + total : total;
             return;
         }
-        y.Span<T>().Clear();
+        if (!accumulate) y.Span<T>().Clear();
         // Output strides in input coordinates: 0 on reduced dims, so every input element adds into its slot.
         var sy = new int[x.Rank];
         for (int i = 0; i < x.Rank; i++) sy[i] = y._shape[i] == 1 ? 0 : y._strides[i];

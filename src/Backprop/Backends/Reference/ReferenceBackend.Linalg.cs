@@ -56,6 +56,36 @@ internal sealed partial class ReferenceBackend
         }
     }
 
+    public void Gemm(bool transA, bool transB, int m, int n, int k, in View a, in View b, float beta, in View c)
+    {
+        var sa = S(a);
+        var sb = S(b);
+        var sc = S(c);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double acc = 0;
+                for (int p = 0; p < k; p++)
+                    acc += sa.Get(a._offset + (transA ? p * m + i : i * k + p)) * sb.Get(b._offset + (transB ? j * k + p : p * n + j));
+                int pc = c._offset + i * n + j;
+                sc.Set(pc, beta == 0 ? acc : acc + beta * sc.Get(pc));
+            }
+    }
+
+    public void AddRowSums(in View m, in View acc)
+    {
+        var sm = S(m);
+        var sa = S(acc);
+        int cols = acc._numel;
+        int rows = cols == 0 ? 0 : m._numel / cols;
+        for (int j = 0; j < cols; j++)
+        {
+            double sum = 0;
+            for (int i = 0; i < rows; i++) sum += sm.Get(m._offset + i * cols + j);
+            sa.Set(acc._offset + j, sa.Get(acc._offset + j) + sum);
+        }
+    }
+
     public void SoftmaxRows(in View x, in View y, bool log)
     {
         var sx = S(x);

@@ -112,7 +112,7 @@ internal sealed partial class ReferenceBackend : IBackend
         for (int i = 0; i < values.Length; i++) sy.Set(Position(y, i), values[i]);
     }
 
-    public void Sum(in View x, in View y)
+    public void Sum(in View x, in View y, bool accumulate)
     {
         var sx = S(x);
         var sy = S(y);
@@ -122,7 +122,7 @@ internal sealed partial class ReferenceBackend : IBackend
         var yc = ShapeCache.ContiguousStrides(y._shape);
         for (int d = 0; d < x.Rank; d++) ys[d] = y._shape[d] == 1 ? 0 : yc[d];
         for (int i = 0; i < x._numel; i++) acc[Position(x._shape, ys, 0, i)] += sx.Get(Position(x, i));
-        for (int i = 0; i < acc.Length; i++) sy.Set(Position(y, i), acc[i]);
+        for (int i = 0; i < acc.Length; i++) sy.Set(Position(y, i), accumulate ? sy.Get(Position(y, i)) + acc[i] : acc[i]);
     }
 
     public void ArgExtreme(in View x, int dim, bool max, in View values, in View indices)
