@@ -351,7 +351,7 @@ internal static class Engine
 
     /// <summary>dL/dL = 1 for a scalar root. The shared 0-d ones are safe to reuse: a borrowed pending gradient is never written in place.</summary>
     private static Tensor OneLike(Tensor root) =>
-        root.Rank == 0 ? (root.DType == DType.Float32 ? OneF : OneD) : Tensor.Ones([.. root._shape], root.DType);
+        root.Rank == 0 && root.Device == Backends.Device.Cpu ? (root.DType == DType.Float32 ? OneF : OneD) : Tensor.OnesLike(root);
 
     private static Exception Freed(Node n) => new InvalidOperationException(
         $"Backward: the graph through {n.Name} was already freed by an earlier Backward(); " +
