@@ -114,7 +114,7 @@ public sealed partial class DataLoader
             {
                 while (!_hasReady)
                 {
-                    if (_stop) throw new InvalidOperationException("DataLoader: the enumeration's background thread was stopped (another enumeration of the loader started).");
+                    if (_stop) throw new InvalidOperationException("DataLoader: this enumeration was disposed, or another enumeration of the loader stopped its background thread.");
                     Monitor.Wait(_lock);
                 }
                 if (_readyIndex != index)
