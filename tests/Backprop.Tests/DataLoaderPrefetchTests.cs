@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Backprop.Data;
 
 namespace Backprop.Tests;
@@ -201,6 +202,28 @@ public class DataLoaderPrefetchTests
         Assert.Throws<InvalidOperationException>(() => dropped.MoveNext()); // the position moved under it
         next.Dispose();
         Assert.Null(loader.ActivePrefetchThread);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Thread AbandonAnEnumeration()
+    {
+        var loader = new DataLoader(RandomData(40), 4, prefetch: true);
+        var e = loader.GetEnumerator();
+        Assert.True(e.MoveNext());
+        return loader.ActivePrefetchThread!;
+    }
+
+    [Fact]
+    public void AnAbandonedEnumerationEndsItsThreadWhenCollected()
+    {
+        var thread = AbandonAnEnumeration();
+        for (int i = 0; i < 20 && thread.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            thread.Join(50);
+        }
+        Assert.False(thread.IsAlive);
     }
 
     [Fact]

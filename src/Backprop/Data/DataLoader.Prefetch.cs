@@ -28,7 +28,30 @@ public sealed partial class DataLoader
         // The batch handed out last stays valid until the loader starts on the next one; the producer releases it first.
         var held = _previous;
         _previous = default;
-        return _prefetcher = new Prefetcher(this, order, _next, held);
+        return _prefetcher = new Prefetcher(new Producer(this, order, _next, held));
+    }
+
+    /// <summary>
+    /// The enumeration's handle on its <see cref="Producer"/>. The producer's thread does not
+    /// reference it (nor the loader), so an enumerator that is dropped without Dispose, together with
+    /// its loader, becomes garbage, and the finalizer tells the thread to end.
+    /// </summary>
+    internal sealed class Prefetcher(Producer producer)
+    {
+        ~Prefetcher() => producer.RequestStop();
+
+        /// <summary>The producer thread (for tests).</summary>
+        internal Thread Thread => producer.Thread;
+
+        /// <inheritdoc cref="Producer.Take"/>
+        public Batch Take(int index, Batch finished) => producer.Take(index, finished);
+
+        /// <inheritdoc cref="Producer.Stop"/>
+        public void Stop()
+        {
+            producer.Stop();
+            GC.SuppressFinalize(this);
+        }
     }
 
     /// <summary>
@@ -37,9 +60,11 @@ public sealed partial class DataLoader
     /// the one after it. Batches are made in order from the loader's own index order, so they are
     /// exactly the batches a loader without prefetching hands out.
     /// </summary>
-    internal sealed class Prefetcher
+    internal sealed class Producer
     {
-        private readonly DataLoader _loader;
+        private readonly Dataset _dataset;
+        private readonly int _batchSize, _samples, _count;
+        private readonly bool _recycle;
         private readonly int[] _order;
         private readonly Thread _thread;
         private readonly object _lock = new();
@@ -51,9 +76,14 @@ public sealed partial class DataLoader
         private Batch _finished;              // with recycling: the batch the consumer moved past, released by the thread
         private bool _stop;
 
-        public Prefetcher(DataLoader loader, int[] order, int start, Batch finished)
+        public Producer(DataLoader loader, int[] order, int start, Batch finished)
         {
-            _loader = loader;
+            // Copies of the loader's settings rather than the loader, so the thread keeps no path to the Prefetcher alive.
+            _dataset = loader.Dataset;
+            _batchSize = loader.BatchSize;
+            _samples = loader.Samples;
+            _count = loader.Count;
+            _recycle = loader.RecycleBatches;
             _order = order;
             _make = start;
             _finished = finished;
@@ -61,12 +91,11 @@ public sealed partial class DataLoader
             _thread.Start();
         }
 
-        /// <summary>The producer thread (for tests).</summary>
+        /// <summary>The producer thread.</summary>
         internal Thread Thread => _thread;
 
         private void Run()
         {
-            var l = _loader;
             while (true)
             {
                 Batch finished;
@@ -74,16 +103,16 @@ public sealed partial class DataLoader
                 lock (_lock)
                 {
                     while (_hasReady && !_stop) Monitor.Wait(_lock);
-                    if (_stop || _make >= l.Count) return;
+                    if (_stop || _make >= _count) return;
                     index = _make;
                     finished = _finished;
                     _finished = default;
                 }
                 try
                 {
-                    if (l.RecycleBatches) Release(finished); // its buffers go back to this thread's pool for the next batch
-                    int start = index * l.BatchSize;
-                    var batch = l.Dataset.GetBatch(_order.AsSpan(start, Math.Min(l.BatchSize, l.Samples - start)));
+                    if (_recycle) Release(finished); // its buffers go back to this thread's pool for the next batch
+                    int start = index * _batchSize;
+                    var batch = _dataset.GetBatch(_order.AsSpan(start, Math.Min(_batchSize, _samples - start)));
                     lock (_lock)
                     {
                         _ready = batch;
@@ -129,6 +158,16 @@ public sealed partial class DataLoader
             }
         }
 
+        /// <summary>Tells the thread to end after the batch it is making, without waiting (from a finalizer).</summary>
+        public void RequestStop()
+        {
+            lock (_lock)
+            {
+                _stop = true;
+                Monitor.PulseAll(_lock);
+            }
+        }
+
         /// <summary>Stops the thread and waits for it (at most the batch it is making); releases recycled batches nobody will see.</summary>
         public void Stop()
         {
@@ -141,7 +180,7 @@ public sealed partial class DataLoader
             if (Thread.CurrentThread != _thread) _thread.Join();
             lock (_lock)
             {
-                if (_loader.RecycleBatches)
+                if (_recycle)
                 {
                     if (_hasReady && _error is null) Release(_ready);
                     Release(_finished);
