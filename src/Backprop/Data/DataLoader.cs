@@ -8,9 +8,10 @@ namespace Backprop.Data;
 /// (<see cref="Epoch"/>, <see cref="BatchIndex"/>): enumerating it runs from there to the end of the
 /// epoch, so a second <c>foreach</c> over the same loader is the next epoch. With shuffling, epoch e
 /// visits the samples in a permutation that depends only on (seed, e), so a run restored with
-/// <see cref="LoadStateDict"/> sees exactly the batches an uninterrupted run would.
+/// <see cref="LoadStateDict"/> sees exactly the batches an uninterrupted run would. With
+/// <c>prefetch</c>, the next batch is built on a background thread while the current one is in use.
 /// </summary>
-public sealed class DataLoader : IEnumerable<Batch>
+public sealed partial class DataLoader : IEnumerable<Batch>
 {
     private readonly int[] _order;   // sample indices of epoch _orderEpoch, reused every epoch
     private int _orderEpoch = -1;
@@ -29,9 +30,16 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// Reuse batch buffers: a batch's tensors stay valid only until the loader makes the next batch
     /// (reading them later throws; <see cref="Tensor.Detach"/> one to keep it). Saves a large allocation per step.
     /// </param>
-    public DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false, bool recycleBatches = false)
+    /// <param name="prefetch">
+    /// Build the next batch on a background thread while the current one is in use. The batches and
+    /// their order are exactly those without it; an exception the dataset throws surfaces from the
+    /// <c>foreach</c>, and ending the <c>foreach</c> (or breaking out of it) stops the thread.
+    /// </param>
+    public DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false, bool recycleBatches = false,
+        bool prefetch = false)
     {
         RecycleBatches = recycleBatches;
+        Prefetch = prefetch;
         ArgumentNullException.ThrowIfNull(dataset);
         if (batchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"DataLoader: batchSize must be positive, got {batchSize}.");
@@ -49,6 +57,9 @@ public sealed class DataLoader : IEnumerable<Batch>
 
     /// <summary>Whether batch buffers are reused (each batch is valid until the next one is made).</summary>
     public bool RecycleBatches { get; }
+
+    /// <summary>Whether the next batch is built on a background thread while the current one is in use.</summary>
+    public bool Prefetch { get; }
 
     /// <summary>The dataset being iterated.</summary>
     public Dataset Dataset { get; }
@@ -114,10 +125,7 @@ public sealed class DataLoader : IEnumerable<Batch>
     private void EnsureOrder(int epoch)
     {
         if (_orderEpoch == epoch || (!Shuffle && _orderEpoch >= 0)) { _orderEpoch = epoch; return; }
-        if (Shuffle)
-            new Generator(EpochSeed(Seed, epoch)).Permutation(_order);
-        else
-            for (int i = 0; i < _order.Length; i++) _order[i] = i;
+        FillOrder(_order, epoch);
         _orderEpoch = epoch;
     }
 
@@ -199,7 +207,11 @@ public sealed class DataLoader : IEnumerable<Batch>
     }
 
     /// <summary>Enumerates the batches from the current position to the end of the epoch, advancing the position as it goes.</summary>
-    public Enumerator GetEnumerator() => new(this, ++_version);
+    public Enumerator GetEnumerator()
+    {
+        int version = ++_version;
+        return new(this, version, Prefetch ? StartPrefetch() : null);
+    }
 
     IEnumerator<Batch> IEnumerable<Batch>.GetEnumerator() => GetEnumerator();
 
@@ -211,12 +223,14 @@ public sealed class DataLoader : IEnumerable<Batch>
         private readonly DataLoader _loader;
         private readonly int _version;
         private readonly int _epoch;
+        private readonly Prefetcher? _prefetcher;
         private bool _done;
 
-        internal Enumerator(DataLoader loader, int version)
+        internal Enumerator(DataLoader loader, int version, Prefetcher? prefetcher)
         {
             _loader = loader;
             _version = version;
+            _prefetcher = prefetcher;
             _epoch = loader._epoch;
             _done = false;
             Current = default;
@@ -242,14 +256,23 @@ public sealed class DataLoader : IEnumerable<Batch>
                 _done = true;
                 return false;
             }
-            if (l.RecycleBatches)
+            if (_prefetcher != null)
             {
-                // The previous batch's buffers go back to the pool (unless detached), so this one reuses them.
-                l._previous.Input?._storage.Release();
-                l._previous.Target?._storage.Release();
+                // The batch handed out before is finished with: the background thread releases it (when recycling).
+                Current = _prefetcher.Take(l._next, l._previous);
+                l._previous = l.RecycleBatches ? Current : default;
             }
-            Current = l.Dataset.GetBatch(l.BatchIndices(l._epoch, l._next));
-            if (l.RecycleBatches) l._previous = Current;
+            else
+            {
+                if (l.RecycleBatches)
+                {
+                    // The previous batch's buffers go back to the pool (unless detached), so this one reuses them.
+                    l._previous.Input?._storage.Release();
+                    l._previous.Target?._storage.Release();
+                }
+                Current = l.Dataset.GetBatch(l.BatchIndices(l._epoch, l._next));
+                if (l.RecycleBatches) l._previous = Current;
+            }
             // The position moves as the batch is handed out: a checkpoint taken while processing
             // it records the batch after it.
             if (++l._next == l.Count) { l._epoch++; l._next = 0; }
@@ -259,7 +282,12 @@ public sealed class DataLoader : IEnumerable<Batch>
         /// <summary>Not supported: the position is the loader's; set <see cref="Epoch"/> instead.</summary>
         public readonly void Reset() => throw new NotSupportedException("DataLoader.Enumerator.Reset: set the loader's Epoch to start an epoch again.");
 
-        /// <summary>Nothing to release.</summary>
-        public readonly void Dispose() { }
+        /// <summary>Stops the background thread of a prefetching loader (waiting at most for the batch it is making).</summary>
+        public readonly void Dispose()
+        {
+            if (_prefetcher == null) return;
+            _prefetcher.Stop();
+            if (_loader._prefetcher == _prefetcher) _loader._prefetcher = null;
+        }
     }
 }

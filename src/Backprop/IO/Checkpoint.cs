@@ -18,7 +18,7 @@ namespace Backprop.IO;
 /// single atomic rename (<see cref="AtomicFile"/>): a crash or kill at any moment leaves either
 /// the previous checkpoint or the new one, never a mix of two saves.</para>
 /// </remarks>
-public static class Checkpoint
+public static partial class Checkpoint
 {
     /// <summary>The value of the <c>format</c> metadata entry.</summary>
     public const string Format = "backprop-checkpoint";
@@ -42,7 +42,7 @@ public static class Checkpoint
         AtomicFile.Write(path, s => SafeTensors.Write(s, tensors, metadata));
     }
 
-    /// <summary>Writes the checkpoint bytes of <paramref name="content"/> to a stream (not atomic: see <see cref="Save"/>).</summary>
+    /// <summary>Writes the checkpoint bytes of <paramref name="content"/> to a stream (not atomic: see <see cref="Save(string, CheckpointContent, bool)"/>).</summary>
     public static void Write(Stream stream, CheckpointContent content)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -61,7 +61,7 @@ public static class Checkpoint
         return null;
     }
 
-    /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
+    /// <summary>Reads a checkpoint written by <see cref="Save(string, CheckpointContent, bool)"/>.</summary>
     /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/> (the message mentions temporary files of an interrupted first save).</exception>
     /// <exception cref="CheckpointFormatException">The file is truncated, corrupt, or not a Backprop checkpoint.</exception>
     public static CheckpointContent Load(string path)
