@@ -118,7 +118,7 @@ public static class Checkpoint
         }
 
         var c = new CheckpointContent { SourcePath = source };
-        c.Epoch = (int)Integer(root, "epoch", int.MaxValue, source);
+        c.Epoch = (int)Integer(root, "epoch", Data.DataLoader.MaxEpoch, source);
         c.Step = Integer(root, "step", long.MaxValue, source);
         if (root["components"] is not JsonObject components)
             throw Bad(source, "checkpoint.components", "no 'components' object");
