@@ -224,4 +224,40 @@ public class HardeningTests : IDisposable
             Assert.Contains($"{junk} bytes of trailing data after the end of the gzip stream", e.Message);
         }
     }
+
+    [Fact]
+    public void ASaveInAnotherProcessDoesNotDeleteATemporaryFileMidSave()
+    {
+        // The audit's case: two runs saving to the same path, one's clean-up deleting the other's
+        // temporary file mid-save. Process A is held in the middle of its save (the test hook) while
+        // this process saves the same path; A must then finish its save, and its file win.
+        string ck = P("ck");
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Backprop.Cli.dll"), "train", "xor", "--epochs", "1", "--threads", "1", "--quiet", "--save", ck })
+            psi.ArgumentList.Add(arg);
+        psi.Environment[AtomicFile.PauseVariable] = "1500";
+        psi.Environment.Remove("BACKPROP_THREADS");
+        using var a = Process.Start(psi)!;
+        _ = a.StandardOutput.ReadToEndAsync();
+        string? line;
+        var err = new StringBuilder();
+        while ((line = a.StandardError.ReadLine()) != null && !line.Contains("save paused mid-write", StringComparison.Ordinal)) err.AppendLine(line);
+        Assert.True(line != null, $"the other process never reached its save: {err}");
+        Assert.Single(AtomicFile.StaleTemporaries(ck));
+
+        Save(ck, 7);   // this process: a complete save of the same path, with its clean-up
+        Assert.Single(AtomicFile.StaleTemporaries(ck));   // A's temporary file is still there
+        Assert.Equal(7f, Saved(ck));
+
+        string rest = a.StandardError.ReadToEnd();
+        Assert.True(a.WaitForExit(60_000), "the other process did not finish");
+        Assert.True(a.ExitCode == 0, $"the other process failed: {rest}");
+        Assert.Equal(1, Checkpoint.Load(ck).Epoch);   // A renamed last: its checkpoint won
+        Assert.Empty(AtomicFile.StaleTemporaries(ck));
+    }
 }
