@@ -87,7 +87,7 @@ public sealed class DataLoader : IEnumerable<Batch>
         set
         {
             if (value is < 0 or > MaxEpoch)
-                throw new ArgumentException($"DataLoader.Epoch: {value} is not an epoch; it must be in [0, {MaxEpoch}].", nameof(value));
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"DataLoader.Epoch: {value} is not an epoch; it must be in [0, {MaxEpoch}].");
             _epoch = value;
             _next = 0;
             _version++;
