@@ -35,6 +35,14 @@ public sealed class OutputGuard(TextWriter inner) : TextWriter
     public override void Flush() => Guard(inner.Flush);
 
     /// <summary>
+    /// The command's standard output: guarded when it is redirected (a file, a pipe), where a full
+    /// device or a closed pipe can happen; the console's own writer on a terminal, so that the
+    /// progress display still recognises the terminal (a terminal that goes away fails otherwise,
+    /// and <see cref="IsOutputError"/> catches that too).
+    /// </summary>
+    public static TextWriter Stdout() => Console.IsOutputRedirected ? new OutputGuard(OpenStdout()) : Console.Out;
+
+    /// <summary>
     /// Standard output as a writer whose writes report a closed pipe: <see cref="Console.Out"/> drops
     /// its writes silently on EPIPE (the output would be lost with exit code 0), so on Unix the
     /// descriptor is written through a <see cref="FileStream"/>, unbuffered, instead.

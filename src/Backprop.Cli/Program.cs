@@ -2,7 +2,7 @@ using Backprop.Cli;
 
 // A full or closed stdout (> /dev/full, a pipe closed by head) ends with one line on stderr and
 // exit code 74, not a stack trace (docs/cli.md).
-var stdout = new OutputGuard(OutputGuard.OpenStdout());
+var stdout = OutputGuard.Stdout();
 try
 {
     int code = Cli.Run(args, stdout, Console.Error);
