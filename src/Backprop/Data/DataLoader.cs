@@ -83,15 +83,22 @@ public sealed partial class DataLoader : IEnumerable<Batch>
     public int Count { get; }
 
     /// <summary>
-    /// The epoch the next batch belongs to (0 for a new loader). Setting it moves the position to the
-    /// start of that epoch.
+    /// The largest <see cref="Epoch"/> a loader accepts (a billion): far beyond any run, and far enough
+    /// below <see cref="int.MaxValue"/> that counting epochs on from it cannot overflow.
+    /// </summary>
+    public const int MaxEpoch = 1_000_000_000;
+
+    /// <summary>
+    /// The epoch the next batch belongs to (0 for a new loader), at most <see cref="MaxEpoch"/>.
+    /// Setting it moves the position to the start of that epoch.
     /// </summary>
     public int Epoch
     {
         get => _epoch;
         set
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(Epoch));
+            if (value is < 0 or > MaxEpoch)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"DataLoader.Epoch: {value} is not an epoch; it must be in [0, {MaxEpoch}].");
             _epoch = value;
             _next = 0;
             _version++;
@@ -179,7 +186,11 @@ public sealed partial class DataLoader : IEnumerable<Batch>
         Expect("shuffle", Get<bool>(m, "shuffle"), Shuffle);
         Expect("seed", Get<string>(m, "seed"), Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Expect("drop_last", Get<bool>(m, "drop_last"), DropLast);
-        if (epoch < 0 || next < 0 || next > Count)
+        if (epoch is < 0 or > MaxEpoch)
+            throw new ArgumentException($"DataLoader.LoadStateDict: 'epoch' is {epoch}; it must be in [0, {MaxEpoch}].", nameof(state));
+        if (epoch == MaxEpoch && Count > 0 && next == Count)
+            throw new ArgumentException($"DataLoader.LoadStateDict: position epoch {epoch}, batch {next} ends epoch {MaxEpoch}, the last one a loader counts.", nameof(state));
+        if (next < 0 || next > Count)
             throw new ArgumentException($"DataLoader.LoadStateDict: position epoch {epoch}, batch {next} is invalid for a loader with {Count} batches per epoch.", nameof(state));
         _epoch = epoch;
         _next = next;
@@ -192,9 +203,10 @@ public sealed partial class DataLoader : IEnumerable<Batch>
         if (m[key] is not JsonValue v)
             throw new ArgumentException($"DataLoader.LoadStateDict: the state has no '{key}' entry (is it a data loader's state?).", "state");
         try { return v.GetValue<T>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException)
         {
-            throw new ArgumentException($"DataLoader.LoadStateDict: entry '{key}' is {v.ToJsonString()}, not a {typeof(T).Name}.", "state", e);
+            string expected = typeof(T) == typeof(int) ? "an integer" : typeof(T) == typeof(bool) ? "true or false" : "a string";
+            throw new ArgumentException($"DataLoader.LoadStateDict: '{key}' must be {expected}, found {v.ToJsonString()}.", "state", e);
         }
     }
 

@@ -131,7 +131,7 @@ public sealed class CheckpointContent
         catch (Exception e) when (e is ArgumentException or InvalidDataException or InvalidOperationException)
         {
             while (undo.Count > 0) undo.Pop()();
-            throw new CheckpointMismatchException(SourcePath, [e.Message.TrimEnd('.')], e);
+            throw new CheckpointMismatchException(SourcePath, [MetaValues.PlainMessage(e)], e);
         }
     }
 
