@@ -5,10 +5,14 @@ Trains the same models (same shapes, batch sizes, optimizers, synthetic batches)
 table: training samples/s of each, the ratio, GEMM GFLOP/s next to the measured FMA peak, and the
 slowdown of the small model when another process keeps one core busy. PyTorch is measured in two
 configurations: Debian's default (reference BLAS) and its best one here (OpenBLAS with OpenMP,
-LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp, OPENBLAS_CORETYPE=SkylakeX); ratios are
-taken against the faster of the two for each row.
+LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp, and OPENBLAS_CORETYPE set for this CPU:
+SkylakeX, its AVX-512 kernels, where /proc/cpuinfo lists AVX-512 F/BW/DQ/VL, Haswell, its AVX2 kernels,
+where it lists AVX2 and FMA, neither otherwise; forcing SkylakeX on a CPU without AVX-512 dies with
+SIGILL). The table names the core type used. An OPENBLAS_CORETYPE already in the environment is kept.
+Ratios are taken against the faster of the two for each row.
 
 usage: python3 bench/compare/compare.py [--rounds 5] [--threads 2] [--out bench/compare/results]
+       python3 bench/compare/compare.py --coretype    (prints the OpenBLAS core type it would use, and exits)
 Needs: apt-get install -y python3-torch libopenblas0-openmp; a Release build of src/Backprop.Cli
 (the script builds it).
 """
@@ -31,11 +35,41 @@ def backprop(*args):
     return run_json(["dotnet", CLI, *args, "--json"])
 
 
+# The AVX-512 subsets OpenBLAS's SkylakeX kernels execute (as Intel's Skylake-SP has them).
+SKYLAKEX_FLAGS = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU feature flags of the first processor in /proc/cpuinfo (empty when it cannot be read)."""
+    try:
+        with open(cpuinfo) as f:
+            line = next((l for l in f if l.startswith("flags")), "")
+    except OSError:
+        return set()
+    return set(line.split(":", 1)[1].split()) if ":" in line else set()
+
+
+def openblas_coretype(flags, environ=os.environ):
+    """OPENBLAS_CORETYPE for a CPU with these flags: SkylakeX with AVX-512, Haswell with AVX2 and FMA,
+    None otherwise (OpenBLAS then detects the CPU itself). One already set in the environment wins."""
+    if environ.get("OPENBLAS_CORETYPE"):
+        return environ["OPENBLAS_CORETYPE"]
+    if SKYLAKEX_FLAGS <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
+CORETYPE = openblas_coretype(cpu_flags())
+
+
 def torch_env(config):
     env = dict(os.environ)
     if config == "openblas":
         env["LD_LIBRARY_PATH"] = OPENBLAS + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-        env["OPENBLAS_CORETYPE"] = "SkylakeX"
+        if CORETYPE:
+            env["OPENBLAS_CORETYPE"] = CORETYPE
     return env
 
 
@@ -58,7 +92,7 @@ class BusyCore:
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
-    return {"cpu": cpu, "cores": os.cpu_count(), "avx512f": "avx512f" in flags,
+    return {"cpu": cpu, "cores": os.cpu_count(), "avx512f": "avx512f" in flags, "openblas_coretype": CORETYPE or "auto",
             "dotnet": subprocess.run(["dotnet", "--version"], capture_output=True, text=True).stdout.strip(),
             "torch": run_json([PY, "-c", "import json,torch; print(json.dumps({'v': torch.__version__}))"])["v"]}
 
@@ -98,7 +132,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--report-only", action="store_true", help="rewrite table.md and throughput.svg from OUT/results.json")
+    ap.add_argument("--coretype", action="store_true", help="print the OPENBLAS_CORETYPE this machine gets, and exit")
     a = ap.parse_args()
+    if a.coretype:
+        print(CORETYPE or "auto")
+        return
     if a.report_only:
         res = json.load(open(os.path.join(a.out, "results.json")))
         report(res, a.out)
@@ -151,7 +189,9 @@ def report(res, out):
     units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s"}
     names = {"mlp-small": "MLP 784-16-16-10 sigmoid SGD b10", "mlp-256": "MLP 784-256-128-10 ReLU Adam b128",
              "window-lm": "fixed-window LM Adam b128"}
-    lines = [f"| model | Backprop | PyTorch (OpenBLAS SkylakeX) | PyTorch (Debian default) | ratio vs best PyTorch |",
+    # Results written before the core type was detected were all measured with SkylakeX.
+    core = res["machine"].get("openblas_coretype", "SkylakeX")
+    lines = [f"| model | Backprop | PyTorch (OpenBLAS {core}) | PyTorch (Debian default) | ratio vs best PyTorch |",
              "|---|---:|---:|---:|---:|"]
     plot = []
     for m in MODELS:

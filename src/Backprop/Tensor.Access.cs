@@ -237,11 +237,7 @@ public partial class Tensor
     public static TensorScope Scope() => ScopeState.Begin();
 
     /// <summary>Within the returned scope no operation is recorded for backward.</summary>
-    public static Autograd.NoGradScope NoGrad()
-    {
-        Autograd.GradMode.Push();
-        return default;
-    }
+    public static Autograd.NoGradScope NoGrad() => Autograd.GradMode.Push();
 
     /// <summary>
     /// Within the returned scope operations are recorded again, even inside an enclosing
@@ -253,9 +249,5 @@ public partial class Tensor
     /// Within the returned scope, the first op whose forward or backward produces NaN or infinity
     /// throws an <see cref="Autograd.AnomalyException"/> naming the op, its input shapes and where it was created.
     /// </summary>
-    public static Autograd.AnomalyScope DetectAnomaly()
-    {
-        Autograd.GradMode.PushAnomaly();
-        return default;
-    }
+    public static Autograd.AnomalyScope DetectAnomaly() => Autograd.GradMode.PushAnomaly();
 }

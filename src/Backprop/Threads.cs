@@ -76,6 +76,9 @@ public static class Threads
         return new ThreadCountScope(count);
     }
 
+    /// <summary>Workers in the pool (0 before the first parallel region; for tests).</summary>
+    internal static int PoolSize => _pool?.Size ?? 0;
+
     /// <summary>True while the current thread is running a chunk of a parallel region.</summary>
     public static bool InParallelRegion => _inRegion;
 
@@ -222,25 +225,35 @@ public static class Threads
     private static readonly long WorkerSpinTicks = Stopwatch.Frequency / 10_000;  // 100 µs
     private static readonly long CallerSpinTicks = Stopwatch.Frequency / 5_000;   // 200 µs
 
-    /// <summary>Completion counter: spins for a while, then blocks.</summary>
+    /// <summary>
+    /// Completion counter: spins for a while, then blocks on a monitor whose lock object exists from
+    /// the start. (A ManualResetEventSlim creates its lock object the first time a wait blocks: an
+    /// allocation on the caller's thread that fell into whichever warm step first waited for a
+    /// late worker, so "a warm step allocates nothing" held or not depending on timing.)
+    /// </summary>
     private sealed class CountdownSignal
     {
         private int _remaining;
-        private readonly ManualResetEventSlim _event = new(false, spinCount: 1);
+        private readonly object _gate = new();
+        private bool _set;
         public volatile Exception? Error;
 
         public void Reset(int count)
         {
             Error = null;
-            _event.Reset();
+            lock (_gate) _set = count == 0;
             _remaining = count;
-            if (count == 0) _event.Set();
         }
 
         public void Signal(Exception? e)
         {
             if (e != null) Error ??= e;
-            if (Interlocked.Decrement(ref _remaining) == 0) _event.Set();
+            if (Interlocked.Decrement(ref _remaining) == 0)
+                lock (_gate)
+                {
+                    _set = true;
+                    Monitor.PulseAll(_gate);
+                }
         }
 
         public void Wait()
@@ -254,7 +267,10 @@ public static class Threads
                 while (Volatile.Read(ref _remaining) > 0 && Stopwatch.GetTimestamp() < deadline)
                     spinner.SpinOnce(sleep1Threshold: -1);
             }
-            _event.Wait();
+            // Wait for the signal even when the count is already 0: the last Signal may not have set
+            // it yet, and a set arriving after the next Reset would end the next job's wait early.
+            lock (_gate)
+                while (!_set) Monitor.Wait(_gate);
         }
     }
 

@@ -183,4 +183,56 @@ public class AutogradTests
             Assert.Contains("backward", ex.Message);
         }
     }
+
+    [Fact]
+    public void ScopesDisposedTwiceDoNotEndAnotherScope()
+    {
+        // Disposed twice: the second dispose must not push the depth below zero (which would
+        // silently disable the next scope) nor end a scope opened since.
+        var noGrad = Tensor.NoGrad();
+        noGrad.Dispose();
+        noGrad.Dispose();
+        Assert.True(GradMode.IsEnabled);
+        using (Tensor.NoGrad())
+        {
+            Assert.False(GradMode.IsEnabled);
+            noGrad.Dispose();
+            default(NoGradScope).Dispose();
+            Assert.False(GradMode.IsEnabled);
+        }
+        Assert.True(GradMode.IsEnabled);
+
+        var anomaly = Tensor.DetectAnomaly();
+        anomaly.Dispose();
+        anomaly.Dispose();
+        Assert.False(GradMode.AnomalyDetection);
+        using (Tensor.DetectAnomaly())
+        {
+            Assert.True(GradMode.AnomalyDetection);
+            anomaly.Dispose();
+            default(AnomalyScope).Dispose();
+            Assert.True(GradMode.AnomalyDetection);
+        }
+        Assert.False(GradMode.AnomalyDetection);
+
+        // Ended out of order: recording stays off until the inner scope ends too.
+        var outer = Tensor.NoGrad();
+        var inner = Tensor.NoGrad();
+        outer.Dispose();
+        Assert.False(GradMode.IsEnabled);
+        inner.Dispose();
+        Assert.True(GradMode.IsEnabled);
+    }
+
+    [Fact]
+    public void NoGradScopesAllocateNothingOnceWarm()
+    {
+        for (int i = 0; i < 4; i++) using (Tensor.NoGrad()) using (Tensor.NoGrad()) { }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+            using (Tensor.NoGrad())
+            using (Tensor.DetectAnomaly())
+            using (Tensor.NoGrad()) { }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

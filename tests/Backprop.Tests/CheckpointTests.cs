@@ -314,7 +314,7 @@ public class CheckpointTests
         {
             string path = Path.Combine(dir, "ck.safetensors");
             Assert.Throws<FileNotFoundException>(() => Checkpoint.Load(path));
-            File.WriteAllBytes(path + AtomicFile.TempMarker + "0123456789ab", [1, 2, 3]);
+            File.WriteAllBytes(path + AtomicFile.TempMarker + $"1-{AtomicFile.LocalHostId}-0123456789ab", [1, 2, 3]);
             var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.Load(path));
             Assert.Contains("incomplete temporary file of an interrupted save", e.Message);
         }

@@ -360,6 +360,7 @@ public class DataLoaderTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new DataLoader(Numbered(3), batchSize: -2));
         Assert.Throws<ArgumentNullException>(() => new DataLoader(null!, batchSize: 2));
         Assert.Throws<ArgumentOutOfRangeException>(() => new DataLoader(Numbered(3), 2).Epoch = -1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DataLoader(Numbered(3), 2).Epoch = DataLoader.MaxEpoch + 1);
     }
 
     [Fact]

@@ -127,6 +127,24 @@ public class HigherOrderTests
     }
 
     [Fact]
+    public void EnableGradAndNoGradNest()
+    {
+        var x = Tensor.FromArray([1.0]).RequiresGrad_();
+        using (Tensor.NoGrad())
+        {
+            Assert.False((x * 2).RequiresGrad);
+            using (Tensor.EnableGrad())
+            {
+                Assert.True((x * 2).RequiresGrad);
+                using (Tensor.NoGrad()) Assert.False((x * 2).RequiresGrad);
+                Assert.True((x * 2).RequiresGrad);
+            }
+            Assert.False((x * 2).RequiresGrad);
+        }
+        Assert.True((x * 2).RequiresGrad);
+    }
+
+    [Fact]
     public void GradientsComputeReturnsWithoutAccumulating()
     {
         var w = Tensor.FromArray([2.0, 3.0]).RequiresGrad_();

@@ -178,11 +178,20 @@ public class SafeTensorsTests
             }));
             Assert.Equal([1f, 1f], SafeTensors.Load(path).Tensors["x"].ToArray());
             Assert.Empty(AtomicFile.StaleTemporaries(path));
-            // Stale temporaries from a killed writer are removed by the next successful write.
+            // Stale temporaries from a killed writer (of this host, no longer running) are removed by
+            // the next successful write; a user's file that merely starts with the same prefix is not.
+            int deadPid;
+            using (var p = System.Diagnostics.Process.Start("true"))
+            {
+                p.WaitForExit();
+                deadPid = p.Id;
+            }
+            File.WriteAllBytes(path + $".tmp-{deadPid}-{AtomicFile.LocalHostId}-0123456789ab", [1, 2, 3]);
             File.WriteAllBytes(path + ".tmp-dead", [1, 2, 3]);
             Assert.Single(AtomicFile.StaleTemporaries(path));
             SafeTensors.Save(path, [new("x", Tensor.Zeros(2))]);
             Assert.Empty(AtomicFile.StaleTemporaries(path));
+            Assert.True(File.Exists(path + ".tmp-dead"));
             Assert.Throws<FileNotFoundException>(() => SafeTensors.Load(Path.Combine(dir, "none.safetensors")));
             File.WriteAllBytes(path, [9, 9, 9]);
             var e = Assert.Throws<CheckpointFormatException>(() => SafeTensors.Load(path));

@@ -52,4 +52,26 @@ public class ThreadsTests
         Threads.For(2, work);
         Assert.Equal(1, work.Runs[1]);
     }
+
+    private sealed class SlowWorkers : IParallelWork
+    {
+        public int CallerMs, WorkerMs;
+
+        public void Run(int chunk, int chunks) => Thread.Sleep(chunk == 0 ? CallerMs : WorkerMs);
+    }
+
+    [Fact]
+    public void WaitingForSlowWorkersAllocatesNothing()
+    {
+        // Workers that are still running when the caller has finished its own chunk make the caller
+        // block. The first block of a pool used to allocate (ManualResetEventSlim creates its lock
+        // object then), so a "warm step allocates nothing" test failed whenever that first block
+        // happened to fall in its measured step: on a busy machine, e.g. right after a build.
+        int chunks = Threads.PoolSize + 2;   // a new pool, whose completion signal has never blocked
+        Threads.For(chunks, new SlowWorkers());
+        var slow = new SlowWorkers { CallerMs = 5, WorkerMs = 40 };
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Threads.For(chunks, slow);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

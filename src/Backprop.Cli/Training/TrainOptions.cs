@@ -52,34 +52,43 @@ public sealed record TrainOptions
         ["limit"] = Limit,
     };
 
-    /// <summary>Options recorded by <see cref="ToJson"/>; a one-line <see cref="CliException"/> naming <paramref name="source"/> if they are incomplete.</summary>
+    /// <summary>
+    /// Options recorded by <see cref="ToJson"/>, each checked against the range the command line
+    /// accepts; a one-line <see cref="CliException"/> naming <paramref name="source"/>, the field and
+    /// the value if one is missing, of the wrong type or out of range.
+    /// </summary>
     public static TrainOptions FromJson(JsonObject o, string source)
     {
         try
         {
+            string seed = RecordedJson.Text(o, "seed");
             return new TrainOptions
             {
-                Dataset = Get<string>(o, "dataset"),
-                Model = Get<string>(o, "model"),
-                Activation = Get<string>(o, "activation"),
-                Loss = Get<string>(o, "loss"),
-                Optimizer = Get<string>(o, "optimizer"),
-                Lr = Get<double>(o, "lr"),
-                Momentum = Get<double>(o, "momentum"),
-                WeightDecay = Get<double>(o, "weight_decay"),
-                BatchSize = Get<int>(o, "batch_size"),
-                Epochs = Get<int>(o, "epochs"),
-                Seed = ulong.Parse(Get<string>(o, "seed"), NumberStyles.None, CultureInfo.InvariantCulture),
-                DataDir = o["data"] is null ? null : Get<string>(o, "data"),
-                Limit = o["limit"] is null ? null : Get<int>(o, "limit"),
+                Dataset = RecordedJson.Text(o, "dataset"),
+                Model = RecordedJson.Text(o, "model"),
+                Activation = RecordedJson.Text(o, "activation"),
+                Loss = RecordedJson.Text(o, "loss"),
+                Optimizer = RecordedJson.Text(o, "optimizer"),
+                Lr = RecordedJson.Number(o, "lr", 0, 1e6),
+                Momentum = RecordedJson.Number(o, "momentum", 0, 1),
+                WeightDecay = RecordedJson.Number(o, "weight_decay", 0, 1e3),
+                BatchSize = RecordedJson.Int(o, "batch_size", 1, MaxBatchSize),
+                Epochs = RecordedJson.Int(o, "epochs", 1, MaxEpochs),
+                Seed = ulong.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out ulong s)
+                    ? s : throw new FormatException($"'seed' must be a non-negative 64-bit integer, found \"{seed}\""),
+                DataDir = o["data"] is null ? null : RecordedJson.Text(o, "data"),
+                Limit = o["limit"] is null ? null : RecordedJson.Int(o, "limit", 1, int.MaxValue),
             };
         }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or KeyNotFoundException)
+        catch (FormatException e)
         {
-            throw new CliException($"{source}: the recorded training options are incomplete or invalid ({e.Message.TrimEnd('.')}).");
+            throw new CliException($"{source}: the recorded training options are invalid: {Cli.OneLine(e.Message)}.");
         }
     }
 
-    private static T Get<T>(JsonObject o, string key) =>
-        o[key] is JsonValue v ? v.GetValue<T>() : throw new KeyNotFoundException($"no '{key}'");
+    /// <summary>The largest batch size accepted (by --batch-size and from a checkpoint).</summary>
+    public const int MaxBatchSize = 1 << 20;
+
+    /// <summary>The largest epoch count accepted (by --epochs and from a checkpoint).</summary>
+    public const int MaxEpochs = 100000;
 }

@@ -221,16 +221,23 @@ public sealed class Trainer
         var history = new List<EpochResult>();
         try
         {
-            lossSum = t["epoch_loss_sum"]!.GetValue<double>();
-            batches = t["epoch_batches"]!.GetValue<int>();
-            samples = t["epoch_samples"]!.GetValue<int>();
-            foreach (var h in t["history"]!.AsArray())
-                history.Add(new EpochResult(h!["epoch"]!.GetValue<int>(), h["train_loss"]!.GetValue<double>(), h["test_loss"]!.GetValue<double>(),
-                    h["test_accuracy"]!.GetValue<double>(), h["train_seconds"]!.GetValue<double>(), h["samples_per_second"]!.GetValue<double>()));
+            const string p = "trainer.";
+            lossSum = RecordedJson.Number(t, "epoch_loss_sum", double.MinValue, double.MaxValue, p);
+            batches = RecordedJson.Int(t, "epoch_batches", 0, int.MaxValue, p);
+            samples = RecordedJson.Int(t, "epoch_samples", 0, int.MaxValue, p);
+            if (t["history"] is not JsonArray hs) throw new FormatException($"'{p}history' must be an array, found {t["history"]?.ToJsonString() ?? "nothing"}");
+            for (int i = 0; i < hs.Count; i++)
+            {
+                string hp = $"{p}history[{i}].";
+                var h = hs[i] as JsonObject ?? throw new FormatException($"'{p}history[{i}]' must be an object, found {hs[i]?.ToJsonString() ?? "null"}");
+                history.Add(new EpochResult(RecordedJson.Int(h, "epoch", 1, DataLoader.MaxEpoch, hp), RecordedJson.NumberOrNaN(h, "train_loss", hp),
+                    RecordedJson.NumberOrNaN(h, "test_loss", hp), RecordedJson.NumberOrNaN(h, "test_accuracy", hp),
+                    RecordedJson.NumberOrNaN(h, "train_seconds", hp), RecordedJson.NumberOrNaN(h, "samples_per_second", hp)));
+            }
         }
-        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
+        catch (FormatException e)
         {
-            throw new CheckpointMismatchException(c.SourcePath, [$"its 'trainer' metadata is incomplete or invalid ({e.Message.TrimEnd('.')})"], e);
+            throw new CheckpointMismatchException(c.SourcePath, [$"its 'trainer' metadata is invalid: {e.Message}"], e);
         }
 
         // Explicit settings win over the recorded ones: the fresh optimizer was built from them.
@@ -257,8 +264,13 @@ public sealed class Trainer
             (l.Meta["batch_size"]?.ToJsonString() != Loader.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture) ||
              l.Meta["samples"]?.ToJsonString() != Loader.Samples.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
+            // Only the epoch is used then, but a position that cannot be valid is still refused.
+            foreach (var (k, min) in new[] { ("batch_size", 1), ("samples", 0) })
+                if (!(l.Meta[k] is JsonValue kv && kv.TryGetValue<int>(out int n) && n >= min))
+                    throw new CheckpointMismatchException(c.SourcePath,
+                        [$"'{CheckpointContent.LoaderKey}.{k}' must be an integer in [{min}, {int.MaxValue}], found {l.Meta[k]?.ToJsonString() ?? "nothing"}"]);
             loader = null;
-            epochOnly = l.Meta["epoch"] is JsonValue ev && ev.TryGetValue<int>(out int e) && e >= 0 ? e
+            epochOnly = l.Meta["epoch"] is JsonValue ev && ev.TryGetValue<int>(out int e) && e is >= 0 and <= DataLoader.MaxEpoch ? e
                 : throw new CheckpointMismatchException(c.SourcePath, [$"'{CheckpointContent.LoaderKey}': invalid epoch {l.Meta["epoch"]?.ToJsonString() ?? "(missing)"}"]);
         }
         c.Restore(Model, Optimizer, loader: loader, generators: [new("init", _generator)]);

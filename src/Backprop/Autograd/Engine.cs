@@ -232,7 +232,7 @@ internal static class Engine
         _createGraph = createGraph;
         if (capture is var (ci, cg)) { _capture = ci; _captured = cg; }
         int savedDepth = createGraph ? GradMode.Suspend() : 0;
-        if (!createGraph) GradMode.Push();
+        var noGrad = createGraph ? default : GradMode.Push();
         try
         {
             for (int r = 0; r < roots.Length; r++)
@@ -274,7 +274,7 @@ internal static class Engine
         finally
         {
             if (createGraph) GradMode.Restore(savedDepth);
-            else GradMode.Pop();
+            else noGrad.Dispose();
             _inBackward = false;
             _createGraph = false;
             _capture = null;

@@ -8,9 +8,10 @@ namespace Backprop.Data;
 /// (<see cref="Epoch"/>, <see cref="BatchIndex"/>): enumerating it runs from there to the end of the
 /// epoch, so a second <c>foreach</c> over the same loader is the next epoch. With shuffling, epoch e
 /// visits the samples in a permutation that depends only on (seed, e), so a run restored with
-/// <see cref="LoadStateDict"/> sees exactly the batches an uninterrupted run would.
+/// <see cref="LoadStateDict"/> sees exactly the batches an uninterrupted run would. With
+/// <c>prefetch</c>, the next batch is built on a background thread while the current one is in use.
 /// </summary>
-public sealed class DataLoader : IEnumerable<Batch>
+public sealed partial class DataLoader : IEnumerable<Batch>
 {
     private readonly int[] _order;   // sample indices of epoch _orderEpoch, reused every epoch
     private int _orderEpoch = -1;
@@ -29,9 +30,16 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// Reuse batch buffers: a batch's tensors stay valid only until the loader makes the next batch
     /// (reading them later throws; <see cref="Tensor.Detach"/> one to keep it). Saves a large allocation per step.
     /// </param>
-    public DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false, bool recycleBatches = false)
+    /// <param name="prefetch">
+    /// Build the next batch on a background thread while the current one is in use. The batches and
+    /// their order are exactly those without it; an exception the dataset throws surfaces from the
+    /// <c>foreach</c>, and ending the <c>foreach</c> (or breaking out of it) stops the thread.
+    /// </param>
+    public DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false, bool recycleBatches = false,
+        bool prefetch = false)
     {
         RecycleBatches = recycleBatches;
+        Prefetch = prefetch;
         ArgumentNullException.ThrowIfNull(dataset);
         if (batchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"DataLoader: batchSize must be positive, got {batchSize}.");
@@ -49,6 +57,9 @@ public sealed class DataLoader : IEnumerable<Batch>
 
     /// <summary>Whether batch buffers are reused (each batch is valid until the next one is made).</summary>
     public bool RecycleBatches { get; }
+
+    /// <summary>Whether the next batch is built on a background thread while the current one is in use.</summary>
+    public bool Prefetch { get; }
 
     /// <summary>The dataset being iterated.</summary>
     public Dataset Dataset { get; }
@@ -72,15 +83,22 @@ public sealed class DataLoader : IEnumerable<Batch>
     public int Count { get; }
 
     /// <summary>
-    /// The epoch the next batch belongs to (0 for a new loader). Setting it moves the position to the
-    /// start of that epoch.
+    /// The largest <see cref="Epoch"/> a loader accepts (a billion): far beyond any run, and far enough
+    /// below <see cref="int.MaxValue"/> that counting epochs on from it cannot overflow.
+    /// </summary>
+    public const int MaxEpoch = 1_000_000_000;
+
+    /// <summary>
+    /// The epoch the next batch belongs to (0 for a new loader), at most <see cref="MaxEpoch"/>.
+    /// Setting it moves the position to the start of that epoch.
     /// </summary>
     public int Epoch
     {
         get => _epoch;
         set
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(Epoch));
+            if (value is < 0 or > MaxEpoch)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"DataLoader.Epoch: {value} is not an epoch; it must be in [0, {MaxEpoch}].");
             _epoch = value;
             _next = 0;
             _version++;
@@ -114,10 +132,7 @@ public sealed class DataLoader : IEnumerable<Batch>
     private void EnsureOrder(int epoch)
     {
         if (_orderEpoch == epoch || (!Shuffle && _orderEpoch >= 0)) { _orderEpoch = epoch; return; }
-        if (Shuffle)
-            new Generator(EpochSeed(Seed, epoch)).Permutation(_order);
-        else
-            for (int i = 0; i < _order.Length; i++) _order[i] = i;
+        FillOrder(_order, epoch);
         _orderEpoch = epoch;
     }
 
@@ -171,7 +186,11 @@ public sealed class DataLoader : IEnumerable<Batch>
         Expect("shuffle", Get<bool>(m, "shuffle"), Shuffle);
         Expect("seed", Get<string>(m, "seed"), Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Expect("drop_last", Get<bool>(m, "drop_last"), DropLast);
-        if (epoch < 0 || next < 0 || next > Count)
+        if (epoch is < 0 or > MaxEpoch)
+            throw new ArgumentException($"DataLoader.LoadStateDict: 'epoch' is {epoch}; it must be in [0, {MaxEpoch}].", nameof(state));
+        if (epoch == MaxEpoch && Count > 0 && next == Count)
+            throw new ArgumentException($"DataLoader.LoadStateDict: position epoch {epoch}, batch {next} ends epoch {MaxEpoch}, the last one a loader counts.", nameof(state));
+        if (next < 0 || next > Count)
             throw new ArgumentException($"DataLoader.LoadStateDict: position epoch {epoch}, batch {next} is invalid for a loader with {Count} batches per epoch.", nameof(state));
         _epoch = epoch;
         _next = next;
@@ -184,9 +203,10 @@ public sealed class DataLoader : IEnumerable<Batch>
         if (m[key] is not JsonValue v)
             throw new ArgumentException($"DataLoader.LoadStateDict: the state has no '{key}' entry (is it a data loader's state?).", "state");
         try { return v.GetValue<T>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException)
         {
-            throw new ArgumentException($"DataLoader.LoadStateDict: entry '{key}' is {v.ToJsonString()}, not a {typeof(T).Name}.", "state", e);
+            string expected = typeof(T) == typeof(int) ? "an integer" : typeof(T) == typeof(bool) ? "true or false" : "a string";
+            throw new ArgumentException($"DataLoader.LoadStateDict: '{key}' must be {expected}, found {v.ToJsonString()}.", "state", e);
         }
     }
 
@@ -199,7 +219,11 @@ public sealed class DataLoader : IEnumerable<Batch>
     }
 
     /// <summary>Enumerates the batches from the current position to the end of the epoch, advancing the position as it goes.</summary>
-    public Enumerator GetEnumerator() => new(this, ++_version);
+    public Enumerator GetEnumerator()
+    {
+        int version = ++_version;
+        return new(this, version, Prefetch ? StartPrefetch() : null);
+    }
 
     IEnumerator<Batch> IEnumerable<Batch>.GetEnumerator() => GetEnumerator();
 
@@ -211,12 +235,14 @@ public sealed class DataLoader : IEnumerable<Batch>
         private readonly DataLoader _loader;
         private readonly int _version;
         private readonly int _epoch;
+        private readonly Prefetcher? _prefetcher;
         private bool _done;
 
-        internal Enumerator(DataLoader loader, int version)
+        internal Enumerator(DataLoader loader, int version, Prefetcher? prefetcher)
         {
             _loader = loader;
             _version = version;
+            _prefetcher = prefetcher;
             _epoch = loader._epoch;
             _done = false;
             Current = default;
@@ -242,14 +268,23 @@ public sealed class DataLoader : IEnumerable<Batch>
                 _done = true;
                 return false;
             }
-            if (l.RecycleBatches)
+            if (_prefetcher != null)
             {
-                // The previous batch's buffers go back to the pool (unless detached), so this one reuses them.
-                l._previous.Input?._storage.Release();
-                l._previous.Target?._storage.Release();
+                // The batch handed out before is finished with: the background thread releases it (when recycling).
+                Current = _prefetcher.Take(l._next, l._previous);
+                l._previous = l.RecycleBatches ? Current : default;
             }
-            Current = l.Dataset.GetBatch(l.BatchIndices(l._epoch, l._next));
-            if (l.RecycleBatches) l._previous = Current;
+            else
+            {
+                if (l.RecycleBatches)
+                {
+                    // The previous batch's buffers go back to the pool (unless detached), so this one reuses them.
+                    l._previous.Input?._storage.Release();
+                    l._previous.Target?._storage.Release();
+                }
+                Current = l.Dataset.GetBatch(l.BatchIndices(l._epoch, l._next));
+                if (l.RecycleBatches) l._previous = Current;
+            }
             // The position moves as the batch is handed out: a checkpoint taken while processing
             // it records the batch after it.
             if (++l._next == l.Count) { l._epoch++; l._next = 0; }
@@ -259,7 +294,12 @@ public sealed class DataLoader : IEnumerable<Batch>
         /// <summary>Not supported: the position is the loader's; set <see cref="Epoch"/> instead.</summary>
         public readonly void Reset() => throw new NotSupportedException("DataLoader.Enumerator.Reset: set the loader's Epoch to start an epoch again.");
 
-        /// <summary>Nothing to release.</summary>
-        public readonly void Dispose() { }
+        /// <summary>Stops the background thread of a prefetching loader (waiting at most for the batch it is making).</summary>
+        public readonly void Dispose()
+        {
+            if (_prefetcher == null) return;
+            _prefetcher.Stop();
+            if (_loader._prefetcher == _prefetcher) _loader._prefetcher = null;
+        }
     }
 }

@@ -5,7 +5,7 @@ namespace Backprop.Data;
 /// <see cref="Count"/> and the indexer; those that store samples contiguously override
 /// <see cref="GetBatch"/> to build a batch without per-sample tensors.
 /// </summary>
-public abstract class Dataset
+public abstract partial class Dataset
 {
     /// <summary>Number of samples.</summary>
     public abstract int Count { get; }
@@ -48,7 +48,8 @@ public abstract class Dataset
         return index;
     }
 
-    private static int[] BatchShape(int batch, Tensor sample)
+    /// <summary>[batch, ...sample shape].</summary>
+    internal static int[] BatchShape(int batch, Tensor sample)
     {
         var shape = new int[sample.Rank + 1];
         shape[0] = batch;
@@ -65,7 +66,7 @@ public abstract class Dataset
     }
 
     /// <summary>Copies all of <paramref name="src"/> into row <paramref name="row"/> of the contiguous <paramref name="dst"/>.</summary>
-    private static void CopyRow(Tensor src, Tensor dst, int row)
+    internal static void CopyRow(Tensor src, Tensor dst, int row)
     {
         var s = src.ContiguousData();
         int n = s.NumElements;

@@ -26,12 +26,14 @@ public static class Idx
     {
         ArgumentNullException.ThrowIfNull(path);
         if (limit < 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "Idx.Read: limit must be non-negative.");
+        if (IO.FileKinds.RefuseToRead(path) is string refused)
+            throw new DataFormatException($"{path}: {refused}; an IDX file must be a regular file.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"IDX file not found: {System.IO.Path.GetFullPath(path)}", path);
 
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         bool gzip = IsGzip(file);
-        using Stream stream = gzip ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: true) : file;
+        using Stream stream = gzip ? new GzipInput(file, path, ownsFile: false) : file;
         string where = gzip ? " of the decompressed data" : "";
         long? length = gzip ? null : file.Length;
         var r = new Reader(stream, path, where);

@@ -12,10 +12,12 @@ internal static class NumericCsv
     /// <summary>Opens a text file, decompressing it when it starts with the gzip magic (0x1f 0x8b).</summary>
     public static StreamReader Open(string path)
     {
+        if (IO.FileKinds.RefuseToRead(path) is string refused)
+            throw new DataFormatException($"{path}: {refused}; a CSV file must be a regular file.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"CSV file not found: {Path.GetFullPath(path)}", path);
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        Stream s = Idx.IsGzip(file) ? new GZipStream(file, CompressionMode.Decompress) : file;
+        Stream s = Idx.IsGzip(file) ? new GzipInput(file, path, ownsFile: true) : file;
         return new StreamReader(s, System.Text.Encoding.UTF8);
     }
 

@@ -36,6 +36,8 @@ public sealed class TextCorpus
     public static TextCorpus Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (IO.FileKinds.RefuseToRead(path) is string refused)
+            throw new DataFormatException($"{path}: {refused}; a text corpus must be a regular file.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Text file not found: {Path.GetFullPath(path)}", path);
         return new TextCorpus(DecodeUtf8(File.ReadAllBytes(path), path), path);

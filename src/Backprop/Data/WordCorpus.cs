@@ -26,6 +26,8 @@ public sealed class WordCorpus
     public static WordCorpus Load(string path, char boundary = '.')
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (IO.FileKinds.RefuseToRead(path) is string refused)
+            throw new DataFormatException($"{path}: {refused}; a word list must be a regular file.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Word list not found: {Path.GetFullPath(path)}", path);
         string text = TextCorpus.DecodeUtf8(File.ReadAllBytes(path), path);

@@ -18,7 +18,7 @@ namespace Backprop.IO;
 /// single atomic rename (<see cref="AtomicFile"/>): a crash or kill at any moment leaves either
 /// the previous checkpoint or the new one, never a mix of two saves.</para>
 /// </remarks>
-public static class Checkpoint
+public static partial class Checkpoint
 {
     /// <summary>The value of the <c>format</c> metadata entry.</summary>
     public const string Format = "backprop-checkpoint";
@@ -42,7 +42,7 @@ public static class Checkpoint
         AtomicFile.Write(path, s => SafeTensors.Write(s, tensors, metadata));
     }
 
-    /// <summary>Writes the checkpoint bytes of <paramref name="content"/> to a stream (not atomic: see <see cref="Save"/>).</summary>
+    /// <summary>Writes the checkpoint bytes of <paramref name="content"/> to a stream (not atomic: see <see cref="Save(string, CheckpointContent, bool)"/>).</summary>
     public static void Write(Stream stream, CheckpointContent content)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -61,12 +61,23 @@ public static class Checkpoint
         return null;
     }
 
-    /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
+    /// <summary>
+    /// Checks, before any training, that <see cref="Save(string, CheckpointContent, bool)"/> will be able to write <paramref name="path"/>:
+    /// the name is not too long, the target (after following symbolic links) is a regular file or
+    /// absent (never a directory, FIFO or device), and its folder exists or can be created and accepts
+    /// new files. Returns the full path of the file a save replaces (the final target of a link).
+    /// </summary>
+    /// <exception cref="IOException">The path cannot be written; the message names it and says why.</exception>
+    public static string ValidatePath(string path) => AtomicFile.ValidatePath(path);
+
+    /// <summary>Reads a checkpoint written by <see cref="Save(string, CheckpointContent, bool)"/>.</summary>
     /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/> (the message mentions temporary files of an interrupted first save).</exception>
-    /// <exception cref="CheckpointFormatException">The file is truncated, corrupt, or not a Backprop checkpoint.</exception>
+    /// <exception cref="CheckpointFormatException">The path is a directory, FIFO or device, or the file is truncated, corrupt, or not a Backprop checkpoint.</exception>
     public static CheckpointContent Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (FileKinds.RefuseToRead(path) is string refused)
+            throw new CheckpointFormatException($"checkpoint {Path.GetFullPath(path)} {refused}; give the checkpoint file written by a save.", path);
         if (!File.Exists(path))
         {
             var temps = AtomicFile.StaleTemporaries(path);
@@ -107,7 +118,7 @@ public static class Checkpoint
         }
 
         var c = new CheckpointContent { SourcePath = source };
-        c.Epoch = (int)Integer(root, "epoch", int.MaxValue, source);
+        c.Epoch = (int)Integer(root, "epoch", Data.DataLoader.MaxEpoch, source);
         c.Step = Integer(root, "step", long.MaxValue, source);
         if (root["components"] is not JsonObject components)
             throw Bad(source, "checkpoint.components", "no 'components' object");

@@ -9,7 +9,7 @@ namespace Backprop.IO;
 /// Everything a training run needs to continue exactly where it stopped: named components (the
 /// model's, optimizer's, schedule's and data loader's state dicts), generator states, the epoch
 /// and step counters, and whatever the caller adds in <see cref="Extra"/> (e.g. the run's options).
-/// <see cref="Checkpoint.Save"/> writes it to one safetensors file; <see cref="Checkpoint.Load"/> reads it back.
+/// <see cref="Checkpoint.Save(string, CheckpointContent, bool)"/> writes it to one safetensors file; <see cref="Checkpoint.Load(string)"/> reads it back.
 /// </summary>
 public sealed class CheckpointContent
 {
@@ -131,7 +131,7 @@ public sealed class CheckpointContent
         catch (Exception e) when (e is ArgumentException or InvalidDataException or InvalidOperationException)
         {
             while (undo.Count > 0) undo.Pop()();
-            throw new CheckpointMismatchException(SourcePath, [e.Message.TrimEnd('.')], e);
+            throw new CheckpointMismatchException(SourcePath, [MetaValues.PlainMessage(e)], e);
         }
     }
 

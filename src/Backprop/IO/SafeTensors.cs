@@ -167,10 +167,12 @@ public static class SafeTensors
 
     /// <summary>Reads a safetensors file.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="CheckpointFormatException">The file is not a well-formed safetensors file, or holds a dtype other than F32, F64, I64.</exception>
+    /// <exception cref="CheckpointFormatException">The path is a directory, FIFO or device, or the file is not a well-formed safetensors file, or holds a dtype other than F32, F64, I64.</exception>
     public static SafeTensorsFile Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (FileKinds.RefuseToRead(path) is string refused)
+            throw new CheckpointFormatException($"safetensors file {Path.GetFullPath(path)} {refused}.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"safetensors file not found: {Path.GetFullPath(path)}", path);
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);

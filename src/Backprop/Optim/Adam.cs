@@ -134,9 +134,10 @@ internal sealed class AdamSteps
 
     public (double, double, double, bool, bool) Load(JsonObject h, double beta1, double beta2, double eps, bool amsgrad, bool maximize)
     {
-        double b1 = (double?)h["beta1"] ?? beta1, b2 = (double?)h["beta2"] ?? beta2, e = (double?)h["eps"] ?? eps;
+        double b1 = MetaValues.Number(h["beta1"], "hyperparameters.beta1") ?? beta1, b2 = MetaValues.Number(h["beta2"], "hyperparameters.beta2") ?? beta2,
+            e = MetaValues.Number(h["eps"], "hyperparameters.eps") ?? eps;
         Validate(b1, b2, e);
-        return (b1, b2, e, (bool?)h["amsgrad"] ?? amsgrad, (bool?)h["maximize"] ?? maximize);
+        return (b1, b2, e, MetaValues.Flag(h["amsgrad"], "hyperparameters.amsgrad") ?? amsgrad, MetaValues.Flag(h["maximize"], "hyperparameters.maximize") ?? maximize);
     }
 }
 

@@ -103,21 +103,21 @@ public abstract class LrScheduler
     {
         ArgumentNullException.ThrowIfNull(dict);
         string name = GetType().Name;
-        string? type = (string?)dict.Meta["type"];
+        string? type = MetaValues.Text(dict.Meta["type"], "type");
         if (type != name)
             throw new ArgumentException($"{name}.LoadStateDict: the dict holds the state of {type ?? "an unknown schedule"}, not {name}.", nameof(dict));
         var baseLrs = Doubles(dict.Meta["base_lrs"]);
         var lastLrs = Doubles(dict.Meta["last_lrs"]);
         if (baseLrs.Length != _baseLrs.Length || lastLrs.Length != _lastLrs.Length)
             throw new ArgumentException($"{name}.LoadStateDict: the dict has learning rates for {baseLrs.Length} group(s), the optimizer has {_baseLrs.Length}.", nameof(dict));
-        int epoch = (int?)dict.Meta["last_epoch"] ?? throw new ArgumentException($"{name}.LoadStateDict: no 'last_epoch' in Meta.", nameof(dict));
-        if (epoch < 0) throw new ArgumentException($"{name}.LoadStateDict: negative last_epoch {epoch}.", nameof(dict));
+        int epoch = (int)(MetaValues.Integer(dict.Meta["last_epoch"], "last_epoch", 0, Data.DataLoader.MaxEpoch)
+            ?? throw new ArgumentException($"{name}.LoadStateDict: no 'last_epoch' in Meta.", nameof(dict)));
         LastEpoch = epoch;
         baseLrs.CopyTo(_baseLrs, 0);
         lastLrs.CopyTo(_lastLrs, 0);
     }
 
-    private static double[] Doubles(JsonNode? n) => n is JsonArray a ? [.. a.Select(v => (double?)v ?? double.NaN)] : [];
+    private static double[] Doubles(JsonNode? n) => n is JsonArray a ? [.. a.Select((v, i) => MetaValues.Number(v, $"learning rate {i}") ?? double.NaN)] : [];
 
     private protected static void CheckFactor(double value, string param, string who, double min, double max, bool minInclusive)
     {

@@ -209,7 +209,7 @@ public abstract class Optimizer
     {
         ArgumentNullException.ThrowIfNull(dict);
         string who = $"{Name}.LoadStateDict";
-        string? type = (string?)dict.Meta["type"];
+        string? type = MetaValues.Text(dict.Meta["type"], "type");
         if (type != Name)
             throw new ArgumentException($"{who}: the dict holds the state of {(type ?? "an unknown optimizer (no 'type' in Meta)")}, not {Name}.", nameof(dict));
 
@@ -248,19 +248,21 @@ public abstract class Optimizer
             {
                 if (!int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i) || i >= _params.Length)
                     throw new ArgumentException($"{who}: Meta state '{k}' does not name one of the {_params.Length} parameters.", nameof(dict));
-                long s = (long?)v?["step"] ?? 0;
+                long s = MetaValues.Integer(v?["step"], $"state.{k}.step") ?? 0;
                 if (s < 0) throw new ArgumentException($"{who}: parameter {i} has a negative step count {s}.", nameof(dict));
                 steps[i] = s;
             }
         var groupSettings = new (double lr, double wd, double? initial)[_groups.Length];
         for (int gi = 0; gi < _groups.Length; gi++)
         {
-            var g = (JsonObject)groups[gi]!;
-            double lr = (double?)g["lr"] ?? _groups[gi].Lr;
-            double wd = (double?)g["weight_decay"] ?? _groups[gi].WeightDecay;
+            var g = groups[gi] as JsonObject ?? throw new ArgumentException($"{who}: param_groups[{gi}] must be an object.", nameof(dict));
+            double lr = MetaValues.Number(g["lr"], $"param_groups[{gi}].lr") ?? _groups[gi].Lr;
+            double wd = MetaValues.Number(g["weight_decay"], $"param_groups[{gi}].weight_decay") ?? _groups[gi].WeightDecay;
             ParamGroup.CheckLr(lr, $"{who}: group {gi}");
             ParamGroup.CheckWeightDecay(wd, $"{who}: group {gi}");
-            groupSettings[gi] = (lr, wd, (double?)g["initial_lr"]);
+            double? initial = MetaValues.Number(g["initial_lr"], $"param_groups[{gi}].initial_lr");
+            if (initial is double il) ParamGroup.CheckLr(il, $"{who}: group {gi} (initial_lr)");
+            groupSettings[gi] = (lr, wd, initial);
         }
         if (dict.Meta["hyperparameters"] is JsonObject h) LoadHyperparameters(h);
 
@@ -298,8 +300,8 @@ public abstract class Optimizer
 
 
     /// <summary>A number from saved hyperparameters, or <paramref name="current"/> when absent.</summary>
-    protected static double Get(JsonObject h, string key, double current) => (double?)h[key] ?? current;
+    protected static double Get(JsonObject h, string key, double current) => MetaValues.Number(h[key], $"hyperparameters.{key}") ?? current;
 
     /// <summary>A flag from saved hyperparameters, or <paramref name="current"/> when absent.</summary>
-    protected static bool Get(JsonObject h, string key, bool current) => (bool?)h[key] ?? current;
+    protected static bool Get(JsonObject h, string key, bool current) => MetaValues.Flag(h[key], $"hyperparameters.{key}") ?? current;
 }
