@@ -232,7 +232,7 @@ public class DataLoaderPrefetchTests
         var ds = RandomData(64, features: 1000);
         var loader = new DataLoader(ds, 8, recycleBatches: true, prefetch: true);
         var arrays = new HashSet<Array>(ReferenceEqualityComparer.Instance);
-        foreach (var (x, _) in loader) arrays.Add(x._storage.Array);
+        foreach (var (x, _) in loader) arrays.Add(x.Data<float>());
         Assert.True(arrays.Count <= 3, $"{arrays.Count} input buffers for 8 batches");
         // The batch before the current one has been handed back; the current one is readable.
         using var e = loader.GetEnumerator();
