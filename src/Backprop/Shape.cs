@@ -101,4 +101,20 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
         return r;
     }
 
+
+    /// <summary>True when <paramref name="strides"/> lay out <paramref name="shape"/> row-major without gaps.</summary>
+    internal static bool IsContiguous(int[] shape, int[] strides)
+    {
+        // No elements, nothing out of place: whatever the strides (ContiguousStrides counts a 0
+        // dimension as 1, which the loop below would otherwise reject).
+        if (shape.AsSpan().Contains(0)) return true;
+        int expected = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1) continue;
+            if (strides[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
+    }
 }

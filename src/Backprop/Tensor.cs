@@ -86,22 +86,7 @@ public partial class Tensor
         return s;
     }
 
-    internal static bool IsContiguousLayout(int[] shape, int[] strides) => ComputeContiguous(shape, strides);
-
-    private static bool ComputeContiguous(int[] shape, int[] strides)
-    {
-        // No elements, nothing out of place: whatever the strides (ContiguousStrides counts a 0
-        // dimension as 1, which the loop below would otherwise reject).
-        if (shape.AsSpan().Contains(0)) return true;
-        int expected = 1;
-        for (int i = shape.Length - 1; i >= 0; i--)
-        {
-            if (shape[i] == 1) continue;
-            if (strides[i] != expected) return false;
-            expected *= shape[i];
-        }
-        return true;
-    }
+    private static bool ComputeContiguous(int[] shape, int[] strides) => Backprop.Shape.IsContiguous(shape, strides);
 
     internal static int NormalizeDim(int dim, int rank, string op)
     {

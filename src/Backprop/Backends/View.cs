@@ -36,7 +36,7 @@ internal readonly struct View
 
     /// <summary>The same buffer seen with another shape and strides (for broadcasting and reshaping inside a kernel).</summary>
     public View With(int[] shape, int[] strides, int offset) =>
-        new(_storage, offset, shape, strides, (int)Backprop.Shape.Product(shape), Tensor.IsContiguousLayout(shape, strides));
+        new(_storage, offset, shape, strides, (int)Backprop.Shape.Product(shape), Backprop.Shape.IsContiguous(shape, strides));
 
     /// <summary>The CPU backend's array; only the CPU backend calls this.</summary>
     public T[] Data<T>() where T : unmanaged => ((Cpu.CpuStorage<T>)_storage).Data;
