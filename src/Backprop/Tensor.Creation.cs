@@ -81,6 +81,14 @@ public partial class Tensor
         return t;
     }
 
+    /// <summary>A tensor filled with <paramref name="value"/> on <paramref name="backend"/>'s device (optimizer state beside its parameter).</summary>
+    internal static Tensor Full(int[] shape, double value, DType dtype, Backends.IBackend backend)
+    {
+        var t = Allocate(CheckShape(shape, "Full"), dtype, backend);
+        t.FillStorage(value);
+        return t;
+    }
+
     /// <summary>Zeros with the shape and dtype of <paramref name="like"/>.</summary>
     public static Tensor ZerosLike(Tensor like) => Zeros(like._shape, like.DType);
 
