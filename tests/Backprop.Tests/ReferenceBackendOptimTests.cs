@@ -146,6 +146,43 @@ public class ReferenceBackendOptimTests
         }
     }
 
+    [Fact]
+    public void AGradientOnAnotherDeviceIsRefusedByName()
+    {
+        var p = Tensor.Zeros([3]);
+        p.Grad = Tensor.Ones([3]).To(Device.Reference);
+        var e = Assert.Throws<InvalidOperationException>(() => new Sgd([p], lr: 0.1).Step());
+        Assert.Contains("parameter 0 is on Cpu but its gradient is on Reference", e.Message);
+    }
+
+    [Fact]
+    public void StateSavedOnTheCpuResumesOnTheReferenceBackend()
+    {
+        // The state dict of a CPU optimizer, loaded into the same optimizer over reference parameters,
+        // continues the same trajectory: its state is copied onto the parameters' device.
+        var g = new Generator(11);
+        var cpu = Tensor.Normal([13], 0, 1, g, DType.Float64);
+        var optCpu = new Adam([cpu], lr: 0.05, amsgrad: true);
+        var grads = Enumerable.Range(0, 4).Select(_ => Tensor.Normal([13], 0, 1, g, DType.Float64)).ToArray();
+        for (int k = 0; k < 2; k++)
+        {
+            cpu.Grad = grads[k];
+            optCpu.Step();
+        }
+        var reference = cpu.To(Device.Reference);
+        var optRef = new Adam([reference], lr: 0.05, amsgrad: true);
+        optRef.LoadStateDict(optCpu.StateDict());
+        for (int k = 2; k < 4; k++)
+        {
+            cpu.Grad = grads[k];
+            reference.Grad = grads[k].To(Device.Reference);
+            optCpu.Step();
+            optRef.Step();
+        }
+        AssertClose(reference, cpu, 1e-12, "resumed Adam");
+        Assert.All(optRef.StateDict().Tensors.Values, t => Assert.Equal(Device.Reference, t.Device));
+    }
+
     /// <summary>|expected − actual| ≤ tolerance · max |expected| elementwise (relative to the tensor's scale, so values near zero do not need digits they cannot have).</summary>
     private static void AssertClose(Tensor expected, Tensor actual, double tolerance, string what)
     {
