@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using Backprop.Backends.Cpu;
 using Backprop.Optim;
 
 namespace Backprop.Tests;

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Backprop.Backends;
 
 namespace Backprop.Optim;
 
@@ -69,8 +69,6 @@ internal sealed class AdamSteps
 
     private readonly Optimizer _owner;
     private readonly bool _decoupled;
-    private readonly FusedRunner<float, AdamKernel<float>> _f32 = new();
-    private readonly FusedRunner<double, AdamKernel<double>> _f64 = new();
 
     public AdamSteps(Optimizer owner, bool decoupled)
     {
@@ -95,32 +93,8 @@ internal sealed class AdamSteps
         var m = _owner.State(index, ExpAvg, 0);
         var v = _owner.State(index, ExpAvgSq, 0);
         var vmax = amsgrad ? _owner.State(index, MaxExpAvgSq, 0) : null;
-        // The bias corrections are computed in double even for float32 parameters, as PyTorch does
-        // (Python floats); only the per-element arithmetic runs at the parameter's precision.
-        double lr = group.Lr, wd = group.WeightDecay;
-        double bc1 = 1 - Math.Pow(beta1, step);
-        double bc2 = 1 - Math.Pow(beta2, step);
-        var s = new AdamScalars
-        {
-            Beta1 = beta1,
-            Beta2 = beta2,
-            NegStepSize = -(lr / bc1),
-            InvBc2Sqrt = 1 / Math.Sqrt(bc2),
-            Eps = eps,
-            L2 = _decoupled ? 0 : wd,
-            Decay = _decoupled ? 1 - lr * wd : 1,
-            Maximize = maximize,
-        };
-        if (param.DType == DType.Float32)
-        {
-            _f32.Kernel = new AdamKernel<float>(param, grad, m, v, vmax, s);
-            _f32.Execute(param.NumElements);
-        }
-        else
-        {
-            _f64.Kernel = new AdamKernel<double>(param, grad, m, v, vmax, s);
-            _f64.Execute(param.NumElements);
-        }
+        var h = new AdamHyper(group.Lr, beta1, beta2, eps, group.WeightDecay, _decoupled, amsgrad, maximize, step);
+        param.Backend.AdamStep(param.V, grad.V, m.V, v.V, vmax is null ? default : vmax.V, h);
     }
 
     public static void Save(JsonObject h, double beta1, double beta2, double eps, bool amsgrad, bool maximize)
@@ -138,71 +112,5 @@ internal sealed class AdamSteps
             e = MetaValues.Number(h["eps"], "hyperparameters.eps") ?? eps;
         Validate(b1, b2, e);
         return (b1, b2, e, MetaValues.Flag(h["amsgrad"], "hyperparameters.amsgrad") ?? amsgrad, MetaValues.Flag(h["maximize"], "hyperparameters.maximize") ?? maximize);
-    }
-}
-
-/// <summary>The per-step scalars of an Adam update, in double until the kernel narrows them.</summary>
-internal struct AdamScalars
-{
-    public double Beta1, Beta2, NegStepSize, InvBc2Sqrt, Eps, L2, Decay;
-    public bool Maximize;
-}
-
-/// <summary>The fused Adam/AdamW update: p, g, m, v (and v̂) each read once and written once.</summary>
-internal readonly struct AdamKernel<T> : IFusedKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
-{
-    private readonly Tensor _p, _g, _m, _v;
-    private readonly Tensor? _vmax;
-    private readonly T _beta1, _oneMinusBeta1, _beta2, _oneMinusBeta2, _negStepSize, _invBc2Sqrt, _eps, _l2, _decay;
-    private readonly bool _hasL2, _hasDecay, _maximize;
-
-    public AdamKernel(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, in AdamScalars s)
-    {
-        _p = p; _g = g; _m = m; _v = v; _vmax = vmax;
-        _beta1 = T.CreateTruncating(s.Beta1);
-        _oneMinusBeta1 = T.CreateTruncating(1 - s.Beta1);
-        _beta2 = T.CreateTruncating(s.Beta2);
-        _oneMinusBeta2 = T.CreateTruncating(1 - s.Beta2);
-        _negStepSize = T.CreateTruncating(s.NegStepSize);
-        _invBc2Sqrt = T.CreateTruncating(s.InvBc2Sqrt);
-        _eps = T.CreateTruncating(s.Eps);
-        _l2 = T.CreateTruncating(s.L2);
-        _decay = T.CreateTruncating(s.Decay);
-        _hasL2 = s.L2 != 0;
-        _hasDecay = s.Decay != 1;
-        _maximize = s.Maximize;
-    }
-
-    public int Loop<V>(int i, int end) where V : struct, ILanes<V, T>
-    {
-        ref T p = ref MemoryMarshal.GetReference(_p.Span<T>());
-        ref T g = ref MemoryMarshal.GetReference(_g.Span<T>());
-        ref T m = ref MemoryMarshal.GetReference(_m.Span<T>());
-        ref T v = ref MemoryMarshal.GetReference(_v.Span<T>());
-        ref T vmax = ref _vmax == null ? ref Unsafe.NullRef<T>() : ref MemoryMarshal.GetReference(_vmax.Span<T>());
-        bool ams = _vmax != null;
-        V b1 = V.Splat(_beta1), omb1 = V.Splat(_oneMinusBeta1), b2 = V.Splat(_beta2), omb2 = V.Splat(_oneMinusBeta2);
-        V negStep = V.Splat(_negStepSize), invBc2Sqrt = V.Splat(_invBc2Sqrt), eps = V.Splat(_eps);
-        V l2 = V.Splat(_l2), decay = V.Splat(_decay);
-        for (; i <= end - V.Count; i += V.Count)
-        {
-            V pv = V.Load(ref p, i);
-            V gv = V.Load(ref g, i);
-            if (_maximize) gv = -gv;
-            if (_hasDecay) pv = pv * decay;
-            if (_hasL2) gv = gv + l2 * pv;
-            V mv = V.Load(ref m, i) * b1 + omb1 * gv;
-            V vv = V.Load(ref v, i) * b2 + omb2 * gv * gv;
-            V.Store(mv, ref m, i);
-            V.Store(vv, ref v, i);
-            if (ams)
-            {
-                vv = V.Max(V.Load(ref vmax, i), vv);
-                V.Store(vv, ref vmax, i);
-            }
-            V denom = V.Sqrt(vv) * invBc2Sqrt + eps;
-            V.Store(pv + negStep * (mv / denom), ref p, i);
-        }
-        return i;
     }
 }

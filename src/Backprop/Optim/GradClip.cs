@@ -1,5 +1,4 @@
-using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
+using Backprop.Backends;
 
 namespace Backprop.Optim;
 
@@ -110,83 +109,24 @@ public static class GradClip
     /// <summary>Adds one gradient's share: Σ|g|ᵖ, or the running max |g| for the infinity norm.</summary>
     private static double Accumulate(double acc, Tensor g, double p)
     {
-        if (double.IsPositiveInfinity(p))
-        {
-            double m = g.DType == DType.Float32 ? MaxAbs(g.Span<float>()) : MaxAbs(g.Span<double>());
-            return double.IsNaN(m) || double.IsNaN(acc) ? double.NaN : Math.Max(acc, m);
-        }
-        if (p == 2)
-            return acc + (g.DType == DType.Float32 ? SumSquares(g.Span<float>()) : TensorPrimitives.SumOfSquares(g.Span<double>()));
-        if (p == 1)
-            return acc + (g.DType == DType.Float32 ? SumAbs(g.Span<float>()) : TensorPrimitives.SumOfMagnitudes(g.Span<double>()));
-        double s = 0;
-        if (g.DType == DType.Float32) foreach (var v in g.Span<float>()) s += Math.Pow(Math.Abs(v), p);
-        else foreach (var v in g.Span<double>()) s += Math.Pow(Math.Abs(v), p);
+        double s = g.Backend.NormPower(g.V, p);
+        if (double.IsPositiveInfinity(p)) return double.IsNaN(s) || double.IsNaN(acc) ? double.NaN : Math.Max(acc, s);
         return acc + s;
     }
 
     private static double Finish(double acc, double p) =>
         double.IsPositiveInfinity(p) || p == 1 ? acc : p == 2 ? Math.Sqrt(acc) : Math.Pow(acc, 1 / p);
 
-    private static double MaxAbs(ReadOnlySpan<float> x) => x.Length == 0 ? 0 : Math.Abs(TensorPrimitives.MaxMagnitude(x));
-
-    private static double MaxAbs(ReadOnlySpan<double> x) => x.Length == 0 ? 0 : Math.Abs(TensorPrimitives.MaxMagnitude(x));
-
-    /// <summary>Σx² of float32 values accumulated in double, so large gradients neither overflow nor lose digits.</summary>
-    private static double SumSquares(ReadOnlySpan<float> x)
-    {
-        var acc0 = Vector<double>.Zero;
-        var acc1 = Vector<double>.Zero;
-        int i = 0;
-        ref float r = ref MemoryMarshal.GetReference(x);
-        for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-        {
-            Vector.Widen(Vector.LoadUnsafe(ref r, (nuint)i), out var lo, out var hi);
-            acc0 += lo * lo;
-            acc1 += hi * hi;
-        }
-        double s = Vector.Sum(acc0 + acc1);
-        for (; i < x.Length; i++) s += (double)x[i] * x[i];
-        return s;
-    }
-
-    /// <summary>Σ|x| of float32 values accumulated in double.</summary>
-    private static double SumAbs(ReadOnlySpan<float> x)
-    {
-        var acc = Vector<double>.Zero;
-        int i = 0;
-        ref float r = ref MemoryMarshal.GetReference(x);
-        for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-        {
-            Vector.Widen(Vector.Abs(Vector.LoadUnsafe(ref r, (nuint)i)), out var lo, out var hi);
-            acc += lo + hi;
-        }
-        double s = Vector.Sum(acc);
-        for (; i < x.Length; i++) s += Math.Abs(x[i]);
-        return s;
-    }
-
     private static void Scale(Tensor g, double coef)
     {
-        if (g.DType == DType.Float32) TensorPrimitives.Multiply(g.Span<float>(), (float)coef, g.Span<float>());
-        else TensorPrimitives.Multiply(g.Span<double>(), coef, g.Span<double>());
+        g.Backend.Unary(UnaryOp.Scale, g.V, g.V, coef);
         g.BumpVersion();
     }
 
     private static void Clamp(Tensor g, double c)
     {
-        if (g.DType == DType.Float32)
-        {
-            var s = g.Span<float>();
-            TensorPrimitives.Min(s, (float)c, s);
-            TensorPrimitives.Max(s, (float)-c, s);
-        }
-        else
-        {
-            var s = g.Span<double>();
-            TensorPrimitives.Min(s, c, s);
-            TensorPrimitives.Max(s, -c, s);
-        }
+        // [−c, c]; NaN stays NaN, as with torch.clamp
+        g.Backend.Unary(UnaryOp.Clamp, g.V, g.V, -c, c);
         g.BumpVersion();
     }
 }

@@ -128,6 +128,9 @@ public abstract class Optimizer
                 throw new InvalidOperationException(
                     $"{Name}.Step: parameter {i} has shape {p.Shape} ({p.DType.Name()}) but its gradient has shape {g.Shape} ({g.DType.Name()}); " +
                     "a gradient must have its parameter's shape and dtype.");
+            if (!ReferenceEquals(g.Backend, p.Backend))
+                throw new InvalidOperationException(
+                    $"{Name}.Step: parameter {i} is on {p.Device} but its gradient is on {g.Device}; a gradient must be on its parameter's device.");
             Update(i, p, g.ContiguousData(), _groups[_groupOf[i]], ++_steps[i]);
             p.BumpVersion();
         }
@@ -150,7 +153,7 @@ public abstract class Optimizer
         var s = _state[index][slot];
         if (s != null) return s;
         var p = _params[index];
-        s = fill == 0 ? Tensor.ZerosLike(p) : Tensor.Full(p.Shape.AsSpan(), fill, p.DType);
+        s = Tensor.FullOn(p._shape, fill, p.DType, p.Backend); // on the parameter's device
         _state[index][slot] = s;
         return s;
     }
@@ -282,8 +285,9 @@ public abstract class Optimizer
             foreach (var (i, slot, t) in loaded)
             {
                 // Copies, so the optimizer never aliases the dict (which may be reused or saved later).
-                var src = t.To(_params[i].DType);
-                var dst = Tensor.ZerosLike(_params[i]);
+                var p = _params[i];
+                var src = t.To(p.DType).To(p.Device);
+                var dst = Tensor.FullOn(p._shape, 0, p.DType, p.Backend);
                 Dispatch.CopyInto(src, dst);
                 _state[i][slot] = dst;
             }

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Backprop.Backends;
 
 namespace Backprop.Optim;
 
@@ -14,9 +14,6 @@ namespace Backprop.Optim;
 public sealed class Sgd : Optimizer
 {
     private const int MomentumBuffer = 0;
-
-    private readonly FusedRunner<float, SgdKernel<float>> _f32 = new();
-    private readonly FusedRunner<double, SgdKernel<double>> _f64 = new();
 
     /// <summary>SGD over <paramref name="parameters"/>.</summary>
     public Sgd(IEnumerable<Tensor> parameters, double lr, double momentum = 0, double dampening = 0,
@@ -71,16 +68,8 @@ public sealed class Sgd : Optimizer
                 init = true;
             }
         }
-        if (param.DType == DType.Float32)
-        {
-            _f32.Kernel = new SgdKernel<float>(param, grad, buffer, init, group.Lr, group.WeightDecay, Momentum, Dampening, Nesterov, Maximize);
-            _f32.Execute(param.NumElements);
-        }
-        else
-        {
-            _f64.Kernel = new SgdKernel<double>(param, grad, buffer, init, group.Lr, group.WeightDecay, Momentum, Dampening, Nesterov, Maximize);
-            _f64.Execute(param.NumElements);
-        }
+        var h = new SgdHyper(group.Lr, group.WeightDecay, Momentum, Dampening, Nesterov, Maximize, init);
+        param.Backend.SgdStep(param.V, grad.V, buffer is null ? default : buffer.V, h);
     }
 
     protected override void SaveHyperparameters(JsonObject h)
@@ -97,51 +86,5 @@ public sealed class Sgd : Optimizer
         bool nesterov = Get(h, "nesterov", Nesterov), maximize = Get(h, "maximize", Maximize);
         Validate(momentum, dampening, nesterov);
         (Momentum, Dampening, Nesterov, Maximize) = (momentum, dampening, nesterov, maximize);
-    }
-}
-
-/// <summary>The fused SGD update; the flags are loop-invariant, so their branches predict perfectly.</summary>
-internal readonly struct SgdKernel<T> : IFusedKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
-{
-    private readonly Tensor _p, _g;
-    private readonly Tensor? _b;
-    private readonly T _negLr, _wd, _momentum, _oneMinusDampening;
-    private readonly bool _init, _nesterov, _maximize, _hasWd;
-
-    public SgdKernel(Tensor p, Tensor g, Tensor? buffer, bool init, double lr, double wd, double momentum,
-        double dampening, bool nesterov, bool maximize)
-    {
-        _p = p; _g = g; _b = buffer; _init = init;
-        _negLr = T.CreateTruncating(-lr);
-        _wd = T.CreateTruncating(wd);
-        _hasWd = wd != 0;
-        _momentum = T.CreateTruncating(momentum);
-        _oneMinusDampening = T.CreateTruncating(1 - dampening);
-        _nesterov = nesterov;
-        _maximize = maximize;
-    }
-
-    public int Loop<V>(int i, int end) where V : struct, ILanes<V, T>
-    {
-        ref T p = ref MemoryMarshal.GetReference(_p.Span<T>());
-        ref T g = ref MemoryMarshal.GetReference(_g.Span<T>());
-        ref T b = ref _b == null ? ref Unsafe.NullRef<T>() : ref MemoryMarshal.GetReference(_b.Span<T>());
-        bool momentum = _b != null;
-        V negLr = V.Splat(_negLr), wd = V.Splat(_wd), mu = V.Splat(_momentum), omd = V.Splat(_oneMinusDampening);
-        for (; i <= end - V.Count; i += V.Count)
-        {
-            V pv = V.Load(ref p, i);
-            V d = V.Load(ref g, i);
-            if (_maximize) d = -d;
-            if (_hasWd) d = d + wd * pv;
-            if (momentum)
-            {
-                V buf = _init ? d : V.Load(ref b, i) * mu + omd * d;
-                V.Store(buf, ref b, i);
-                d = _nesterov ? d + mu * buf : buf;
-            }
-            V.Store(pv + negLr * d, ref p, i);
-        }
-        return i;
     }
 }

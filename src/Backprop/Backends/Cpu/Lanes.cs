@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 
-namespace Backprop.Optim;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>
 /// A register of <typeparamref name="T"/> lanes: a 512-, 256- or 128-bit vector, or one scalar for

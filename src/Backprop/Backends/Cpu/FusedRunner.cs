@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 
-namespace Backprop.Optim;
+namespace Backprop.Backends.Cpu;
 
 /// <summary>
 /// The body of a fused optimizer update: one pass that reads a parameter, its gradient and its
@@ -14,8 +14,8 @@ internal interface IFusedKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 
 /// <summary>
 /// Runs a fused kernel over a parameter at the widest hardware vector width with a scalar tail, and
-/// splits parameters past a million elements across <see cref="Threads"/>. One runner per
-/// optimizer and dtype is reused for every parameter, so a step allocates nothing.
+/// splits parameters past a million elements across <see cref="Threads"/>. The CPU backend keeps one
+/// runner per kernel type, dtype and thread and reuses it for every parameter, so a step allocates nothing.
 /// </summary>
 internal sealed class FusedRunner<T, K> : IParallelWork
     where T : unmanaged, IFloatingPointIeee754<T>
