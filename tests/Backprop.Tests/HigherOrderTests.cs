@@ -84,8 +84,8 @@ public class HigherOrderTests
         var g = new Generator(9);
         var model = new Sequential(new Linear(2, 16, generator: g), new Tanh(), new Linear(16, 2, generator: g));
         var data = Backprop.Data.Circles.Generate(256, noise: 0.05, seed: 3);
-        var x = data.Inputs;
-        var y = data.Targets;
+        var x = data.Inputs.To(Backprop.Backends.Backend.Default); // datasets live on the CPU; the model on the default device
+        var y = data.Targets.To(Backprop.Backends.Backend.Default);
         var opt = new Adam(model.Parameters(), lr: 0.02);
         double first = 0, firstPenalty = 0, last = 0, lastPenalty = 0;
         for (int step = 0; step < 150; step++)
