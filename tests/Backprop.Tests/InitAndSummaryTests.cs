@@ -118,4 +118,27 @@ public class InitAndSummaryTests
         Assert.Equal(new Shape(1, 2), d.Summary(1, 3).OutputShape);      // zeros in the parameters' dtype
         Assert.Contains("Linear: ", Assert.ThrowsAny<Exception>(() => model.Summary(5, 4)).Message);
     }
+
+    private sealed class Reuse : Module
+    {
+        public Linear Shared { get; } = new(4, 4);
+        public Linear Direct { get; } = new(4, 2);
+        public override Tensor Forward(Tensor x) => Direct.Forward(Shared.Call(Shared.Call(x)));   // Direct bypasses hooks
+    }
+
+    [Fact]
+    public void SummaryCountsCallsMarksModulesRunWithoutCallAndTakesIndexInputs()
+    {
+        var s = new Reuse().Summary(3, 4);
+        var shared = s.Rows.Single(r => r.Name == "shared");
+        Assert.Equal((2, new Shape(3, 4)), (shared.Calls, shared.OutputShape!.Value));
+        var direct = s.Rows.Single(r => r.Name == "direct");
+        Assert.Equal((0, (Shape?)null), (direct.Calls, direct.OutputShape));
+        Assert.Matches(@"\n  direct +Linear +-- +10\n", s.ToString());
+
+        var lm = new Sequential(new Embedding(10, 3), new Flatten(), new Linear(15, 2));
+        var t = lm.Summary([2, 5], DType.Int64);
+        Assert.Equal(["[2, 5, 3]", "[2, 15]", "[2, 2]"], t.Rows.Skip(1).Select(r => r.OutputShape.ToString()));
+        Assert.Equal(30 + 32, t.TotalParams);
+    }
 }
