@@ -120,9 +120,95 @@ public sealed partial class DocSnippetTests
         Assert.Equal([32], by.Shape.ToArray());
     }
 
+    [Fact]
+    public void NnGuideLosses()
+    {
+        var pred = Tensor.FromArray([0.5, 2.0, -1.0], 3);
+        var target = Tensor.FromArray([0.0, 2.5, 1.0], 3);
+        var l1 = Loss.L1Loss(pred, target);                                 // mean |pred − target| = 1
+        var smooth = Loss.SmoothL1Loss(pred, target, beta: 1.0);             // 0.5·d²/β below β, d − β/2 above
+        var huber = Loss.HuberLoss(pred, target, delta: 2.0);                // 0.5·d² below δ, δ·(d − δ/2) above
+
+        var logits = Tensor.FromArray(new double[,] { { 1.5, -0.3 }, { -2.0, 0.7 } });
+        var labels = Tensor.FromArray(new double[,] { { 1, 0 }, { 0, 1 } });
+        var bce = Loss.BinaryCrossEntropyWithLogits(logits, labels, posWeight: Tensor.FromArray([3.0, 1.0], 2));
+        var logp = logits.LogSoftmax(1);
+        var kl = Loss.KlDiv(logp, labels.Softmax(1), Reduction.BatchMean);   // KL(target ‖ model) per sample
+        var nll = Loss.NllLoss(logp, Tensor.FromArray([0.0, 1.0], 2));       // float labels that are whole numbers
+
+        Assert.Equal(1.0, l1.ItemDouble(), 12);
+        Assert.Equal((0.125 + 0.125 + 1.5) / 3, smooth.ItemDouble(), 12);
+        Assert.Equal((0.125 + 0.125 + 2) / 3, huber.ItemDouble(), 12);
+        Assert.True(bce.ItemDouble() > 0 && kl.ItemDouble() > 0);
+        Assert.Equal(Loss.CrossEntropy(logits, Tensor.FromArray([0L, 1L], 2)).ItemDouble(), nll.ItemDouble(), 12);
+    }
+
+    [Fact]
+    public void NnGuideInit()
+    {
+        var g = new Generator(0);
+        var w = new Parameter(Tensor.Zeros(64, 32));
+        Init.Orthogonal_(w, gain: Math.Sqrt(2), generator: g);              // wᵀ·w = 2·I (columns orthogonal)
+        var gram = w.Transpose(0, 1).MatMul(w);
+        Init.Normal_(w, mean: 0, std: 0.02, generator: g);
+        Init.Uniform_(w, a: -0.1, b: 0.1, generator: g);
+        Init.Constant_(w, 0.5);
+        Init.Ones_(w);
+        Init.Zeros_(w);
+
+        Assert.Equal(2.0, gram.ToDoubleArray()[0], 4);
+        Assert.Equal(0.0, gram.ToDoubleArray()[1], 4);
+        Assert.All(w.ToDoubleArray(), v => Assert.Equal(0, v));
+    }
+
+    [Fact]
+    public void NnGuideSummary()
+    {
+        var model = new Sequential(new Linear(784, 16), new Sigmoid(), new Linear(16, 10));
+        Console.WriteLine(model.Summary(1, 784));
+        var summary = model.Summary(1, 784);
+        long total = summary.TotalParams, trainable = summary.TrainableParams;
+
+        Assert.Equal(12730, total);
+        Assert.Equal(12730, trainable);
+        Assert.Equal("""
+            Layer    Type        Output shape  Params
+            =========================================
+            (model)  Sequential  [1, 10]           --
+              0      Linear      [1, 16]       12,560
+              1      Sigmoid     [1, 16]            0
+              2      Linear      [1, 10]          170
+            =========================================
+            Input shape: [1, 784]
+            Output shape: [1, 10]
+            Total params: 12,730
+            Trainable params: 12,730
+            Non-trainable params: 0
+            """ + "\n", summary.ToString().ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void OptimizersGuideSchedules()
+    {
+        var model = new Sequential(new Linear(4, 2));
+        var opt = new Sgd(model.Parameters(), lr: 0.1, momentum: 0.9);
+        var plateau = new ReduceLrOnPlateau(opt, mode: PlateauMode.Min, factor: 0.5, patience: 2);
+        foreach (var validLoss in new[] { 1.0, 0.8, 0.8, 0.8, 0.8 }) plateau.Step(validLoss);
+        // three epochs without improvement: lr 0.1 → 0.05
+
+        var steps = new MultiStepLr(new Sgd(model.Parameters(), lr: 0.1), milestones: [30, 80], gamma: 0.1);
+        var oneCycle = new OneCycleLr(new Sgd(model.Parameters(), lr: 0.1), maxLr: 0.5, totalSteps: 1000);
+        var warm = new LambdaLr(new Sgd(model.Parameters(), lr: 0.1), epoch => Math.Min(1.0, (epoch + 1) / 10.0));
+
+        Assert.Equal(0.05, opt.ParamGroups[0].Lr, 12);
+        Assert.Equal(0.1, steps.LastLr, 12);
+        Assert.Equal(0.02, oneCycle.LastLr, 12);
+        Assert.Equal(0.01, warm.LastLr, 12);
+    }
+
     // ------------------------------------------------------------------ the docs match this file
 
-    private static readonly string[] Documents = ["README.md", "docs/saving.md", "docs/data.md"];
+    private static readonly string[] Documents = ["README.md", "docs/saving.md", "docs/data.md", "docs/nn.md", "docs/optimizers.md"];
 
     [GeneratedRegex(@"<!-- snippet: tested by DocSnippetTests\.(\w+) -->\s*```csharp\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex MarkedSnippet();
@@ -153,7 +239,7 @@ public sealed partial class DocSnippetTests
                     Assert.True(testedLines.Contains(line), $"{doc}, snippet {m.Groups[1].Value}: the line `{line}` is not in DocSnippetTests.cs; update the test with the docs");
             }
         }
-        Assert.Equal(4, snippets);
+        Assert.Equal(8, snippets);
     }
 
     private static string ThisFile([CallerFilePath] string path = "") =>
