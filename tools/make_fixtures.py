@@ -705,6 +705,16 @@ case(P_F, "tied_weight", "5x4_4x3", lambda g: [("x", randn(g, 5, 4)), ("w", rand
 case(P_F, "attention", "2x3x4", lambda g: [("q", randn(g, 2, 3, 4)), ("k", randn(g, 2, 5, 4)), ("v", randn(g, 2, 5, 4))],
      lambda t, a: torch.softmax(t["q"] @ t["k"].transpose(-1, -2) / 2.0, -1) @ t["v"])
 
+# ---------------------------------------------------------------------------- tensor API (issue 11): ops_tensorapi.json
+
+T_F = "tensorapi"
+for op, f in (("sin", torch.sin), ("cos", torch.cos), ("floor", torch.floor), ("ceil", torch.ceil), ("round", torch.round)):
+    for s in ((3, 4), (2, 3, 4), ()):
+        case(T_F, op, name_shape(s), x_of(s, lambda g, *sh: 3 * randn(g, *sh)), lambda t, a, f=f: f(t["x"]),
+             dtypes=BOTH if s == (3, 4) else ONLY64)
+# halves round to even
+case(T_F, "round", "halves", lambda g: [("x", torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]))], lambda t, a: torch.round(t["x"]))
+
 # ---------------------------------------------------------------------------- training trajectories
 
 TRAIN_STEPS = 20

@@ -76,6 +76,7 @@ public class BackendOracleTests
                 x => x[0].Erf(), x => x[0].Clamp(-0.5, 0.7), x => x[0].Pow(3), x => -x[0], x => x[0] * 2.5 + 1,
                 x => (x[0] * x[0] + 1).Log(), x => (x[0] * x[0] + 1).Sqrt(), x => x[0].Contiguous(), x => x[0].Clone(),
                 x => x[0].To(dt == DType.Float32 ? DType.Float64 : DType.Float32),
+                x => x[0].Sin(), x => x[0].Cos(), x => (x[0] * 3).Floor(), x => (x[0] * 3).Ceil(), x => (x[0] * 3).Round(),
             ];
             foreach (var f in maps) Agree(f, tol, Strided(g, dt, s));
         }

@@ -54,6 +54,19 @@ public class GradCheckOpTests
     }
 
     [Theory, MemberData(nameof(Seeds))]
+    public void TrigonometryAndRounding(int seed)
+    {
+        var g = new Generator(seed);
+        var s = RandShape(g);
+        Check(x => x[0].Sin(), R(g, s));
+        Check(x => x[0].Cos(), R(g, s));
+        Check(x => x[0].Sin() * x[0].Cos(), R(g, s));
+        Check(x => x[0].Floor() + x[0], R(g, s));
+        Check(x => x[0].Ceil() * x[0], R(g, s));
+        Check(x => x[0].Round() - x[0], R(g, s));
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
     public void ClampMaximumMinimumWhere(int seed)
     {
         var g = new Generator(seed);

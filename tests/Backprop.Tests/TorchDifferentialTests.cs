@@ -269,6 +269,12 @@ public class TorchDifferentialTests
             case "x_used_twice": return [X() * X().Tanh() + X().Exp().Sum(-1, keepDim: true)];
             case "tied_weight": return [X().MatMul(x["w"]).Tanh().MatMul(x["w"].T)];
             case "attention": return [(x["q"].MatMul(x["k"].Transpose(-1, -2)) / 2.0).Softmax(-1).MatMul(x["v"])];
+            // tensor API (ops_tensorapi.json)
+            case "sin": return [X().Sin()];
+            case "cos": return [X().Cos()];
+            case "floor": return [X().Floor()];
+            case "ceil": return [X().Ceil()];
+            case "round": return [X().Round()];
             default: throw new NotSupportedException($"no replay for op '{op}'");
         }
     }
@@ -403,6 +409,7 @@ public class TorchDifferentialTests
             "select", "squeeze", "unsqueeze", "expand", "concat", "stack", "split", "index_select", "gather", "scatter_add", "one_hot",
             "linear", "linear_layer", "embedding", "dropout_eval", "cross_entropy", "nll_loss", "mse", "bce", "bce_logits",
             "square", "argmax", "argmin", "flatten", "chunk",
+            "sin", "cos", "floor", "ceil", "round",
         ];
         Assert.Empty(expected.Except(ops));
         Assert.Contains(OpCases.Value.Keys, k => k.EndsWith("/f32", StringComparison.Ordinal));
