@@ -24,4 +24,77 @@ public class TensorApiTests
         (x.Floor() + x.Ceil() + x.Round()).Sum().Backward();
         Close([0, 0, 0], x.Grad!);
     }
+
+    [Fact]
+    public void InPlaceFormsWithScalarsAndTensors()
+    {
+        var t = Tensor.FromArray([1f, 2f, 3f, 4f], 2, 2);
+        int v0 = t.Version;
+        t.Add_(1);
+        Close([2, 3, 4, 5], t);
+        Assert.True(t.Version > v0);
+        t.Sub_(Tensor.FromArray([1f, 2f]));
+        Close([1, 1, 3, 3], t);
+        t.Sub_(Tensor.FromArray([1f, 1f]), alpha: 2);
+        Close([-1, -1, 1, 1], t);
+        t.Sub_(0.5);
+        Close([-1.5, -1.5, 0.5, 0.5], t);
+        t.Mul_(Tensor.FromArray([2f, 4f], 2, 1));
+        Close([-3, -3, 2, 2], t);
+        t.Div_(Tensor.FromArray([1f, 2f]));
+        Close([-3, -1.5, 2, 1], t);
+        t.Div_(2);
+        Close([-1.5, -0.75, 1, 0.5], t);
+        t.Clamp_(-1, 0.75);
+        Close([-1, -0.75, 0.75, 0.5], t);
+        t.Clamp_(min: 0);
+        Close([0, 0, 0.75, 0.5], t);
+        t.Copy_(Tensor.FromArray(new long[] { 7, 8 }));
+        Close([7, 8, 7, 8], t);
+        Assert.Equal(DType.Float32, t.DType);
+    }
+
+    [Fact]
+    public void InPlaceFormsOnStridedViewsWriteThrough()
+    {
+        var t = Tensor.FromArray([1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
+        t.T.Add_(10);
+        t.Narrow(1, 1, 2).Mul_(Tensor.FromArray([2f, 3f]));
+        t.Select(1, 0).Clamp_(max: 12);
+        Close([11, 24, 39, 12, 30, 48], t);
+    }
+
+    [Fact]
+    public void InPlaceFormsRefuseRecordedTensorsAndBadShapes()
+    {
+        var w = Tensor.FromArray([1.0, 2.0]).RequiresGrad_();
+        var e = Assert.Throws<InvalidOperationException>(() => w.Add_(1));
+        Assert.Contains("Add_", e.Message);
+        Assert.Throws<InvalidOperationException>(() => w.Div_(Tensor.FromArray([1.0, 2.0])));
+        Assert.Throws<InvalidOperationException>(() => (w * 2).Clamp_(0, 1));
+        Assert.Throws<InvalidOperationException>(() => w.Copy_(Tensor.FromArray([1f, 2f])));
+        using (Tensor.NoGrad()) w.Mul_(Tensor.FromArray([3.0, 3.0])).Sub_(1);
+        Close([2, 5], w);
+        var s = Assert.Throws<ShapeException>(() => Tensor.Zeros(2).Mul_(Tensor.Ones(3, 2)));
+        Assert.Contains("Mul_", s.Message);
+        Assert.Throws<ArgumentException>(() => Tensor.Zeros(2).Add_(Tensor.Zeros([2], DType.Float64)));
+        Assert.Throws<NotSupportedException>(() => Tensor.FromArray(new long[] { 1 }).Div_(2));
+    }
+
+    [Fact]
+    public void CreatorsTakeParamsShapes()
+    {
+        Assert.Equal([3, 4], Tensor.Randn(3, 4).Shape.ToArray());
+        Assert.Equal([2, 5], Tensor.Rand(2, 5).Shape.ToArray());
+        var r = Tensor.RandInt(0, 3, 4, 2);
+        Assert.Equal([4, 2], r.Shape.ToArray());
+        Assert.Equal(DType.Int64, r.DType);
+        Assert.All(r.ToLongArray(), v => Assert.InRange(v, 0, 2));
+        Close([1, 0, 0, 0, 1, 0], Tensor.Eye(2, 3));
+        var like = Tensor.Zeros([2, 2], DType.Float64);
+        Assert.Equal(DType.Float64, Tensor.Linspace(0, 1, 3, like).DType);
+        Close([7, 7, 7, 7], Tensor.FullLike(like, 7));
+        Assert.Equal(DType.Float64, Tensor.FullLike(like, 7).DType);
+        Assert.Equal([2, 2], Tensor.RandIntLike(like, 0, 5).Shape.ToArray());
+    }
 }
