@@ -715,6 +715,38 @@ for op, f in (("sin", torch.sin), ("cos", torch.cos), ("floor", torch.floor), ("
 # halves round to even
 case(T_F, "round", "halves", lambda g: [("x", torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]))], lambda t, a: torch.round(t["x"]))
 
+# composites: std, norm, masked_fill, tril/triu, repeat, flip, roll, cumsum, einsum
+case(T_F, "std", "all", x_of((3, 4)), lambda t, a: torch.std(t["x"]), dict(dims=None, correction=1, keepdim=False))
+case(T_F, "std", "dim1_c0_keep", x_of((3, 4)), lambda t, a: torch.std(t["x"], dim=1, unbiased=False, keepdim=True),
+     dict(dims=[1], correction=0, keepdim=True))
+case(T_F, "std", "dims02", x_of((2, 3, 4)), lambda t, a: torch.std(t["x"], dim=(0, 2)), dict(dims=[0, 2], correction=1, keepdim=False), dtypes=ONLY64)
+for p_ in (2.0, 1.0, 3.0, float("inf")):
+    case(T_F, "norm", f"p{p_}_all", x_of((3, 4)), lambda t, a: torch.linalg.vector_norm(t["x"], ord=float(a["p"])),
+         dict(p=p_ if p_ != float("inf") else "inf", dims=None, keepdim=False))
+    case(T_F, "norm", f"p{p_}_dim1_keep", x_of((2, 3, 4)), lambda t, a: torch.linalg.vector_norm(t["x"], ord=float(a["p"]), dim=1, keepdim=True),
+         dict(p=p_ if p_ != float("inf") else "inf", dims=[1], keepdim=True), dtypes=ONLY64)
+case(T_F, "masked_fill", "3x4", lambda g: [("x", randn(g, 3, 4)), ("mask", nograd(mask(g, 3, 4)))],
+     lambda t, a: t["x"].masked_fill(t["mask"] != 0, a["value"]), dict(value=-1.5))
+case(T_F, "masked_fill", "broadcast_row", lambda g: [("x", randn(g, 3, 4)), ("mask", nograd(mask(g, 4)))],
+     lambda t, a: t["x"].masked_fill(t["mask"] != 0, a["value"]), dict(value=2.0), dtypes=ONLY64)
+for k in (0, 1, -1):
+    case(T_F, "tril", f"d{k}", x_of((2, 3, 4)), lambda t, a: torch.tril(t["x"], a["diagonal"]), dict(diagonal=k), dtypes=BOTH if k == 0 else ONLY64)
+    case(T_F, "triu", f"d{k}", x_of((4, 3)), lambda t, a: torch.triu(t["x"], a["diagonal"]), dict(diagonal=k), dtypes=BOTH if k == 0 else ONLY64)
+for label, s_, r in (("2x3_r2x1", (2, 3), [2, 1]), ("3_r2x2", (3,), [2, 2]), ("2x3_r1x2x3", (2, 3), [1, 2, 3])):
+    case(T_F, "repeat", label, x_of(s_), lambda t, a: t["x"].repeat(*a["repeats"]), dict(repeats=r), dtypes=BOTH if label == "2x3_r2x1" else ONLY64)
+for label, dims in (("d0", [0]), ("d0_2", [0, 2]), ("dm1", [-1])):
+    case(T_F, "flip", label, x_of((2, 3, 4)), lambda t, a: torch.flip(t["x"], a["dims"]), dict(dims=dims), dtypes=BOTH if label == "d0" else ONLY64)
+for label, sh, dims in (("s1_d0", [1], [0]), ("s-1_2_d0_2", [-1, 2], [0, 2]), ("s5_flat", [5], None)):
+    case(T_F, "roll", label, x_of((2, 3, 4)), lambda t, a: torch.roll(t["x"], a["shifts"], a["dims"]) if a["dims"] else torch.roll(t["x"], a["shifts"]),
+         dict(shifts=sh, dims=dims), dtypes=BOTH if label == "s1_d0" else ONLY64)
+for d in (0, 1, -1):
+    case(T_F, "cumsum", f"d{d}", x_of((2, 3, 4)), lambda t, a: torch.cumsum(t["x"], a["dim"]), dict(dim=d), dtypes=BOTH if d == -1 else ONLY64)
+for eq_, shapes in (("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+                    ("ij,jk->ik", [(3, 4), (4, 2)]), ("i,i->", [(5,), (5,)]), ("bi,ij,bj->b", [(2, 3), (3, 4), (2, 4)]),
+                    ("ij->ji", [(3, 4)]), ("ij,kj", [(2, 3), (4, 3)])):
+    case(T_F, "einsum", eq_.replace(",", "_").replace("->", "_to_"), lambda g, shapes=shapes: [(f"x{i}", randn(g, *s_)) for i, s_ in enumerate(shapes)],
+         lambda t, a: torch.einsum(a["equation"], *xs_list(t)), dict(equation=eq_), dtypes=BOTH if eq_ == "bhqd,bhkd->bhqk" else ONLY64)
+
 # ---------------------------------------------------------------------------- training trajectories
 
 TRAIN_STEPS = 20

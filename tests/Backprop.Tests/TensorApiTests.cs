@@ -97,4 +97,33 @@ public class TensorApiTests
         Assert.Equal(DType.Float64, Tensor.FullLike(like, 7).DType);
         Assert.Equal([2, 2], Tensor.RandIntLike(like, 0, 5).Shape.ToArray());
     }
+
+    [Fact]
+    public void Composites()
+    {
+        var m = Tensor.FromArray([1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
+        Close([1, 1], m.Std(1), 1e-6);
+        Close([Math.Sqrt(91)], m.Norm(), 1e-5);
+        Close([6, 15], m.Norm(1, [1]));
+        Close([3, 6], m.Norm(double.PositiveInfinity, [1]));
+        Close([0, 2, 3, 0, 0, 6], m.MaskedFill(Tensor.FromArray([1f, 0f, 0f, 1f, 1f, 0f], 2, 3), 0));
+        Close([9, 9, 3, 9, 9, 6], m.MaskedFill(Tensor.FromArray([1f, 1f, 0f]), 9));
+        Close([1, 0, 0, 4, 5, 0], m.Tril());
+        Close([0, 2, 3, 0, 0, 6], m.Triu(1));
+        Close([1, 2, 1, 2, 3, 4, 3, 4], Tensor.FromArray([1f, 2f, 3f, 4f], 2, 2).Repeat(1, 2));
+        Assert.Equal([2, 2, 6], m.Repeat(2, 1, 2).Shape.ToArray());
+        Close([6, 5, 4, 3, 2, 1], m.Flip(0, 1));
+        Close([3, 1, 2, 6, 4, 5], m.Roll(1, 1));
+        Close([6, 1, 2, 3, 4, 5], m.Roll([1]));
+        Close([1, 3, 6, 4, 9, 15], m.Cumsum(1));
+        Close([1, 2, 3, 5, 7, 9], m.Cumsum(0));
+        Close([14, 32, 32, 77], Tensor.Einsum("ij,kj->ik", m, m));
+        Close([91], Tensor.Einsum("ij,ij->", m, m));
+        var e = Assert.Throws<ShapeException>(() => Tensor.Einsum("ij,jk->ik", m, m));
+        Assert.Contains("subscript 'j'", e.Message);
+        Assert.Throws<ArgumentException>(() => Tensor.Einsum("ij,jk->ik", m));
+        Assert.Throws<ArgumentException>(() => m.Repeat(2));
+        Assert.Throws<ShapeException>(() => m.MaskedFill(Tensor.Ones(3, 2, 3), 0));
+        Assert.Throws<ShapeException>(() => Tensor.Ones(3).Tril());
+    }
 }

@@ -275,6 +275,21 @@ public class TorchDifferentialTests
             case "floor": return [X().Floor()];
             case "ceil": return [X().Ceil()];
             case "round": return [X().Round()];
+            case "std": return [X().Std(Dims(args, "dims"), I(args, "correction"), B(args, "keepdim"))];
+            case "norm":
+                {
+                    var pv = args.GetProperty("p");
+                    double p = pv.ValueKind == JsonValueKind.String ? double.PositiveInfinity : pv.GetDouble();
+                    return [X().Norm(p, Dims(args, "dims"), B(args, "keepdim"))];
+                }
+            case "masked_fill": return [X().MaskedFill(x["mask"], D(args, "value", double.NaN))];
+            case "tril": return [X().Tril(I(args, "diagonal"))];
+            case "triu": return [X().Triu(I(args, "diagonal"))];
+            case "repeat": return [X().Repeat(Ints(args.GetProperty("repeats")))];
+            case "flip": return [X().Flip(Ints(args.GetProperty("dims")))];
+            case "roll": return [X().Roll(Ints(args.GetProperty("shifts")), Dims(args, "dims"))];
+            case "cumsum": return [X().Cumsum(I(args, "dim"))];
+            case "einsum": return [Tensor.Einsum(S(args, "equation"), Xs())];
             default: throw new NotSupportedException($"no replay for op '{op}'");
         }
     }
@@ -409,7 +424,8 @@ public class TorchDifferentialTests
             "select", "squeeze", "unsqueeze", "expand", "concat", "stack", "split", "index_select", "gather", "scatter_add", "one_hot",
             "linear", "linear_layer", "embedding", "dropout_eval", "cross_entropy", "nll_loss", "mse", "bce", "bce_logits",
             "square", "argmax", "argmin", "flatten", "chunk",
-            "sin", "cos", "floor", "ceil", "round",
+            "sin", "cos", "floor", "ceil", "round", "std", "norm", "masked_fill", "tril", "triu", "repeat", "flip", "roll",
+            "cumsum", "einsum",
         ];
         Assert.Empty(expected.Except(ops));
         Assert.Contains(OpCases.Value.Keys, k => k.EndsWith("/f32", StringComparison.Ordinal));
