@@ -105,6 +105,10 @@ def mask(g, *s):
     return (torch.rand(s, generator=g, dtype=F64) < 0.5).to(F64)
 
 
+def nograd_t(t):
+    return t.detach()
+
+
 def nograd(t):
     """Marks a floating-point input as not requiring grad."""
     return (t, False)
@@ -746,6 +750,17 @@ for eq_, shapes in (("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk"
                     ("ij->ji", [(3, 4)]), ("ij,kj", [(2, 3), (4, 3)])):
     case(T_F, "einsum", eq_.replace(",", "_").replace("->", "_to_"), lambda g, shapes=shapes: [(f"x{i}", randn(g, *s_)) for i, s_ in enumerate(shapes)],
          lambda t, a: torch.einsum(a["equation"], *xs_list(t)), dict(equation=eq_), dtypes=BOTH if eq_ == "bhqd,bhkd->bhqk" else ONLY64)
+
+# sorting (random values: no ties, so PyTorch's unstable sort gives the same indices)
+for d, desc in ((-1, False), (0, True), (1, False)):
+    case(T_F, "sort", f"d{d}_desc{desc}", x_of((2, 3, 4)), lambda t, a: torch.sort(t["x"], dim=a["dim"], descending=a["descending"]),
+         dict(dim=d, descending=desc), dtypes=BOTH if d == -1 else ONLY64)
+    case(T_F, "argsort", f"d{d}_desc{desc}", x_of((2, 3, 4)), lambda t, a: torch.argsort(nograd_t(t["x"]), dim=a["dim"], descending=a["descending"]),
+         dict(dim=d, descending=desc), dtypes=ONLY64)
+for k, d, largest in ((2, -1, True), (1, 0, False), (3, 1, True)):
+    case(T_F, "topk", f"k{k}_d{d}_largest{largest}", x_of((2, 3, 4)),
+         lambda t, a: torch.topk(t["x"], a["k"], dim=a["dim"], largest=a["largest"]), dict(k=k, dim=d, largest=largest),
+         dtypes=BOTH if d == -1 else ONLY64)
 
 # ---------------------------------------------------------------------------- training trajectories
 

@@ -233,6 +233,18 @@ public class GradCheckOpTests
         Check(x => Tensor.Einsum("ij,kj", x[0], x[1]), R(g, i, j), R(g, k, j));
     }
 
+    [Theory, MemberData(nameof(Seeds))]
+    public void SortAndTopKValues(int seed)
+    {
+        var g = new Generator(seed);
+        var s = RandShape(g, 1, 3).Select(v => v + 1).ToArray();
+        int d = g.NextInt(s.Length);
+        Check(x => x[0].Sort(d).Values, R(g, s));
+        Check(x => x[0].Sort(-1, descending: true).Values * x[0], R(g, s));
+        Check(x => x[0].TopK(1, d).Values, R(g, s));
+        Check(x => x[0].TopK(s[^1] - 1, largest: false).Values, R(g, s));
+    }
+
     [Fact]
     public void DTypeConversionIsDifferentiable()
     {

@@ -126,4 +126,57 @@ public class TensorApiTests
         Assert.Throws<ShapeException>(() => m.MaskedFill(Tensor.Ones(3, 2, 3), 0));
         Assert.Throws<ShapeException>(() => Tensor.Ones(3).Tril());
     }
+
+    [Fact]
+    public void SortArgsortTopK()
+    {
+        var m = Tensor.FromArray([3f, 1f, 2f, 1f, float.NaN, 0f], 2, 3);
+        var (v, i) = m.Sort();
+        Close([1, 2, 3, 0, 1], v.Flatten().Narrow(0, 0, 5));
+        Assert.True(float.IsNaN(v[1, 2]));
+        Assert.Equal([1L, 2, 0, 2, 0, 1], i.ToLongArray());
+        Assert.Equal(DType.Int64, i.DType);
+        var (vd, id) = m.Sort(0, descending: true);
+        Assert.True(float.IsNaN(vd[0, 1]));
+        Assert.Equal([3f, 2f, 1f, 1f, 0f], vd.ToArray().Where(f => !float.IsNaN(f)));
+        Assert.Equal([0L, 1, 0, 1, 0, 1], id.ToLongArray());
+        Assert.Equal([0L, 2, 3, 1], Tensor.FromArray([4f, 1f, 3f, 2f]).Argsort(descending: true).ToLongArray());
+        Assert.Equal([1L, 3, 0, 2], Tensor.FromArray([4f, 1f, 5f, 2f]).Argsort().ToLongArray());
+        Assert.Equal([1L, 0, 2], Tensor.FromArray(new long[] { 5, -2, 9 }).Argsort().ToLongArray());
+        var (tv, ti) = Tensor.FromArray([4f, 1f, 5f, 2f, 5f]).TopK(3);
+        Close([5, 5, 4], tv);
+        Assert.Equal([2L, 4, 0], ti.ToLongArray());
+        var (sv, si) = Tensor.FromArray([4f, 1f, 5f, 2f], 2, 2).TopK(1, 0, largest: false);
+        Close([4, 1], sv);
+        Assert.Equal([0L, 0], si.ToLongArray());
+        Assert.Throws<ArgumentException>(() => Tensor.Ones(3).TopK(4));
+        // the gradient of sorted values goes back to where they came from
+        var x = Tensor.FromArray([3.0, 1.0, 2.0]).RequiresGrad_();
+        (x.Sort().Values * Tensor.FromArray([1.0, 10.0, 100.0])).Sum().Backward();
+        Close([100, 1, 10], x.Grad!);
+    }
+
+    [Fact]
+    public void MultinomialAndRandPerm()
+    {
+        var g = new Generator(5);
+        var p = Tensor.FromArray([0.1f, 0f, 0.6f, 0.3f]);
+        var draws = Tensor.Multinomial(p, 4000, replacement: true, generator: g).ToLongArray();
+        Assert.DoesNotContain(1L, draws);
+        Assert.InRange(draws.Count(v => v == 2) / 4000.0, 0.55, 0.65);
+        Assert.InRange(draws.Count(v => v == 0) / 4000.0, 0.07, 0.13);
+        var rows = Tensor.Multinomial(Tensor.FromArray([1f, 1f, 1f, 0f, 0f, 1f, 1f, 2f], 2, 4), 3, generator: g);
+        Assert.Equal([2, 3], rows.Shape.ToArray());
+        Assert.Equal(DType.Int64, rows.DType);
+        var r = rows.ToLongArray();
+        Assert.Equal([0L, 1, 2], r[..3].Order().ToArray()); // without replacement: each category once
+        Assert.Equal(3, r[3..].Distinct().Count());
+        Assert.DoesNotContain(0L, r[3..]);
+        Assert.Throws<ArgumentException>(() => Tensor.Multinomial(p, 4, generator: g)); // only 3 nonzero weights
+        Assert.Throws<ArgumentException>(() => Tensor.Multinomial(Tensor.FromArray([1f, -1f]), 1));
+        var perm = Tensor.RandPerm(10, new Generator(3));
+        Assert.Equal(Enumerable.Range(0, 10).Select(v => (long)v), perm.ToLongArray().Order());
+        Assert.Equal(perm.ToLongArray(), Tensor.RandPerm(10, new Generator(3)).ToLongArray());
+        Assert.NotEqual(perm.ToLongArray(), Tensor.RandPerm(10, new Generator(4)).ToLongArray());
+    }
 }

@@ -290,6 +290,9 @@ public class TorchDifferentialTests
             case "roll": return [X().Roll(Ints(args.GetProperty("shifts")), Dims(args, "dims"))];
             case "cumsum": return [X().Cumsum(I(args, "dim"))];
             case "einsum": return [Tensor.Einsum(S(args, "equation"), Xs())];
+            case "sort": { var (v, i) = X().Sort(I(args, "dim"), B(args, "descending")); return [v, i]; }
+            case "argsort": return [X().Argsort(I(args, "dim"), B(args, "descending"))];
+            case "topk": { var (v, i) = X().TopK(I(args, "k"), I(args, "dim"), B(args, "largest")); return [v, i]; }
             default: throw new NotSupportedException($"no replay for op '{op}'");
         }
     }
@@ -425,7 +428,7 @@ public class TorchDifferentialTests
             "linear", "linear_layer", "embedding", "dropout_eval", "cross_entropy", "nll_loss", "mse", "bce", "bce_logits",
             "square", "argmax", "argmin", "flatten", "chunk",
             "sin", "cos", "floor", "ceil", "round", "std", "norm", "masked_fill", "tril", "triu", "repeat", "flip", "roll",
-            "cumsum", "einsum",
+            "cumsum", "einsum", "sort", "argsort", "topk",
         ];
         Assert.Empty(expected.Except(ops));
         Assert.Contains(OpCases.Value.Keys, k => k.EndsWith("/f32", StringComparison.Ordinal));
