@@ -179,4 +179,32 @@ public class TensorApiTests
         Assert.Equal(perm.ToLongArray(), Tensor.RandPerm(10, new Generator(3)).ToLongArray());
         Assert.NotEqual(perm.ToLongArray(), Tensor.RandPerm(10, new Generator(4)).ToLongArray());
     }
+
+    [Fact]
+    public void Int64ArithmeticAndSums()
+    {
+        var a = Tensor.FromArray(new long[] { 1, 2, 3, 4, 5, 6 }, 2, 3);
+        var b = Tensor.FromArray(new long[] { 10, 20, 30 });
+        Assert.Equal([11L, 22, 33, 14, 25, 36], (a + b).ToLongArray());
+        Assert.Equal([-9L, -18, -27, -6, -15, -24], (a - b).ToLongArray());
+        Assert.Equal([10L, 40, 90, 40, 100, 180], (a * b).ToLongArray());
+        Assert.Equal(DType.Int64, (a * b).DType);
+        Assert.Equal([3L, 4, 5, 6, 7, 8], (a + 2).ToLongArray());
+        Assert.Equal([9L, 8, 7, 6, 5, 4], (10 - a).ToLongArray());
+        Assert.Equal([3L, 6, 9, 12, 15, 18], (3 * a).ToLongArray());
+        Assert.Equal([-1L, -2, -3, -4, -5, -6], (-a).ToLongArray());
+        Assert.Equal(DType.Int64, a.Sum().DType);
+        Assert.Equal(21L, a.Sum().GetLong());
+        Assert.Equal([5L, 7, 9], a.Sum(0).ToLongArray());
+        Assert.Equal([6L, 15], a.Sum(1).ToLongArray());
+        Assert.Equal([2, 1], a.Sum(1, keepDim: true).Shape.ToArray());
+        long big = 1L << 60;
+        Assert.Equal(big + 1, (Tensor.FromArray(new long[] { big }) + Tensor.FromArray(new long[] { 1 })).GetLong(0)); // exact beyond 2^53
+        // comparisons of int64 give 0/1 float32; Mean of a 0/1 result is the fraction of ones
+        Assert.Equal(0.5f, a.Gt(Tensor.FromArray(new long[] { 3 })).Mean().Item());
+        var e = Assert.Throws<ArgumentException>(() => a + Tensor.Ones(3));
+        Assert.Contains("dtypes differ", e.Message);
+        Assert.Throws<ArgumentException>(() => a + 0.5);
+        Assert.Contains("To(DType.Float32)", Assert.Throws<NotSupportedException>(() => a / b).Message);
+    }
 }
