@@ -762,6 +762,16 @@ for k, d, largest in ((2, -1, True), (1, 0, False), (3, 1, True)):
          lambda t, a: torch.topk(t["x"], a["k"], dim=a["dim"], largest=a["largest"]), dict(k=k, dim=d, largest=largest),
          dtypes=BOTH if d == -1 else ONLY64)
 
+# C# indexing: each form is replayed with the same indices written in C#
+GETITEM = {"col0": lambda x: x[:, 0], "inner_rows": lambda x: x[1:-1], "last_row_from1": lambda x: x[-1, 1:],
+           "ellipsis_last": lambda x: x[..., -1]}
+for form, f in GETITEM.items():
+    case(T_F, "getitem", form, x_of((4, 3)), lambda t, a, f=f: f(t["x"]), dict(form=form), dtypes=BOTH if form == "col0" else ONLY64)
+case(T_F, "masked_select", "3x4", lambda g: [("x", randn(g, 3, 4)), ("mask", nograd(mask(g, 3, 4)))],
+     lambda t, a: t["x"][t["mask"] != 0])
+case(T_F, "masked_select", "rows", lambda g: [("x", randn(g, 4, 3)), ("mask", nograd(torch.tensor([1.0, 0.0, 1.0, 1.0])))],
+     lambda t, a: t["x"][t["mask"] != 0], dtypes=ONLY64)
+
 # ---------------------------------------------------------------------------- training trajectories
 
 TRAIN_STEPS = 20

@@ -245,6 +245,18 @@ public class GradCheckOpTests
         Check(x => x[0].TopK(s[^1] - 1, largest: false).Values, R(g, s));
     }
 
+    [Theory, MemberData(nameof(Seeds))]
+    public void CSharpIndexing(int seed)
+    {
+        var g = new Generator(seed);
+        Check(x => x[0][.., 0], R(g, 3, 4));
+        Check(x => x[0][1..^1], R(g, 4, 3));
+        Check(x => x[0][^1, 1..], R(g, 3, 4));
+        var mask = Tensor.Rand([3, 4], g).Gt(0.3);
+        Check(x => x[0][mask] * 2, R(g, 3, 4));
+        Check(x => x[0][Tensor.FromArray([1f, 0f, 1f])], R(g, 3, 2));
+    }
+
     [Fact]
     public void DTypeConversionIsDifferentiable()
     {

@@ -207,4 +207,47 @@ public class TensorApiTests
         Assert.Throws<ArgumentException>(() => a + 0.5);
         Assert.Contains("To(DType.Float32)", Assert.Throws<NotSupportedException>(() => a / b).Message);
     }
+
+    [Fact]
+    public void CSharpIndicesAndRanges()
+    {
+        var t = Tensor.Arange(12).Reshape(3, 4);
+        Close([0, 4, 8], t[.., 0]);
+        Close([4, 5, 6, 7], t[1..^1].Flatten());
+        Assert.Equal([1, 4], t[1..^1].Shape.ToArray());
+        Close([8, 9, 10, 11], t[^1, ..]);
+        Close([3, 7, 11], t[TensorIndex.Ellipsis, ^1]);
+        Close([5, 6], t[1, 1..3]);
+        Close([1, 2, 5, 6, 9, 10], t[.., 1..3]);
+        Assert.Equal([3, 0], t[.., 5..].Shape.ToArray()); // clipped like Python slices
+        Close([6], t[1, 2, TensorIndex.Ellipsis].Reshape(1));
+        Assert.Equal(6f, t[1, 2]); // all ints: the element as a number
+        Assert.Throws<IndexOutOfRangeException>(() => t[3, ..]);
+        Assert.Throws<ArgumentException>(() => t[0, 0, ..]);
+        t[.., 0] = Tensor.Zeros(3);
+        t[0, 1..] = Tensor.Scalar(-1);
+        Close([0, -1, -1, -1, 0, 5, 6, 7, 0, 9, 10, 11], t);
+        // differentiable
+        var x = Tensor.FromArray([1.0, 2.0, 3.0, 4.0], 2, 2).RequiresGrad_();
+        (x[.., 1] * 3).Sum().Backward();
+        Close([0, 3, 0, 3], x.Grad!);
+    }
+
+    [Fact]
+    public void BooleanMaskIndexing()
+    {
+        var t = Tensor.FromArray([1f, -2f, 3f, -4f, 5f, -6f], 2, 3);
+        var sel = t[t.Gt(0)];
+        Close([1, 3, 5], sel);
+        Assert.Equal([3], sel.Shape.ToArray());
+        Close([-4, 5, -6], t[Tensor.FromArray([0f, 1f])].Flatten());
+        Assert.Equal([1, 3], t[Tensor.FromArray([0f, 1f])].Shape.ToArray());
+        Assert.Equal([0], t[Tensor.Zeros(2, 3)].Shape.ToArray());
+        Assert.Throws<ShapeException>(() => t[Tensor.Ones(3)]);
+        var x = Tensor.FromArray([1.0, -2.0, 3.0]).RequiresGrad_();
+        x[x.Gt(0)].Sum().Backward();
+        Close([1, 0, 1], x.Grad!);
+        // the fraction of positive elements: Mean of a 0/1 comparison
+        Assert.Equal(0.5f, t.Gt(0).Mean().Item());
+    }
 }

@@ -292,6 +292,16 @@ public class TorchDifferentialTests
             case "einsum": return [Tensor.Einsum(S(args, "equation"), Xs())];
             case "sort": { var (v, i) = X().Sort(I(args, "dim"), B(args, "descending")); return [v, i]; }
             case "argsort": return [X().Argsort(I(args, "dim"), B(args, "descending"))];
+            case "getitem":
+                return [S(args, "form") switch
+                {
+                    "col0" => X()[.., 0],
+                    "inner_rows" => X()[1..^1],
+                    "last_row_from1" => X()[^1, 1..],
+                    "ellipsis_last" => X()[TensorIndex.Ellipsis, ^1],
+                    var f => throw new NotSupportedException(f),
+                }];
+            case "masked_select": return [X()[x["mask"]]];
             case "topk": { var (v, i) = X().TopK(I(args, "k"), I(args, "dim"), B(args, "largest")); return [v, i]; }
             default: throw new NotSupportedException($"no replay for op '{op}'");
         }
@@ -428,7 +438,7 @@ public class TorchDifferentialTests
             "linear", "linear_layer", "embedding", "dropout_eval", "cross_entropy", "nll_loss", "mse", "bce", "bce_logits",
             "square", "argmax", "argmin", "flatten", "chunk",
             "sin", "cos", "floor", "ceil", "round", "std", "norm", "masked_fill", "tril", "triu", "repeat", "flip", "roll",
-            "cumsum", "einsum", "sort", "argsort", "topk",
+            "cumsum", "einsum", "sort", "argsort", "topk", "getitem", "masked_select",
         ];
         Assert.Empty(expected.Except(ops));
         Assert.Contains(OpCases.Value.Keys, k => k.EndsWith("/f32", StringComparison.Ordinal));
