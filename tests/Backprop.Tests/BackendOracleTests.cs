@@ -83,6 +83,22 @@ public class BackendOracleTests
     }
 
     [Theory, MemberData(nameof(Seeds))]
+    public void TensorApiCompositesAndSorting(int seed)
+    {
+        var g = new Generator((ulong)seed + 300);
+        foreach (var dt in new[] { DType.Float32, DType.Float64 })
+        {
+            double tol = Tol(dt);
+            var s = RandShape(g, 2, 3);
+            Agree(x => x[0].Cumsum(-1) + x[0].Flip(0) + x[0].Roll(1, 0) + x[0].Tril(), tol, Strided(g, dt, s));
+            Agree(x => x[0].Norm(3, [0]) + x[0].Std([0], correction: 0), tol, R(g, dt, [.. s.Select(v => v + 1)]));
+            Agree(x => x[0].Sort(-1, descending: true).Values * 2 + x[0].TopK(1).Values, tol, Strided(g, dt, s));
+            Agree(x => Tensor.Einsum("bhqd,bhkd->bhqk", x[0], x[1]), tol, R(g, dt, 2, 2, 3, 4), R(g, dt, 2, 2, 5, 4));
+            Agree(x => x[0][.., 1..] * 2 + x[0][x[0].Gt(0)].Sum(), tol, R(g, dt, 3, 4));
+        }
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
     public void BinaryOpsBroadcastAndCompare(int seed)
     {
         var g = new Generator((ulong)seed + 100);
