@@ -105,6 +105,10 @@ def mask(g, *s):
     return (torch.rand(s, generator=g, dtype=F64) < 0.5).to(F64)
 
 
+def nograd_t(t):
+    return t.detach()
+
+
 def nograd(t):
     """Marks a floating-point input as not requiring grad."""
     return (t, False)
@@ -704,6 +708,69 @@ case(P_F, "tied_weight", "5x4_4x3", lambda g: [("x", randn(g, 5, 4)), ("w", rand
      lambda t, a: torch.tanh(t["x"] @ t["w"]) @ t["w"].t())
 case(P_F, "attention", "2x3x4", lambda g: [("q", randn(g, 2, 3, 4)), ("k", randn(g, 2, 5, 4)), ("v", randn(g, 2, 5, 4))],
      lambda t, a: torch.softmax(t["q"] @ t["k"].transpose(-1, -2) / 2.0, -1) @ t["v"])
+
+# ---------------------------------------------------------------------------- tensor API (issue 11): ops_tensorapi.json
+
+T_F = "tensorapi"
+for op, f in (("sin", torch.sin), ("cos", torch.cos), ("floor", torch.floor), ("ceil", torch.ceil), ("round", torch.round)):
+    for s in ((3, 4), (2, 3, 4), ()):
+        case(T_F, op, name_shape(s), x_of(s, lambda g, *sh: 3 * randn(g, *sh)), lambda t, a, f=f: f(t["x"]),
+             dtypes=BOTH if s == (3, 4) else ONLY64)
+# halves round to even
+case(T_F, "round", "halves", lambda g: [("x", torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]))], lambda t, a: torch.round(t["x"]))
+
+# composites: std, norm, masked_fill, tril/triu, repeat, flip, roll, cumsum, einsum
+case(T_F, "std", "all", x_of((3, 4)), lambda t, a: torch.std(t["x"]), dict(dims=None, correction=1, keepdim=False))
+case(T_F, "std", "dim1_c0_keep", x_of((3, 4)), lambda t, a: torch.std(t["x"], dim=1, unbiased=False, keepdim=True),
+     dict(dims=[1], correction=0, keepdim=True))
+case(T_F, "std", "dims02", x_of((2, 3, 4)), lambda t, a: torch.std(t["x"], dim=(0, 2)), dict(dims=[0, 2], correction=1, keepdim=False), dtypes=ONLY64)
+for p_ in (2.0, 1.0, 3.0, float("inf")):
+    case(T_F, "norm", f"p{p_}_all", x_of((3, 4)), lambda t, a: torch.linalg.vector_norm(t["x"], ord=float(a["p"])),
+         dict(p=p_ if p_ != float("inf") else "inf", dims=None, keepdim=False))
+    case(T_F, "norm", f"p{p_}_dim1_keep", x_of((2, 3, 4)), lambda t, a: torch.linalg.vector_norm(t["x"], ord=float(a["p"]), dim=1, keepdim=True),
+         dict(p=p_ if p_ != float("inf") else "inf", dims=[1], keepdim=True), dtypes=ONLY64)
+case(T_F, "masked_fill", "3x4", lambda g: [("x", randn(g, 3, 4)), ("mask", nograd(mask(g, 3, 4)))],
+     lambda t, a: t["x"].masked_fill(t["mask"] != 0, a["value"]), dict(value=-1.5))
+case(T_F, "masked_fill", "broadcast_row", lambda g: [("x", randn(g, 3, 4)), ("mask", nograd(mask(g, 4)))],
+     lambda t, a: t["x"].masked_fill(t["mask"] != 0, a["value"]), dict(value=2.0), dtypes=ONLY64)
+for k in (0, 1, -1):
+    case(T_F, "tril", f"d{k}", x_of((2, 3, 4)), lambda t, a: torch.tril(t["x"], a["diagonal"]), dict(diagonal=k), dtypes=BOTH if k == 0 else ONLY64)
+    case(T_F, "triu", f"d{k}", x_of((4, 3)), lambda t, a: torch.triu(t["x"], a["diagonal"]), dict(diagonal=k), dtypes=BOTH if k == 0 else ONLY64)
+for label, s_, r in (("2x3_r2x1", (2, 3), [2, 1]), ("3_r2x2", (3,), [2, 2]), ("2x3_r1x2x3", (2, 3), [1, 2, 3])):
+    case(T_F, "repeat", label, x_of(s_), lambda t, a: t["x"].repeat(*a["repeats"]), dict(repeats=r), dtypes=BOTH if label == "2x3_r2x1" else ONLY64)
+for label, dims in (("d0", [0]), ("d0_2", [0, 2]), ("dm1", [-1])):
+    case(T_F, "flip", label, x_of((2, 3, 4)), lambda t, a: torch.flip(t["x"], a["dims"]), dict(dims=dims), dtypes=BOTH if label == "d0" else ONLY64)
+for label, sh, dims in (("s1_d0", [1], [0]), ("s-1_2_d0_2", [-1, 2], [0, 2]), ("s5_flat", [5], None)):
+    case(T_F, "roll", label, x_of((2, 3, 4)), lambda t, a: torch.roll(t["x"], a["shifts"], a["dims"]) if a["dims"] else torch.roll(t["x"], a["shifts"]),
+         dict(shifts=sh, dims=dims), dtypes=BOTH if label == "s1_d0" else ONLY64)
+for d in (0, 1, -1):
+    case(T_F, "cumsum", f"d{d}", x_of((2, 3, 4)), lambda t, a: torch.cumsum(t["x"], a["dim"]), dict(dim=d), dtypes=BOTH if d == -1 else ONLY64)
+for eq_, shapes in (("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+                    ("ij,jk->ik", [(3, 4), (4, 2)]), ("i,i->", [(5,), (5,)]), ("bi,ij,bj->b", [(2, 3), (3, 4), (2, 4)]),
+                    ("ij->ji", [(3, 4)]), ("ij,kj", [(2, 3), (4, 3)])):
+    case(T_F, "einsum", eq_.replace(",", "_").replace("->", "_to_"), lambda g, shapes=shapes: [(f"x{i}", randn(g, *s_)) for i, s_ in enumerate(shapes)],
+         lambda t, a: torch.einsum(a["equation"], *xs_list(t)), dict(equation=eq_), dtypes=BOTH if eq_ == "bhqd,bhkd->bhqk" else ONLY64)
+
+# sorting (random values: no ties, so PyTorch's unstable sort gives the same indices)
+for d, desc in ((-1, False), (0, True), (1, False)):
+    case(T_F, "sort", f"d{d}_desc{desc}", x_of((2, 3, 4)), lambda t, a: torch.sort(t["x"], dim=a["dim"], descending=a["descending"]),
+         dict(dim=d, descending=desc), dtypes=BOTH if d == -1 else ONLY64)
+    case(T_F, "argsort", f"d{d}_desc{desc}", x_of((2, 3, 4)), lambda t, a: torch.argsort(nograd_t(t["x"]), dim=a["dim"], descending=a["descending"]),
+         dict(dim=d, descending=desc), dtypes=ONLY64)
+for k, d, largest in ((2, -1, True), (1, 0, False), (3, 1, True)):
+    case(T_F, "topk", f"k{k}_d{d}_largest{largest}", x_of((2, 3, 4)),
+         lambda t, a: torch.topk(t["x"], a["k"], dim=a["dim"], largest=a["largest"]), dict(k=k, dim=d, largest=largest),
+         dtypes=BOTH if d == -1 else ONLY64)
+
+# C# indexing: each form is replayed with the same indices written in C#
+GETITEM = {"col0": lambda x: x[:, 0], "inner_rows": lambda x: x[1:-1], "last_row_from1": lambda x: x[-1, 1:],
+           "ellipsis_last": lambda x: x[..., -1]}
+for form, f in GETITEM.items():
+    case(T_F, "getitem", form, x_of((4, 3)), lambda t, a, f=f: f(t["x"]), dict(form=form), dtypes=BOTH if form == "col0" else ONLY64)
+case(T_F, "masked_select", "3x4", lambda g: [("x", randn(g, 3, 4)), ("mask", nograd(mask(g, 3, 4)))],
+     lambda t, a: t["x"][t["mask"] != 0])
+case(T_F, "masked_select", "rows", lambda g: [("x", randn(g, 4, 3)), ("mask", nograd(torch.tensor([1.0, 0.0, 1.0, 1.0])))],
+     lambda t, a: t["x"][t["mask"] != 0], dtypes=ONLY64)
 
 # ---------------------------------------------------------------------------- training trajectories
 

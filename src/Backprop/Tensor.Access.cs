@@ -1,3 +1,5 @@
+using Backprop.Backends;
+
 namespace Backprop;
 
 public partial class Tensor
@@ -224,6 +226,70 @@ public partial class Tensor
             case DType.Float64: Dispatch.ScaleInto(this, this, s); break;
             default: throw Dispatch.NotFloat("Mul_", this);
         }
+        BumpVersion();
+        return this;
+    }
+
+    /// <summary>this += value, in place.</summary>
+    public Tensor Add_(double value) => ZipInPlace("Add_", Const(value), BinaryOp.Add);
+
+    /// <summary>this −= alpha · other (broadcast), in place.</summary>
+    public Tensor Sub_(Tensor other, double alpha = 1)
+    {
+        CheckWritable("Sub_");
+        return ZipInPlace("Sub_", alpha == 1 ? other : Dispatch.Scaled(other, alpha), BinaryOp.Sub);
+    }
+
+    /// <summary>this −= value, in place.</summary>
+    public Tensor Sub_(double value) => ZipInPlace("Sub_", Const(value), BinaryOp.Sub);
+
+    /// <summary>this *= other (broadcast to this shape), in place.</summary>
+    public Tensor Mul_(Tensor other) => ZipInPlace("Mul_", other, BinaryOp.Mul);
+
+    /// <summary>this /= other (broadcast to this shape), in place.</summary>
+    public Tensor Div_(Tensor other) => ZipInPlace("Div_", other, BinaryOp.Div);
+
+    /// <summary>this /= value, in place.</summary>
+    public Tensor Div_(double value) => ZipInPlace("Div_", Const(value), BinaryOp.Div);
+
+    /// <summary>Limits every element to [min, max] in place (either bound may be omitted).</summary>
+    public Tensor Clamp_(double? min = null, double? max = null)
+    {
+        CheckWritable("Clamp_");
+        if (min == null && max == null) throw new ArgumentException("Clamp_: give at least one of min and max.");
+        if (!DType.IsFloatingPoint()) throw Dispatch.NotFloat("Clamp_", this);
+        double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
+        if (_contiguous) Backend.Unary(UnaryOp.Clamp, V, V, lo, hi);
+        else Backend.Copy(Dispatch.Map("Clamp_", this, UnaryOp.Clamp, lo, hi).V, V);
+        BumpVersion();
+        return this;
+    }
+
+    /// <summary>
+    /// Copies <paramref name="src"/> (broadcast to this shape) into this tensor in place, converting the dtype
+    /// where it differs (torch's copy_); both must be on the same device.
+    /// </summary>
+    public Tensor Copy_(Tensor src)
+    {
+        CheckWritable("Copy_");
+        if (src.DType == DType) return CopyFrom(src);
+        var converted = Dispatch.Convert(src, DType);
+        Dispatch.CopyInto(converted, this);
+        return this;
+    }
+
+    /// <summary>this = this op other (other broadcast to this shape, same dtype and device), in place through the backend.</summary>
+    private Tensor ZipInPlace(string op, Tensor other, BinaryOp binary)
+    {
+        CheckWritable(op);
+        if (!DType.IsFloatingPoint()) throw Dispatch.NotFloat(op, this);
+        Dispatch.CheckSameDType(op, this, other);
+        var backend = Dispatch.BackendOf(op, this, other);
+        var shape = Backprop.Shape.Broadcast(op, _shape, other._shape);
+        if (!shape.AsSpan().SequenceEqual(_shape))
+            throw new ShapeException($"{op}: the result of shape {Backprop.Shape.Format(shape)} does not fit in place into shape {Shape}; the other operand must broadcast to it.");
+        if (_contiguous && other._numel <= _numel) backend.Binary(binary, V, other.V, V);
+        else backend.Copy(Dispatch.Zip(op, this.NoGraph(), other.NoGraph(), binary).V, V);
         BumpVersion();
         return this;
     }

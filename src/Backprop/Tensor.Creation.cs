@@ -250,6 +250,34 @@ public partial class Tensor
         return Wrap(d, s);
     }
 
+    /// <summary>Uniform samples in [0, 1) of the given shape (float32, the default generator): <c>Tensor.Rand(3, 4)</c>.</summary>
+    public static Tensor Rand(params int[] shape) => Rand(shape, null);
+
+    /// <summary>Standard normal samples of the given shape (float32, the default generator): <c>Tensor.Randn(3, 4)</c>.</summary>
+    public static Tensor Randn(params int[] shape) => Randn(shape, null);
+
+    /// <summary>Uniform integers in [low, high) of the given shape (int64, the default generator).</summary>
+    public static Tensor RandInt(long low, long high, params int[] shape) => RandInt(low, high, shape, null);
+
+    /// <summary>The n×m matrix with ones on the main diagonal (torch.eye(n, m)).</summary>
+    public static Tensor Eye(int n, int m, DType dtype = DType.Float32)
+    {
+        var t = Zeros([n, m], dtype);
+        for (int i = 0; i < Math.Min(n, m); i++) t.SetFlat(i * m + i, 1);
+        return t;
+    }
+
+    /// <summary>n evenly spaced values from start to end inclusive, on the device of <paramref name="like"/> with its dtype.</summary>
+    public static Tensor Linspace(double start, double end, int steps, Tensor like) =>
+        Linspace(start, end, steps, like.DType).To(like.Device);
+
+    /// <summary>A tensor filled with <paramref name="value"/> with the shape, dtype and device of <paramref name="like"/>.</summary>
+    public static Tensor FullLike(Tensor like, double value) => FullOn(like._shape, value, like.DType, like.Backend);
+
+    /// <summary>Uniform integers in [low, high) shaped like <paramref name="like"/> (int64, on its device).</summary>
+    public static Tensor RandIntLike(Tensor like, long low, long high, Generator? generator = null) =>
+        RandInt(low, high, like._shape, generator).To(like.Device);
+
     /// <summary>Uniform samples in [0, 1) shaped like <paramref name="like"/>.</summary>
     public static Tensor RandLike(Tensor like, Generator? generator = null) => Rand(like._shape, generator, like.DType);
 

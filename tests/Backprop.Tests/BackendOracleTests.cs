@@ -76,8 +76,25 @@ public class BackendOracleTests
                 x => x[0].Erf(), x => x[0].Clamp(-0.5, 0.7), x => x[0].Pow(3), x => -x[0], x => x[0] * 2.5 + 1,
                 x => (x[0] * x[0] + 1).Log(), x => (x[0] * x[0] + 1).Sqrt(), x => x[0].Contiguous(), x => x[0].Clone(),
                 x => x[0].To(dt == DType.Float32 ? DType.Float64 : DType.Float32),
+                x => x[0].Sin(), x => x[0].Cos(), x => (x[0] * 3).Floor(), x => (x[0] * 3).Ceil(), x => (x[0] * 3).Round(),
             ];
             foreach (var f in maps) Agree(f, tol, Strided(g, dt, s));
+        }
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
+    public void TensorApiCompositesAndSorting(int seed)
+    {
+        var g = new Generator((ulong)seed + 300);
+        foreach (var dt in new[] { DType.Float32, DType.Float64 })
+        {
+            double tol = Tol(dt);
+            var s = RandShape(g, 2, 3);
+            Agree(x => x[0].Cumsum(-1) + x[0].Flip(0) + x[0].Roll(1, 0) + x[0].Tril(), tol, Strided(g, dt, s));
+            Agree(x => x[0].Norm(3, [0]) + x[0].Std([0], correction: 0), tol, R(g, dt, [.. s.Select(v => v + 1)]));
+            Agree(x => x[0].Sort(-1, descending: true).Values * 2 + x[0].TopK(1).Values, tol, Strided(g, dt, s));
+            Agree(x => Tensor.Einsum("bhqd,bhkd->bhqk", x[0], x[1]), tol, R(g, dt, 2, 2, 3, 4), R(g, dt, 2, 2, 5, 4));
+            Agree(x => x[0][.., 1..] * 2 + x[0][x[0].Gt(0)].Sum(), tol, R(g, dt, 3, 4));
         }
     }
 

@@ -54,6 +54,19 @@ public class GradCheckOpTests
     }
 
     [Theory, MemberData(nameof(Seeds))]
+    public void TrigonometryAndRounding(int seed)
+    {
+        var g = new Generator(seed);
+        var s = RandShape(g);
+        Check(x => x[0].Sin(), R(g, s));
+        Check(x => x[0].Cos(), R(g, s));
+        Check(x => x[0].Sin() * x[0].Cos(), R(g, s));
+        Check(x => x[0].Floor() + x[0], R(g, s));
+        Check(x => x[0].Ceil() * x[0], R(g, s));
+        Check(x => x[0].Round() - x[0], R(g, s));
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
     public void ClampMaximumMinimumWhere(int seed)
     {
         var g = new Generator(seed);
@@ -176,6 +189,72 @@ public class GradCheckOpTests
         Check(x => x[0].ScatterAdd(0, si, x[1]), R(g, 3, 4), R(g, 2, 4));
         var si2 = Tensor.RandInt(0, 4, [3, 2], g);
         Check(x => x[0].ScatterAdd(1, si2, x[1]), R(g, 3, 4), R(g, 3, 3)); // src larger than index
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
+    public void Composites(int seed)
+    {
+        var g = new Generator(seed);
+        var s = RandShape(g, 2, 3).Select(v => v + 1).ToArray();
+        int d = g.NextInt(s.Length);
+        Check(x => x[0].Std(), R(g, s));
+        Check(x => x[0].Std(d, correction: 0, keepDim: true), R(g, s));
+        Check(x => x[0].Norm(), R(g, s));
+        Check(x => x[0].Norm(1, [d]), R(g, s));
+        Check(x => x[0].Norm(3, [0, -1], keepDim: true), R(g, s));
+        Check(x => x[0].Norm(double.PositiveInfinity, [d]), R(g, s));
+        var mask = Tensor.Rand(s, g).Gt(0.5);
+        Check(x => x[0].MaskedFill(mask, -2), R(g, s));
+        Check(x => x[0].Tril(), R(g, s));
+        Check(x => x[0].Triu(1), R(g, s));
+        Check(x => x[0].Tril(-1) * x[0], R(g, s));
+        Check(x => x[0].Repeat(2, 1, 3), R(g, 2, 3));
+        Check(x => x[0].Repeat(2, 2), R(g, 3));
+        Check(x => x[0].Flip(d), R(g, s));
+        Check(x => x[0].Flip(0, -1) * x[0], R(g, s));
+        Check(x => x[0].Roll(1, d), R(g, s));
+        Check(x => x[0].Roll([-1, 2], [0, -1]), R(g, s));
+        Check(x => x[0].Roll([3]), R(g, s));
+        Check(x => x[0].Cumsum(d), R(g, s));
+        Check(x => x[0].Cumsum(-1) * x[0], R(g, s));
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
+    public void Einsum(int seed)
+    {
+        var g = new Generator(seed);
+        int b = 1 + g.NextInt(3), i = 1 + g.NextInt(4), j = 1 + g.NextInt(4), k = 1 + g.NextInt(4);
+        Check(x => Tensor.Einsum("bij,bjk->bik", x[0], x[1]), R(g, b, i, j), R(g, b, j, k));
+        Check(x => Tensor.Einsum("bhqd,bhkd->bhqk", x[0], x[1]), R(g, b, 2, i, j), R(g, b, 2, k, j));
+        Check(x => Tensor.Einsum("ij,jk->ik", x[0], x[1]), R(g, i, j), R(g, j, k));
+        Check(x => Tensor.Einsum("i,i->", x[0], x[1]), R(g, i), R(g, i));
+        Check(x => Tensor.Einsum("bi,ij,bj->b", x[0], x[1], x[2]), R(g, b, i), R(g, i, j), R(g, b, j));
+        Check(x => Tensor.Einsum("ij->ji", x[0]), R(g, i, j));
+        Check(x => Tensor.Einsum("ij,kj", x[0], x[1]), R(g, i, j), R(g, k, j));
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
+    public void SortAndTopKValues(int seed)
+    {
+        var g = new Generator(seed);
+        var s = RandShape(g, 1, 3).Select(v => v + 1).ToArray();
+        int d = g.NextInt(s.Length);
+        Check(x => x[0].Sort(d).Values, R(g, s));
+        Check(x => x[0].Sort(-1, descending: true).Values * x[0], R(g, s));
+        Check(x => x[0].TopK(1, d).Values, R(g, s));
+        Check(x => x[0].TopK(s[^1] - 1, largest: false).Values, R(g, s));
+    }
+
+    [Theory, MemberData(nameof(Seeds))]
+    public void CSharpIndexing(int seed)
+    {
+        var g = new Generator(seed);
+        Check(x => x[0][.., 0], R(g, 3, 4));
+        Check(x => x[0][1..^1], R(g, 4, 3));
+        Check(x => x[0][^1, 1..], R(g, 3, 4));
+        var mask = Tensor.Rand([3, 4], g).Gt(0.3);
+        Check(x => x[0][mask] * 2, R(g, 3, 4));
+        Check(x => x[0][Tensor.FromArray([1f, 0f, 1f])], R(g, 3, 2));
     }
 
     [Fact]

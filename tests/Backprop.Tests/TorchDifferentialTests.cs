@@ -269,6 +269,40 @@ public class TorchDifferentialTests
             case "x_used_twice": return [X() * X().Tanh() + X().Exp().Sum(-1, keepDim: true)];
             case "tied_weight": return [X().MatMul(x["w"]).Tanh().MatMul(x["w"].T)];
             case "attention": return [(x["q"].MatMul(x["k"].Transpose(-1, -2)) / 2.0).Softmax(-1).MatMul(x["v"])];
+            // tensor API (ops_tensorapi.json)
+            case "sin": return [X().Sin()];
+            case "cos": return [X().Cos()];
+            case "floor": return [X().Floor()];
+            case "ceil": return [X().Ceil()];
+            case "round": return [X().Round()];
+            case "std": return [X().Std(Dims(args, "dims"), I(args, "correction"), B(args, "keepdim"))];
+            case "norm":
+                {
+                    var pv = args.GetProperty("p");
+                    double p = pv.ValueKind == JsonValueKind.String ? double.PositiveInfinity : pv.GetDouble();
+                    return [X().Norm(p, Dims(args, "dims"), B(args, "keepdim"))];
+                }
+            case "masked_fill": return [X().MaskedFill(x["mask"], D(args, "value", double.NaN))];
+            case "tril": return [X().Tril(I(args, "diagonal"))];
+            case "triu": return [X().Triu(I(args, "diagonal"))];
+            case "repeat": return [X().Repeat(Ints(args.GetProperty("repeats")))];
+            case "flip": return [X().Flip(Ints(args.GetProperty("dims")))];
+            case "roll": return [X().Roll(Ints(args.GetProperty("shifts")), Dims(args, "dims"))];
+            case "cumsum": return [X().Cumsum(I(args, "dim"))];
+            case "einsum": return [Tensor.Einsum(S(args, "equation"), Xs())];
+            case "sort": { var (v, i) = X().Sort(I(args, "dim"), B(args, "descending")); return [v, i]; }
+            case "argsort": return [X().Argsort(I(args, "dim"), B(args, "descending"))];
+            case "getitem":
+                return [S(args, "form") switch
+                {
+                    "col0" => X()[.., 0],
+                    "inner_rows" => X()[1..^1],
+                    "last_row_from1" => X()[^1, 1..],
+                    "ellipsis_last" => X()[TensorIndex.Ellipsis, ^1],
+                    var f => throw new NotSupportedException(f),
+                }];
+            case "masked_select": return [X()[x["mask"]]];
+            case "topk": { var (v, i) = X().TopK(I(args, "k"), I(args, "dim"), B(args, "largest")); return [v, i]; }
             default: throw new NotSupportedException($"no replay for op '{op}'");
         }
     }
@@ -403,6 +437,8 @@ public class TorchDifferentialTests
             "select", "squeeze", "unsqueeze", "expand", "concat", "stack", "split", "index_select", "gather", "scatter_add", "one_hot",
             "linear", "linear_layer", "embedding", "dropout_eval", "cross_entropy", "nll_loss", "mse", "bce", "bce_logits",
             "square", "argmax", "argmin", "flatten", "chunk",
+            "sin", "cos", "floor", "ceil", "round", "std", "norm", "masked_fill", "tril", "triu", "repeat", "flip", "roll",
+            "cumsum", "einsum", "sort", "argsort", "topk", "getitem", "masked_select",
         ];
         Assert.Empty(expected.Except(ops));
         Assert.Contains(OpCases.Value.Keys, k => k.EndsWith("/f32", StringComparison.Ordinal));

@@ -39,6 +39,9 @@ internal enum UnaryOp
     FiniteOrZero,
     /// <summary>x^p0.</summary>
     Pow,
+    Sin, Cos,
+    /// <summary>Rounding to an integer value: down, up, and to the nearest with halves to even (as torch.round).</summary>
+    Floor, Ceil, Round,
 }
 
 /// <summary>Elementwise y = f(a, b), a and b broadcast to y.</summary>

@@ -17,9 +17,36 @@ public partial class Tensor
     /// <summary>A 0-dimensional constant of this tensor's dtype.</summary>
     internal Tensor Const(double value) => FullOn([], value, DType.IsFloatingPoint() ? DType : DType.Float32, Backend);
 
+    /// <summary>A 0-dimensional operand for a number: int64 for an integral number next to an int64 tensor, else <see cref="Const"/>.</summary>
+    internal Tensor ScalarOperand(double value) =>
+        DType == DType.Int64 && value == Math.Floor(value) && Math.Abs(value) < 9.2e18 ? FullOn([], value, DType.Int64, Backend) : Const(value);
+
+    /// <summary>
+    /// a op b for int64 tensors (Add, Sub, Mul), exact, with broadcasting, on the host (not a hot path);
+    /// not differentiable. Mixing int64 with a float tensor is an error that says how to convert.
+    /// </summary>
+    private static Tensor IntArithmetic(string op, Tensor a, Tensor b)
+    {
+        if (a.DType != b.DType)
+            throw new ArgumentException($"{op}: dtypes differ: {a.DType.Name()} {a.Shape} and {b.DType.Name()} {b.Shape}; convert one with To(DType) (int64 arithmetic needs two int64 tensors, or an int64 tensor and an integral number).");
+        var backend = Dispatch.BackendOf(op, a, b);
+        var shape = Backprop.Shape.Broadcast(op, a._shape, b._shape);
+        var ea = a.Expand(shape).ToLongArray();
+        var eb = b.Expand(shape).ToLongArray();
+        var r = new long[ea.Length];
+        switch (op)
+        {
+            case "Add": for (int i = 0; i < r.Length; i++) r[i] = unchecked(ea[i] + eb[i]); break;
+            case "Sub": for (int i = 0; i < r.Length; i++) r[i] = unchecked(ea[i] - eb[i]); break;
+            default: for (int i = 0; i < r.Length; i++) r[i] = unchecked(ea[i] * eb[i]); break;
+        }
+        return Wrap(r, shape).To(backend.Device);
+    }
+
     /// <summary>Elementwise a + b with broadcasting.</summary>
     public static Tensor Add(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Int64 || b.DType == DType.Int64) return IntArithmetic("Add", a, b);
         var y = Dispatch.Zip("Add", a, b, BinaryOp.Add);
         Engine.Record(y, "Add", new AddBackward(a, b), a, b);
         return y;
@@ -37,6 +64,7 @@ public partial class Tensor
     /// <summary>Elementwise a - b with broadcasting.</summary>
     public static Tensor Sub(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Int64 || b.DType == DType.Int64) return IntArithmetic("Sub", a, b);
         var y = Dispatch.Zip("Sub", a, b, BinaryOp.Sub);
         Engine.Record(y, "Sub", new SubBackward(a, b), a, b);
         return y;
@@ -54,6 +82,7 @@ public partial class Tensor
     /// <summary>Elementwise a · b with broadcasting.</summary>
     public static Tensor Mul(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Int64 || b.DType == DType.Int64) return IntArithmetic("Mul", a, b);
         var y = Dispatch.Zip("Mul", a, b, BinaryOp.Mul);
         Engine.Record(y, "Mul", new MulBackward(a, b), a, b);
         return y;
@@ -71,6 +100,8 @@ public partial class Tensor
     /// <summary>Elementwise a / b with broadcasting.</summary>
     public static Tensor Div(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Int64 || b.DType == DType.Int64)
+            throw new NotSupportedException($"Div: division of int64 tensors ({a.DType.Name()} {a.Shape} / {b.DType.Name()} {b.Shape}) is not supported; convert with To(DType.Float32) first (true division), as torch.div does.");
         var y = Dispatch.Zip("Div", a, b, BinaryOp.Div);
         Engine.Record(y, "Div", new DivBackward(a, b, y), a, b, saved0: y);
         return y;
@@ -90,6 +121,7 @@ public partial class Tensor
     /// <summary>Elementwise -x.</summary>
     public static Tensor Neg(Tensor x)
     {
+        if (x.DType == DType.Int64) return IntArithmetic("Sub", x.ScalarOperand(0), x);
         var y = Dispatch.Scaled(x, -1);
         Engine.Record(y, "Neg", new NegBackward(x), x);
         return y;
@@ -165,21 +197,21 @@ public partial class Tensor
     /// <summary>Elementwise sum with broadcasting.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => Add(a, b);
     /// <summary>Adds a constant.</summary>
-    public static Tensor operator +(Tensor a, double b) => Add(a, a.Const(b));
+    public static Tensor operator +(Tensor a, double b) => Add(a, a.ScalarOperand(b));
     /// <summary>Adds a constant.</summary>
-    public static Tensor operator +(double a, Tensor b) => Add(b.Const(a), b);
+    public static Tensor operator +(double a, Tensor b) => Add(b.ScalarOperand(a), b);
     /// <summary>Elementwise difference with broadcasting.</summary>
     public static Tensor operator -(Tensor a, Tensor b) => Sub(a, b);
     /// <summary>Subtracts a constant.</summary>
-    public static Tensor operator -(Tensor a, double b) => Sub(a, a.Const(b));
+    public static Tensor operator -(Tensor a, double b) => Sub(a, a.ScalarOperand(b));
     /// <summary>Subtracts from a constant.</summary>
-    public static Tensor operator -(double a, Tensor b) => Sub(b.Const(a), b);
+    public static Tensor operator -(double a, Tensor b) => Sub(b.ScalarOperand(a), b);
     /// <summary>Elementwise product with broadcasting.</summary>
     public static Tensor operator *(Tensor a, Tensor b) => Mul(a, b);
     /// <summary>Multiplies by a constant.</summary>
-    public static Tensor operator *(Tensor a, double b) => Mul(a, a.Const(b));
+    public static Tensor operator *(Tensor a, double b) => Mul(a, a.ScalarOperand(b));
     /// <summary>Multiplies by a constant.</summary>
-    public static Tensor operator *(double a, Tensor b) => Mul(b.Const(a), b);
+    public static Tensor operator *(double a, Tensor b) => Mul(b.ScalarOperand(a), b);
     /// <summary>Elementwise quotient with broadcasting.</summary>
     public static Tensor operator /(Tensor a, Tensor b) => Div(a, b);
     /// <summary>Divides by a constant.</summary>

@@ -75,6 +75,66 @@ public partial class Tensor
         public void Backward(Tensor dy) => x.AccumulateGrad(Mul(dy, x.NoGraph().Sign()));
     }
 
+    /// <summary>Elementwise sine. d/dx = cos x.</summary>
+    public Tensor Sin()
+    {
+        var y = Dispatch.Map("Sin", this, UnaryOp.Sin);
+        Engine.Record(y, "Sin", new SinBackward(this), this);
+        return y;
+    }
+
+    private readonly struct SinBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph
+            ? dy * x.Cos()
+            : Dispatch.Zip("SinBackward", dy, Dispatch.Map("SinBackward", x.NoGraph(), UnaryOp.Cos), BinaryOp.Mul));
+    }
+
+    /// <summary>Elementwise cosine. d/dx = −sin x.</summary>
+    public Tensor Cos()
+    {
+        var y = Dispatch.Map("Cos", this, UnaryOp.Cos);
+        Engine.Record(y, "Cos", new CosBackward(this), this);
+        return y;
+    }
+
+    private readonly struct CosBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            if (Engine.CreateGraph)
+            {
+                x.AccumulateGrad(-(dy * x.Sin()));
+                return;
+            }
+            var g = Dispatch.Zip("CosBackward", dy, Dispatch.Map("CosBackward", x.NoGraph(), UnaryOp.Sin), BinaryOp.Mul);
+            Dispatch.ScaleInto(g, g, -1);
+            x.AccumulateGrad(g);
+        }
+    }
+
+    /// <summary>Elementwise largest integer ≤ x (torch.floor). The gradient is 0 everywhere.</summary>
+    public Tensor Floor() => Rounding("Floor", UnaryOp.Floor);
+
+    /// <summary>Elementwise smallest integer ≥ x (torch.ceil). The gradient is 0 everywhere.</summary>
+    public Tensor Ceil() => Rounding("Ceil", UnaryOp.Ceil);
+
+    /// <summary>Elementwise nearest integer, halves to even (torch.round: 0.5 → 0, 1.5 → 2). The gradient is 0 everywhere.</summary>
+    public Tensor Round() => Rounding("Round", UnaryOp.Round);
+
+    private Tensor Rounding(string name, UnaryOp op)
+    {
+        var y = Dispatch.Map(name, this, op);
+        Engine.Record(y, name, new ZeroBackward(this), this);
+        return y;
+    }
+
+    /// <summary>The backward of a piecewise-constant op (floor, ceil, round): a zero gradient, as in PyTorch.</summary>
+    private readonly struct ZeroBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(Engine.CreateGraph ? dy * 0 : ZerosLike(dy));
+    }
+
     /// <summary>Elementwise sign: -1, 0 or 1 (not differentiable).</summary>
     public Tensor Sign() => Dispatch.Map("Sign", this, UnaryOp.Sign);
 

@@ -26,9 +26,32 @@ public partial class Tensor
     public Tensor Sum(int[] dims, bool keepDim = false)
     {
         var mask = Dispatch.DimMask("Sum", Rank, dims);
+        if (DType == DType.Int64) return IntSum(mask, keepDim);
         var y = Dispatch.Sum(this, mask, keepDim);
         Engine.Record(y, "Sum", new SumBackward(this, mask, keepDim, 1), this);
         return y;
+    }
+
+    /// <summary>Exact int64 sum over the masked dimensions, on the host (not a hot path; not differentiable).</summary>
+    private Tensor IntSum(bool[] mask, bool keepDim)
+    {
+        var v = ToLongArray();
+        var kept = Dispatch.ReducedShape(_shape, mask, keepDim: true);
+        var r = new long[Backprop.Shape.Product(kept)];
+        var index = new int[Rank];
+        for (int flat = 0; flat < v.Length; flat++)
+        {
+            int o = 0;
+            for (int d = 0; d < Rank; d++) o = o * kept[d] + (mask[d] ? 0 : index[d]);
+            r[o] = unchecked(r[o] + v[flat]);
+            for (int d = Rank - 1; d >= 0; d--)
+            {
+                if (++index[d] < _shape[d]) break;
+                index[d] = 0;
+            }
+        }
+        var y = Wrap(r, kept).To(Device);
+        return keepDim ? y : y.Reshape(Dispatch.ReducedShape(_shape, mask, keepDim: false));
     }
 
     /// <summary>Sum and mean: the gradient (times <c>scale</c>) broadcast back over the reduced dimensions.</summary>

@@ -98,6 +98,11 @@ internal sealed partial class CpuBackend : IBackend
             case UnaryOp.NonZero: Elementwise.MapInto<T, NonZeroOp<T>>(x, y, default); break;
             case UnaryOp.FiniteOrZero: Elementwise.MapInto<T, FiniteOrZero<T>>(x, y, default); break;
             case UnaryOp.Pow: Elementwise.MapInto<T, PowScalar<T>>(x, y, new(p0)); break;
+            case UnaryOp.Sin: Elementwise.MapInto<T, SinOp<T>>(x, y, default); break;
+            case UnaryOp.Cos: Elementwise.MapInto<T, CosOp<T>>(x, y, default); break;
+            case UnaryOp.Floor: Elementwise.MapInto<T, FloorOp<T>>(x, y, default); break;
+            case UnaryOp.Ceil: Elementwise.MapInto<T, CeilOp<T>>(x, y, default); break;
+            case UnaryOp.Round: Elementwise.MapInto<T, RoundOp<T>>(x, y, default); break;
             default: throw new NotSupportedException($"CPU backend: unary op {op}.");
         }
     }

@@ -187,6 +187,32 @@ internal static class CpuOps
         public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sqrt(x, y);
     }
 
+    internal struct SinOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sin(x, y);
+    }
+
+    internal struct CosOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Cos(x, y);
+    }
+
+    internal struct FloorOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Floor(x, y);
+    }
+
+    internal struct CeilOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Ceiling(x, y);
+    }
+
+    internal struct RoundOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
+    {
+        // halves to even, as torch.round
+        public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Round(x, MidpointRounding.ToEven, y);
+    }
+
     internal struct AbsOp<T> : IUnarySpan<T> where T : IFloatingPointIeee754<T>
     {
         public readonly void Apply(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Abs(x, y);

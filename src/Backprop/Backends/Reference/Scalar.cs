@@ -41,6 +41,11 @@ internal static class Scalar
             UnaryOp.NonZero => x != 0 ? 1 : 0,
             UnaryOp.FiniteOrZero => double.IsFinite(x) ? x : 0,
             UnaryOp.Pow => Math.Pow(x, p0),
+            UnaryOp.Sin => Math.Sin(x),
+            UnaryOp.Cos => Math.Cos(x),
+            UnaryOp.Floor => Math.Floor(x),
+            UnaryOp.Ceil => Math.Ceiling(x),
+            UnaryOp.Round => Math.Round(x, MidpointRounding.ToEven),
             _ => throw new NotSupportedException($"Reference backend: unary op {op}."),
         } is var y && op == UnaryOp.Relu && double.IsNaN(x) ? x : y;
     }
