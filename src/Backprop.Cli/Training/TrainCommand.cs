@@ -100,14 +100,15 @@ public static class TrainCommand
             throw new CliException($"--save '{savePath}': give a file name (it is {(Directory.Exists(savePath) ? "a directory" : "not a valid path")}), e.g. run.safetensors.");
         if (savePath != null)
         {
-            // Fail now rather than after the first epoch when the folder cannot exist.
+            // Fail now rather than after the first epoch: the name's length, the kind of file it
+            // names (a FIFO, a device), and whether its folder exists or can be created and written.
             try
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(savePath))!);
+                Checkpoint.ValidatePath(savePath);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                throw new CliException($"--save {savePath}: cannot create its folder: {e.Message}");
+                throw new CliException($"--save: {Cli.OneLine(e.Message).TrimEnd('.')}.");
             }
         }
         if (resumePath != null && !ValidPath(resumePath))
@@ -192,11 +193,13 @@ public static class TrainCommand
         double trainSeconds = 0;
         long trainSamples = 0;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
+        long savedStep = -1;
         void Save()
         {
             try
             {
                 trainer.SaveCheckpoint(savePath!);
+                savedStep = trainer.Step;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
@@ -208,12 +211,25 @@ public static class TrainCommand
             // The epoch's last batch is saved at the end of the epoch, after its evaluation.
             if (saveEvery > 0 && trainer.Step % saveEvery == 0 && b != trainer.Loader.Count) Save();
         }
+        // SIGINT or SIGTERM: the step in progress finishes, a checkpoint is written (with --save), and
+        // the exit code is 130 or 143; a second signal exits at once (saves are atomic, so the last
+        // checkpoint stays whole).
+        using var interrupt = new Interruption(trainer);
+        int Interrupted()
+        {
+            string where = $"epoch {trainer.EpochsDone + (trainer.Loader.BatchIndex > 0 ? 1 : 0)}, step {trainer.Step}";
+            if (savePath != null && savedStep != trainer.Step) Save();
+            stderr.WriteLine($"interrupted by {interrupt.Name} at {where}" +
+                (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
+            return interrupt.ExitCode;
+        }
         // A boxed scope, so the no-anomaly case needs no second copy of the loop.
         IDisposable? anomaly = detectAnomaly ? Tensor.DetectAnomaly() : null;
         try
         {
             for (int epoch = trainer.EpochsDone + 1; epoch <= options.Epochs; epoch++)
             {
+                if (interrupt.Requested) return Interrupted();
                 (double Loss, double Seconds, int Samples) r = default;
                 if (quiet || !console.Profile.Capabilities.Interactive)
                     r = trainer.TrainEpoch((b, _) => OnBatch(b));
@@ -232,6 +248,8 @@ public static class TrainCommand
                                 task.Description = $"epoch {epoch}/{options.Epochs}  loss {loss:F4}  {(b - first) * options.BatchSize / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} samples/s";
                             });
                         });
+                // Stopped inside the epoch: no evaluation, the checkpoint records the position.
+                if (interrupt.Requested && trainer.Loader.BatchIndex > 0) return Interrupted();
                 trainSeconds += r.Seconds;
                 trainSamples += r.Samples;
                 var (testLoss, acc) = trainer.Evaluate(trainer.Test);
@@ -241,6 +259,7 @@ public static class TrainCommand
                     human.WriteLine($"epoch {epoch,3}/{options.Epochs}  train loss {er.TrainLoss:F4}  test loss {er.TestLoss:F4}  " +
                         $"test accuracy {100 * er.TestAccuracy:F2}%  {er.SamplesPerSecond:F0} samples/s");
                 if (savePath != null) Save();
+                if (interrupt.Requested) return Interrupted();
             }
         }
         finally

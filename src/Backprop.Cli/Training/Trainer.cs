@@ -47,6 +47,10 @@ public sealed class Trainer
     /// <summary>Where the last good checkpoint is, for messages ("ck.safetensors (epoch 2, step 64)"), or null before any.</summary>
     public string? LastGoodCheckpoint { get; private set; }
 
+    /// <summary>Set (from a signal handler) to end <see cref="TrainEpoch"/> after the step in progress.</summary>
+    public bool StopRequested { get => Volatile.Read(ref _stop); set => Volatile.Write(ref _stop, value); }
+    private bool _stop;
+
     /// <summary>Loads the data and builds the model and optimizer; throws <see cref="CliException"/> on bad options.</summary>
     public Trainer(TrainOptions o)
     {
@@ -138,6 +142,7 @@ public sealed class Trainer
             _epochSamples += x.Size(0);
             samples += x.Size(0);
             onBatch?.Invoke(_epochBatches, _epochLossSum / _epochBatches);
+            if (StopRequested) break;
         }
         sw.Stop();
         return (_epochLossSum / Math.Max(_epochBatches, 1), sw.Elapsed.TotalSeconds, samples);
