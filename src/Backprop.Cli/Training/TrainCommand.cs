@@ -32,13 +32,14 @@ public static class TrainCommand
         public readonly Option<bool> Json = CliOptions.Flag("--json", "print one JSON object with the results as the last line of stdout (the other lines go to stderr)");
         public readonly Option<bool> Quiet = CliOptions.Flag("--quiet", "no progress output, only the final line");
         public readonly Option<string?> Save = CliOptions.Text("--save", "PATH", "write a checkpoint (one .safetensors file, replaced atomically) after every epoch");
+        public readonly Option<int?> Keep = CliOptions.Int("--keep", "keep the last N checkpoints: PATH (the newest), PATH.1, ..., PATH.(N-1) (default 2; needs --save)", 1, 1000);
         public readonly Option<int?> SaveEvery = CliOptions.Int("--save-every", "also write it every N training steps (needs --save)", 1);
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, SaveEvery, Resume, DetectAnomaly];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly];
 
         private static string? CheckModel(string text)
         {
@@ -94,6 +95,9 @@ public static class TrainCommand
         bool json = p.GetValue(opt.Json), quiet = p.GetValue(opt.Quiet), detectAnomaly = p.GetValue(opt.DetectAnomaly);
         string? savePath = p.GetValue(opt.Save), resumePath = p.GetValue(opt.Resume);
         int saveEvery = p.GetValue(opt.SaveEvery) ?? 0;
+        int? keep = p.GetValue(opt.Keep);
+        if (keep != null && savePath == null)
+            throw new CliException("--keep needs --save PATH, the checkpoint file to write.");
         if (saveEvery > 0 && savePath == null)
             throw new CliException("--save-every needs --save PATH, the checkpoint file to write.");
         if (savePath != null && (!ValidPath(savePath) || Directory.Exists(savePath)))
@@ -164,6 +168,7 @@ public static class TrainCommand
         {
             throw new CliException($"{options.Dataset}: {e.Message}");
         }
+        trainer.Keep = keep ?? 2;
         if (resume != null)
         {
             try
