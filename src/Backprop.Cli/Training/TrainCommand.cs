@@ -159,27 +159,39 @@ public static class TrainCommand
 
         var human = json ? stderr : stdout;
         var total = Stopwatch.StartNew();
-        Trainer trainer;
+        // Resuming continues the recorded run: another dataset, optimizer, activation or loss is
+        // refused, together with whatever else does not fit (the model), in one line.
+        var problems = new List<string>();
+        if (recorded != null)
+            foreach (var (name, was, now) in new[]
+            {
+                ("dataset", recorded.Dataset, options.Dataset), ("optimizer", recorded.Optimizer, options.Optimizer),
+                ("activation", recorded.Activation, options.Activation), ("loss", recorded.Loss, options.Loss),
+            })
+                if (!string.Equals(was, now, StringComparison.OrdinalIgnoreCase))
+                    problems.Add($"it was trained with {name} {was}, not {now}");
+        Trainer? trainer = null;
         try
         {
-            trainer = new Trainer(options);
+            trainer = new Trainer(options) { Keep = keep ?? 2 };
+            if (resume != null) trainer.Restore(resume, overridden);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or DataFormatException or InvalidDataException)
         {
             throw new CliException($"{options.Dataset}: {e.Message}");
         }
-        trainer.Keep = keep ?? 2;
-        if (resume != null)
+        catch (CheckpointMismatchException e)
         {
-            try
-            {
-                trainer.Restore(resume, overridden);
-            }
-            catch (CheckpointMismatchException e)
-            {
-                throw new CliException($"--resume {e.Message}");
-            }
+            problems.AddRange(e.Problems);
         }
+        catch (CliException e) when (problems.Count > 0)
+        {
+            // A changed dataset often brings a model that no longer fits it.
+            problems.Add(e.Message.TrimEnd('.'));
+        }
+        if (problems.Count > 0)
+            throw new CliException($"--resume {new CheckpointMismatchException(resumePath, problems).Message}");
+        if (trainer == null) throw new InvalidOperationException("unreachable: no trainer and no problem");
         if (!quiet)
         {
             human.WriteLine($"training {options.Model} ({options.Activation}) on {options.Dataset}: {trainer.Train.Count} train / {trainer.Test.Count} test samples, " +

@@ -72,16 +72,18 @@ public sealed class Trainer
         Options = o;
         var entry = DatasetCatalog.Find(o.Dataset);
         (Train, Test) = entry.Load(o.DataDir, o.Limit);
-        if (entry.Standardize) (Train, Test) = Standardized(Train, Test);
-        int features = Train.Inputs.NumElements / Math.Max(Train.Count, 1);
-        Classes = (int)Math.Max(Train.Targets.Max().ItemDouble(), Test.Targets.Max().ItemDouble()) + 1;
         Spec = ModelSpec.Parse(o.Model);
-        if (Spec.Sizes[0] != features)
-            throw new CliException($"--model {Spec}: the input size {Spec.Sizes[0]} does not match the {features} features of {o.Dataset}.");
+        // Both sets, before the first step: a test set of another image size would otherwise fail
+        // only after a full epoch of training, with a stack trace.
+        CheckFeatures("training", Train);
+        CheckFeatures("test", Test);
+        if (entry.Standardize) (Train, Test) = Standardized(Train, Test);
+        Classes = (int)Math.Max(Train.Targets.Max().ItemDouble(), Test.Targets.Max().ItemDouble()) + 1;
         if (Spec.Sizes[^1] != Classes)
             throw new CliException($"--model {Spec}: the output size {Spec.Sizes[^1]} does not match the {Classes} classes of {o.Dataset}.");
         if (o.Loss is not ("cross-entropy" or "mse"))
             throw new CliException($"unknown loss '{o.Loss}'; expected cross-entropy or mse.");
+        MemoryEstimate.Check(Spec, o.Optimizer, o.BatchSize);
         _generator = new Generator(o.Seed);
         try
         {
@@ -102,6 +104,17 @@ public sealed class Trainer
         }
         // The trainer reads each batch only within its step, so batch buffers can be recycled.
         Loader = new DataLoader(Train, o.BatchSize, shuffle: true, seed: o.Seed, recycleBatches: true);
+    }
+
+    /// <summary>A one-line error naming the set, the features the model expects and those found, unless they agree.</summary>
+    private void CheckFeatures(string set, TensorDataset data)
+    {
+        var x = data.Inputs;
+        long found = 1;
+        for (int d = 1; d < x.Rank; d++) found *= x.Size(d);
+        if (found == Spec.Sizes[0]) return;
+        string dims = x.Rank > 2 ? string.Join("x", Enumerable.Range(1, x.Rank - 1).Select(d => x.Size(d))) + " = " : "";
+        throw new CliException($"{Options.Dataset}: the {set} set has {dims}{found} features per sample; the model {Spec} expects {Spec.Sizes[0]} (its input size).");
     }
 
     /// <summary>Both splits with inputs shifted and scaled by the training split's per-feature mean and standard deviation.</summary>
