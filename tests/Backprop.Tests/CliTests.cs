@@ -65,7 +65,7 @@ public class CliTests
     [InlineData("option --epochs must be between 1 and", "train", "--epochs", "0")]
     [InlineData("option --batch-size needs a value", "train", "--batch-size")]
     [InlineData("does not accept option --bogus", "train", "--bogus", "1")]
-    [InlineData("the input size 10 does not match the 64 features of digits", "train", "--model", "mlp:10-10")]
+    [InlineData("digits: the training set has 64 features per sample; the model mlp:10-10 expects 10 (its input size)", "train", "--model", "mlp:10-10")]
     [InlineData("the output size 3 does not match the 10 classes", "train", "--model", "mlp:64-3")]
     [InlineData("invalid --model 'cnn:5'", "train", "--model", "cnn:5")]
     [InlineData("unknown activation 'swish'", "train", "--activation", "swish")]

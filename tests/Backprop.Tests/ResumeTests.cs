@@ -162,7 +162,9 @@ public class ResumeTests(ITestOutputHelper output) : IDisposable
         int step = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         var last = Checkpoint.Load(ck);
         Assert.Equal((step - 1) / 3 * 3, last.Step);       // the last save before the NaN, never the NaN model
-        Assert.Contains($"the last good checkpoint is {ck} (epoch 0, step {last.Step})", err);
+        // The loss exploded at step 2, before any save: none of the kept checkpoints is from before it.
+        Assert.Contains("divergence began at step 2 (training loss ", err);
+        Assert.Contains("no checkpoint from before it is left (--keep 2 kept); start again with --lr 1E+05 (now 1E+06).", err);
         Assert.Null(Checkpoint.FindNonFinite(last));
 
         var anomaly = Run([.. diverging, "--detect-anomaly"]);
@@ -186,7 +188,7 @@ public class ResumeTests(ITestOutputHelper output) : IDisposable
         using (Tensor.NoGrad()) t.Model.Parameters().Last().Fill_(float.PositiveInfinity);
         var e = Assert.Throws<TrainingDivergedException>(() => t.SaveCheckpoint(P("good")));
         Assert.Contains("'model.2.bias' holds NaN or infinity after epoch 1, step 32", e.Message);
-        Assert.Contains($"the last good checkpoint is {P("good")} (epoch 1, step 32)", e.Message);
+        Assert.Contains($"the newest kept checkpoint from before it is {P("good")} (epoch 1, step 32, training loss ", e.Message);
         Assert.Null(Checkpoint.FindNonFinite(Checkpoint.Load(P("good"))));
     }
 

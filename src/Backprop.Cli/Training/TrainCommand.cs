@@ -32,13 +32,14 @@ public static class TrainCommand
         public readonly Option<bool> Json = CliOptions.Flag("--json", "print one JSON object with the results as the last line of stdout (the other lines go to stderr)");
         public readonly Option<bool> Quiet = CliOptions.Flag("--quiet", "no progress output, only the final line");
         public readonly Option<string?> Save = CliOptions.Text("--save", "PATH", "write a checkpoint (one .safetensors file, replaced atomically) after every epoch");
+        public readonly Option<int?> Keep = CliOptions.Int("--keep", "keep the last N checkpoints: PATH (the newest), PATH.1, ..., PATH.(N-1) (default 2; needs --save)", 1, 1000);
         public readonly Option<int?> SaveEvery = CliOptions.Int("--save-every", "also write it every N training steps (needs --save)", 1);
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, SaveEvery, Resume, DetectAnomaly];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly];
 
         private static string? CheckModel(string text)
         {
@@ -94,20 +95,24 @@ public static class TrainCommand
         bool json = p.GetValue(opt.Json), quiet = p.GetValue(opt.Quiet), detectAnomaly = p.GetValue(opt.DetectAnomaly);
         string? savePath = p.GetValue(opt.Save), resumePath = p.GetValue(opt.Resume);
         int saveEvery = p.GetValue(opt.SaveEvery) ?? 0;
+        int? keep = p.GetValue(opt.Keep);
+        if (keep != null && savePath == null)
+            throw new CliException("--keep needs --save PATH, the checkpoint file to write.");
         if (saveEvery > 0 && savePath == null)
             throw new CliException("--save-every needs --save PATH, the checkpoint file to write.");
         if (savePath != null && (!ValidPath(savePath) || Directory.Exists(savePath)))
             throw new CliException($"--save '{savePath}': give a file name (it is {(Directory.Exists(savePath) ? "a directory" : "not a valid path")}), e.g. run.safetensors.");
         if (savePath != null)
         {
-            // Fail now rather than after the first epoch when the folder cannot exist.
+            // Fail now rather than after the first epoch: the name's length, the kind of file it
+            // names (a FIFO, a device), and whether its folder exists or can be created and written.
             try
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(savePath))!);
+                Checkpoint.ValidatePath(savePath);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                throw new CliException($"--save {savePath}: cannot create its folder: {e.Message}");
+                throw new CliException($"--save: {Cli.OneLine(e.Message).TrimEnd('.')}.");
             }
         }
         if (resumePath != null && !ValidPath(resumePath))
@@ -154,26 +159,39 @@ public static class TrainCommand
 
         var human = json ? stderr : stdout;
         var total = Stopwatch.StartNew();
-        Trainer trainer;
+        // Resuming continues the recorded run: another dataset, optimizer, activation or loss is
+        // refused, together with whatever else does not fit (the model), in one line.
+        var problems = new List<string>();
+        if (recorded != null)
+            foreach (var (name, was, now) in new[]
+            {
+                ("dataset", recorded.Dataset, options.Dataset), ("optimizer", recorded.Optimizer, options.Optimizer),
+                ("activation", recorded.Activation, options.Activation), ("loss", recorded.Loss, options.Loss),
+            })
+                if (!string.Equals(was, now, StringComparison.OrdinalIgnoreCase))
+                    problems.Add($"it was trained with {name} {was}, not {now}");
+        Trainer? trainer = null;
         try
         {
-            trainer = new Trainer(options);
+            trainer = new Trainer(options) { Keep = keep ?? 2 };
+            if (resume != null) trainer.Restore(resume, overridden);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or DataFormatException or InvalidDataException)
         {
             throw new CliException($"{options.Dataset}: {e.Message}");
         }
-        if (resume != null)
+        catch (CheckpointMismatchException e)
         {
-            try
-            {
-                trainer.Restore(resume, overridden);
-            }
-            catch (CheckpointMismatchException e)
-            {
-                throw new CliException($"--resume {e.Message}");
-            }
+            problems.AddRange(e.Problems);
         }
+        catch (CliException e) when (problems.Count > 0)
+        {
+            // A changed dataset often brings a model that no longer fits it.
+            problems.Add(e.Message.TrimEnd('.'));
+        }
+        if (problems.Count > 0)
+            throw new CliException($"--resume {new CheckpointMismatchException(resumePath, problems).Message}");
+        if (trainer == null) throw new InvalidOperationException("unreachable: no trainer and no problem");
         if (!quiet)
         {
             human.WriteLine($"training {options.Model} ({options.Activation}) on {options.Dataset}: {trainer.Train.Count} train / {trainer.Test.Count} test samples, " +
@@ -192,11 +210,13 @@ public static class TrainCommand
         double trainSeconds = 0;
         long trainSamples = 0;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
+        long savedStep = -1;
         void Save()
         {
             try
             {
                 trainer.SaveCheckpoint(savePath!);
+                savedStep = trainer.Step;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
@@ -208,12 +228,25 @@ public static class TrainCommand
             // The epoch's last batch is saved at the end of the epoch, after its evaluation.
             if (saveEvery > 0 && trainer.Step % saveEvery == 0 && b != trainer.Loader.Count) Save();
         }
+        // SIGINT or SIGTERM: the step in progress finishes, a checkpoint is written (with --save), and
+        // the exit code is 130 or 143; a second signal exits at once (saves are atomic, so the last
+        // checkpoint stays whole).
+        using var interrupt = new Interruption(trainer);
+        int Interrupted()
+        {
+            string where = $"epoch {trainer.EpochsDone + (trainer.Loader.BatchIndex > 0 ? 1 : 0)}, step {trainer.Step}";
+            if (savePath != null && savedStep != trainer.Step) Save();
+            stderr.WriteLine($"interrupted by {interrupt.Name} at {where}" +
+                (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
+            return interrupt.ExitCode;
+        }
         // A boxed scope, so the no-anomaly case needs no second copy of the loop.
         IDisposable? anomaly = detectAnomaly ? Tensor.DetectAnomaly() : null;
         try
         {
             for (int epoch = trainer.EpochsDone + 1; epoch <= options.Epochs; epoch++)
             {
+                if (interrupt.Requested) return Interrupted();
                 (double Loss, double Seconds, int Samples) r = default;
                 if (quiet || !console.Profile.Capabilities.Interactive)
                     r = trainer.TrainEpoch((b, _) => OnBatch(b));
@@ -232,6 +265,8 @@ public static class TrainCommand
                                 task.Description = $"epoch {epoch}/{options.Epochs}  loss {loss:F4}  {(b - first) * options.BatchSize / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} samples/s";
                             });
                         });
+                // Stopped inside the epoch: no evaluation, the checkpoint records the position.
+                if (interrupt.Requested && trainer.Loader.BatchIndex > 0) return Interrupted();
                 trainSeconds += r.Seconds;
                 trainSamples += r.Samples;
                 var (testLoss, acc) = trainer.Evaluate(trainer.Test);
@@ -241,6 +276,7 @@ public static class TrainCommand
                     human.WriteLine($"epoch {epoch,3}/{options.Epochs}  train loss {er.TrainLoss:F4}  test loss {er.TestLoss:F4}  " +
                         $"test accuracy {100 * er.TestAccuracy:F2}%  {er.SamplesPerSecond:F0} samples/s");
                 if (savePath != null) Save();
+                if (interrupt.Requested) return Interrupted();
             }
         }
         finally

@@ -44,8 +44,27 @@ public sealed class Trainer
     public int EpochsDone => Loader.Epoch;
     /// <summary>The results of the completed epochs.</summary>
     public List<EpochResult> History { get; } = [];
-    /// <summary>Where the last good checkpoint is, for messages ("ck.safetensors (epoch 2, step 64)"), or null before any.</summary>
+    /// <summary>Where the last checkpoint written or resumed is, for messages ("ck.safetensors (epoch 2, step 64)"), or null before any.</summary>
     public string? LastGoodCheckpoint { get; private set; }
+    /// <summary>How many checkpoints <see cref="SaveCheckpoint"/> keeps: PATH (the newest), PATH.1, ..., PATH.(Keep-1).</summary>
+    public int Keep { get; set; } = 2;
+    /// <summary>The path checkpoints are saved to (set by the first save), where a diverged run looks for one to advise.</summary>
+    public string? SavePath { get; private set; }
+    /// <summary>The checkpoint this run was resumed from, another candidate to advise.</summary>
+    public string? ResumedFrom { get; private set; }
+
+    // The lowest training loss (one step's) seen in the run, resumed runs included; the last one;
+    // and where the current divergence began: the first of an unbroken series of steps whose loss
+    // was not finite or more than 10 times that lowest one, or null.
+    private double _minLoss = double.PositiveInfinity, _lastLoss = double.NaN;
+    private (long Step, double Loss)? _onset;
+
+    /// <summary>A step's loss more than this many times the lowest one so far marks the start of a divergence.</summary>
+    public const double DivergenceFactor = 10;
+
+    /// <summary>Set (from a signal handler) to end <see cref="TrainEpoch"/> after the step in progress.</summary>
+    public bool StopRequested { get => Volatile.Read(ref _stop); set => Volatile.Write(ref _stop, value); }
+    private bool _stop;
 
     /// <summary>Loads the data and builds the model and optimizer; throws <see cref="CliException"/> on bad options.</summary>
     public Trainer(TrainOptions o)
@@ -53,16 +72,18 @@ public sealed class Trainer
         Options = o;
         var entry = DatasetCatalog.Find(o.Dataset);
         (Train, Test) = entry.Load(o.DataDir, o.Limit);
-        if (entry.Standardize) (Train, Test) = Standardized(Train, Test);
-        int features = Train.Inputs.NumElements / Math.Max(Train.Count, 1);
-        Classes = (int)Math.Max(Train.Targets.Max().ItemDouble(), Test.Targets.Max().ItemDouble()) + 1;
         Spec = ModelSpec.Parse(o.Model);
-        if (Spec.Sizes[0] != features)
-            throw new CliException($"--model {Spec}: the input size {Spec.Sizes[0]} does not match the {features} features of {o.Dataset}.");
+        // Both sets, before the first step: a test set of another image size would otherwise fail
+        // only after a full epoch of training, with a stack trace.
+        CheckFeatures("training", Train);
+        CheckFeatures("test", Test);
+        if (entry.Standardize) (Train, Test) = Standardized(Train, Test);
+        Classes = (int)Math.Max(Train.Targets.Max().ItemDouble(), Test.Targets.Max().ItemDouble()) + 1;
         if (Spec.Sizes[^1] != Classes)
             throw new CliException($"--model {Spec}: the output size {Spec.Sizes[^1]} does not match the {Classes} classes of {o.Dataset}.");
         if (o.Loss is not ("cross-entropy" or "mse"))
             throw new CliException($"unknown loss '{o.Loss}'; expected cross-entropy or mse.");
+        MemoryEstimate.Check(Spec, o.Optimizer, o.BatchSize);
         _generator = new Generator(o.Seed);
         try
         {
@@ -83,6 +104,17 @@ public sealed class Trainer
         }
         // The trainer reads each batch only within its step, so batch buffers can be recycled.
         Loader = new DataLoader(Train, o.BatchSize, shuffle: true, seed: o.Seed, recycleBatches: true);
+    }
+
+    /// <summary>A one-line error naming the set, the features the model expects and those found, unless they agree.</summary>
+    private void CheckFeatures(string set, TensorDataset data)
+    {
+        var x = data.Inputs;
+        long found = 1;
+        for (int d = 1; d < x.Rank; d++) found *= x.Size(d);
+        if (found == Spec.Sizes[0]) return;
+        string dims = x.Rank > 2 ? string.Join("x", Enumerable.Range(1, x.Rank - 1).Select(d => x.Size(d))) + " = " : "";
+        throw new CliException($"{Options.Dataset}: the {set} set has {dims}{found} features per sample; the model {Spec} expects {Spec.Sizes[0]} (its input size).");
     }
 
     /// <summary>Both splits with inputs shifted and scaled by the training split's per-feature mean and standard deviation.</summary>
@@ -122,6 +154,7 @@ public sealed class Trainer
                 var loss = LossOf(Model.Forward(x), y);
                 // Checked before the update, so a diverged step never reaches the parameters.
                 l = loss.ItemDouble();
+                Track(l);
                 if (!double.IsFinite(l))
                     throw Diverged($"the training loss became {l}");
                 Optimizer.ZeroGrad();
@@ -138,6 +171,7 @@ public sealed class Trainer
             _epochSamples += x.Size(0);
             samples += x.Size(0);
             onBatch?.Invoke(_epochBatches, _epochLossSum / _epochBatches);
+            if (StopRequested) break;
         }
         sw.Stop();
         return (_epochLossSum / Math.Max(_epochBatches, 1), sw.Elapsed.TotalSeconds, samples);
@@ -152,9 +186,91 @@ public sealed class Trainer
         return $"epoch {epoch}, step {Step + 1} (batch {batch} of {Loader.Count})";
     }
 
+    /// <summary>Follows the training loss for <see cref="Advice"/>: the lowest so far, and where a divergence began.</summary>
+    private void Track(double loss)
+    {
+        _lastLoss = loss;
+        if (!double.IsFinite(loss) || loss > DivergenceFactor * _minLoss)
+            _onset ??= (Step + 1, loss);
+        else
+        {
+            _onset = null;
+            _minLoss = Math.Min(_minLoss, loss);
+        }
+    }
+
     private TrainingDivergedException Diverged(string what, Exception? inner = null) =>
-        new($"{what} at {Position()}; training stopped before that update; {(LastGoodCheckpoint != null ? $"the last good checkpoint is {LastGoodCheckpoint}" : "no checkpoint was saved")}; " +
-            $"lower --lr (now {Optimizer.Lr.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}).", inner);
+        new($"{what} at {Position()}; training stopped before that update; {Advice()}.", inner);
+
+    private static string F(double v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Where the divergence began, and the newest kept checkpoint from before it with a learning rate
+    /// ten times lower, or that none is left.
+    /// </summary>
+    internal string Advice()
+    {
+        var (onset, loss) = _onset ?? (Step + 1, double.NaN);
+        string began = _onset == null ? "" : double.IsFinite(loss)
+            ? $"divergence began at step {onset} (training loss {F(loss)}, more than {DivergenceFactor:G} times the lowest so far, {F(_minLoss)}); "
+            : $"divergence began at step {onset} (training loss {F(loss)}); ";
+        string lr = F(Optimizer.Lr / 10);
+        // A checkpoint at step s holds the parameters that computed the loss of step s + 1.
+        var good = GoodCheckpoint(onset - 1);
+        return good != null
+            ? $"{began}the newest kept checkpoint from before it is {good}; continue with --resume {good.Value.Path} --lr {lr} (now {F(Optimizer.Lr)})"
+            : $"{began}no checkpoint from before it is left{(SavePath == null ? " (no --save)" : $" (--keep {Keep} kept)")}; start again with --lr {lr} (now {F(Optimizer.Lr)})";
+    }
+
+    /// <summary>A kept checkpoint as messages name it.</summary>
+    internal readonly record struct KeptCheckpoint(string Path, int Epoch, long Step, double Loss)
+    {
+        public override string ToString() =>
+            $"{Path} (epoch {Epoch}, step {Step}{(double.IsFinite(Loss) ? $", training loss {F(Loss)}" : "")})";
+    }
+
+    /// <summary>The path of the <paramref name="i"/>-th newest kept checkpoint: PATH, PATH.1, PATH.2, ...</summary>
+    public static string KeptPath(string path, int i) => i == 0 ? path : $"{path}.{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    /// <summary>
+    /// The newest checkpoint of this run (the kept ones at <see cref="SavePath"/>, and the one resumed
+    /// from) whose step is below <paramref name="before"/>, that holds only finite values and whose
+    /// recorded options are this run's (learning rate, momentum, weight decay and epochs aside).
+    /// </summary>
+    private KeptCheckpoint? GoodCheckpoint(long before)
+    {
+        var paths = new List<string>();
+        if (SavePath != null)
+            for (int i = 0; i < Keep; i++) paths.Add(KeptPath(SavePath, i));
+        if (ResumedFrom != null) paths.Add(ResumedFrom);
+        KeptCheckpoint? best = null;
+        foreach (var path in paths)
+        {
+            try
+            {
+                if (!File.Exists(path)) continue;
+                var c = Checkpoint.Load(path);
+                if (c.Step > before || (best is { } b && b.Step >= c.Step) || !SameRun(c) || Checkpoint.FindNonFinite(c) != null) continue;
+                double loss = c.Extra["trainer"]?["loss"] is JsonValue lv && lv.TryGetValue<double>(out double d) ? d : double.NaN;
+                if (c.Extra["trainer"]?["loss"] is JsonValue && !double.IsFinite(loss)) continue;
+                best = new KeptCheckpoint(path, c.Epoch, c.Step, loss);
+            }
+            catch (Exception e) when (e is IOException or CheckpointException or UnauthorizedAccessException)
+            {
+                // Unreadable: not a candidate.
+            }
+        }
+        return best;
+    }
+
+    private bool SameRun(CheckpointContent c)
+    {
+        if (c.Extra["options"] is not JsonObject o) return false;
+        var mine = Options.ToJson();
+        foreach (var k in new[] { "dataset", "model", "activation", "loss", "optimizer", "batch_size", "seed", "data", "limit" })
+            if (o[k]?.ToJsonString() != mine[k]?.ToJsonString()) return false;
+        return true;
+    }
 
     // ------------------------------------------------------------------ checkpoints
 
@@ -175,6 +291,9 @@ public sealed class Trainer
             ["epoch_loss_sum"] = _epochLossSum,
             ["epoch_batches"] = _epochBatches,
             ["epoch_samples"] = _epochSamples,
+            // The last step's training loss (null: not finite, or no step yet) and the run's lowest.
+            ["loss"] = double.IsFinite(_lastLoss) ? _lastLoss : null,
+            ["min_loss"] = double.IsFinite(_minLoss) ? _minLoss : null,
             ["history"] = new JsonArray([.. History.Select(h => (JsonNode)new JsonObject
             {
                 ["epoch"] = h.Epoch,
@@ -195,12 +314,29 @@ public sealed class Trainer
     public void SaveCheckpoint(string path)
     {
         var c = Capture();
+        SavePath ??= path;
         if (Checkpoint.FindNonFinite(c) is string bad)
+        {
             throw new TrainingDivergedException(
-                $"'{bad}' holds NaN or infinity after epoch {EpochsDone}, step {Step}; {path} was not overwritten: " +
-                $"{(LastGoodCheckpoint != null ? $"the last good checkpoint is {LastGoodCheckpoint}" : "no checkpoint was saved")}; lower --lr.");
+                $"'{bad}' holds NaN or infinity after epoch {EpochsDone}, step {Step}; {path} was not overwritten; {Advice()}.");
+        }
+        Rotate(path);
         Checkpoint.Save(path, c);
         LastGoodCheckpoint = $"{path} (epoch {c.Epoch}, step {c.Step})";
+    }
+
+    /// <summary>
+    /// Before a save, moves the kept checkpoints one place down: PATH.(K-2) becomes PATH.(K-1), ...,
+    /// and PATH is copied to PATH.1 (atomically, so that PATH itself is never missing). Each step is
+    /// a rename or an atomic write, so a crash in the middle leaves only whole checkpoints.
+    /// </summary>
+    private void Rotate(string path)
+    {
+        if (Keep < 2 || !File.Exists(path)) return;
+        for (int i = Keep - 1; i >= 2; i--)
+            if (File.Exists(KeptPath(path, i - 1)))
+                File.Move(KeptPath(path, i - 1), KeptPath(path, i), overwrite: true);
+        AtomicFile.Copy(path, KeptPath(path, 1));
     }
 
     /// <summary>
@@ -216,7 +352,7 @@ public sealed class Trainer
         string source = c.SourcePath ?? "checkpoint";
         if (c.Extra["trainer"] is not JsonObject t)
             throw new CheckpointMismatchException(c.SourcePath, ["it has no 'trainer' metadata; was it written by 'backprop train'?"]);
-        double lossSum;
+        double lossSum, minLoss, lastLoss;
         int batches, samples;
         var history = new List<EpochResult>();
         try
@@ -225,6 +361,8 @@ public sealed class Trainer
             lossSum = RecordedJson.Number(t, "epoch_loss_sum", double.MinValue, double.MaxValue, p);
             batches = RecordedJson.Int(t, "epoch_batches", 0, int.MaxValue, p);
             samples = RecordedJson.Int(t, "epoch_samples", 0, int.MaxValue, p);
+            lastLoss = t["loss"] is null ? double.NaN : RecordedJson.Number(t, "loss", 0, double.MaxValue, p);
+            minLoss = t["min_loss"] is null ? double.PositiveInfinity : RecordedJson.Number(t, "min_loss", 0, double.MaxValue, p);
             if (t["history"] is not JsonArray hs) throw new FormatException($"'{p}history' must be an array, found {t["history"]?.ToJsonString() ?? "nothing"}");
             for (int i = 0; i < hs.Count; i++)
             {
@@ -280,6 +418,7 @@ public sealed class Trainer
         History.Clear();
         History.AddRange(history);
         LastGoodCheckpoint = $"{source} (epoch {c.Epoch}, step {c.Step})";
+        (_minLoss, _lastLoss, _onset, ResumedFrom) = (minLoss, lastLoss, null, c.SourcePath);
     }
 
     /// <summary>Mean loss and accuracy on a dataset, without recording a graph.</summary>

@@ -54,14 +54,31 @@ public static partial class AtomicFile
 
     /// <summary>Writes <paramref name="path"/> atomically with the bytes <paramref name="write"/> puts in the stream it is given.</summary>
     /// <exception cref="IOException">The path cannot be written (<see cref="ValidateTarget"/> says why: a directory, a FIFO, a device, a name too long, a folder that cannot be written), or the file system refused a step; the target is then unchanged.</exception>
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) => WriteCore(path, write, testHook: true);
+
+    /// <summary>
+    /// Copies <paramref name="source"/> to <paramref name="path"/> atomically, like <see cref="Write"/>
+    /// (used to keep older checkpoints beside the newest; the test hook does not pause it).
+    /// </summary>
+    /// <exception cref="IOException">The source cannot be read or the path cannot be written; the target is then unchanged.</exception>
+    public static void Copy(string source, string path)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        WriteCore(path, s =>
+        {
+            using var from = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            from.CopyTo(s);
+        }, testHook: false);
+    }
+
+    private static void WriteCore(string path, Action<Stream> write, bool testHook)
     {
         ArgumentNullException.ThrowIfNull(write);
         string target = ValidateTarget(path);
         string dir = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(dir);
         string tmp = NewTemporary(target);
-        int pause = PauseMilliseconds();
+        int pause = testHook ? PauseMilliseconds() : 0;
         InProgress[tmp] = 0;
         try
         {

@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Backprop.IO;
+
+namespace Backprop.Tests;
+
+/// <summary>
+/// The command line's side of issue 12: save paths checked up front, SIGINT and SIGTERM during
+/// training (docs/reliability.md, docs/cli.md).
+/// </summary>
+[Collection("Threads")]
+public partial class InterruptTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("bp-interrupt").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private string P(string name) => Path.Combine(_dir, name);
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => ResumeTests.Run(args);
+
+    private static Dictionary<string, Tensor> Tensors(string path) =>
+        Checkpoint.Load(path).Components.SelectMany(c => c.Value.Tensors.Select(t => (Key: $"{c.Key}.{t.Key}", t.Value))).ToDictionary(t => t.Key, t => t.Value);
+
+    internal static void AssertSameRun(string expected, string actual)
+    {
+        CheckpointTests.AssertBitIdentical(Tensors(expected), Tensors(actual));
+        var (a, b) = (Checkpoint.Load(expected), Checkpoint.Load(actual));
+        Assert.Equal((a.Epoch, a.Step), (b.Epoch, b.Step));
+        Assert.Equal(a.Components["loader"].Meta.ToJsonString(), b.Components["loader"].Meta.ToJsonString());
+        Assert.Equal(a.RngStates["init"], b.RngStates["init"]);
+    }
+
+    [Fact]
+    public void ASaveNameTooLongFailsBeforeTraining()
+    {
+        string ck = P(new string('c', 250));
+        var (code, stdout, err) = Run("train", "xor", "--epochs", "1", "--threads", "1", "--save", ck);
+        TestUtil.OneLineError(code, err, "--save: ");
+        Assert.Contains("the file name is 250 bytes long", err);
+        Assert.DoesNotContain(".tmp-", err);
+        Assert.DoesNotContain("epoch", stdout);   // nothing was trained
+    }
+
+    // ------------------------------------------------------------------ signals, in a real process
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    private const int SigInt = 2, SigTerm = 15;
+
+    private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0)
+    {
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Backprop.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("BACKPROP_THREADS");
+        if (pauseMs > 0) psi.Environment[AtomicFile.PauseVariable] = pauseMs.ToString(CultureInfo.InvariantCulture);
+        else psi.Environment.Remove(AtomicFile.PauseVariable);
+        var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) stdout.Enqueue(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) stderr.Enqueue(e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    private static void WaitFor(Func<bool> condition, Process p, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.False(p.HasExited, $"the CLI exited (code {(p.HasExited ? p.ExitCode : 0)}) before {what}");
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}");
+            Thread.Sleep(5);
+        }
+    }
+
+    // Digits, 600 samples: 19 steps an epoch; far more epochs than the test lets it run.
+    private static readonly string[] Long = ["train", "--limit", "600", "--threads", "1", "--epochs", "400"];
+
+    [Theory]
+    [InlineData(SigInt, 130, "SIGINT")]
+    [InlineData(SigTerm, 143, "SIGTERM")]
+    public void ASignalFinishesTheStepSavesAndResumesExactly(int signal, int exitCode, string name)
+    {
+        string ck = P("ck");
+        var (o, e) = (new ConcurrentQueue<string>(), new ConcurrentQueue<string>());
+        using var p = Start([.. Long, "--save", ck], o, e);
+        WaitFor(() => o.Any(l => l.StartsWith("epoch   2/", StringComparison.Ordinal)), p, "the second epoch");
+        Assert.Equal(0, Kill(p.Id, signal));
+        Assert.True(p.WaitForExit(60_000), "the CLI did not stop after the signal");
+        p.WaitForExit();
+        Assert.True(p.ExitCode == exitCode, $"exit code {p.ExitCode}; stderr: {string.Join("\n", e)}");
+        Assert.Contains(e, l => l.StartsWith($"interrupted by {name} at epoch ", StringComparison.Ordinal) && l.Contains($"checkpoint {ck} written", StringComparison.Ordinal));
+        var saved = Checkpoint.Load(ck);
+        Assert.True(saved.Step >= 2 * 19, $"the checkpoint is at step {saved.Step}, before the signal");
+        Assert.Null(Checkpoint.FindNonFinite(saved));
+
+        // Resuming it two epochs further ends exactly where an uninterrupted run does.
+        string epochs = (saved.Epoch + 2).ToString(CultureInfo.InvariantCulture);
+        Assert.Equal(0, Run([.. Long[..^2], "--epochs", epochs, "--save", P("ref"), "--quiet"]).Code);
+        var resumed = Run(["train", "--resume", ck, "--epochs", epochs, "--save", P("resumed"), "--quiet"]);
+        Assert.True(resumed.Code == 0, resumed.Err);
+        AssertSameRun(P("ref"), P("resumed"));
+    }
+
+    [Fact]
+    public void ASecondSignalExitsAtOnceAndLeavesTheLastCheckpointWhole()
+    {
+        string ck = P("ck");
+        var (o, e) = (new ConcurrentQueue<string>(), new ConcurrentQueue<string>());
+        // Every save pauses 3 s twice (the test hook), so a signal can land inside one.
+        using var p = Start([.. Long, "--save", ck], o, e, pauseMs: 3000);
+        WaitFor(() => e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal)) >= 2, p, "the first save's second pause");
+        WaitFor(() => File.Exists(ck), p, "the first checkpoint");
+        long first = Checkpoint.Load(ck).Step;
+        int hooks = e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal));
+        Assert.Equal(0, Kill(p.Id, SigInt));
+        // The interrupt's save (or the next epoch's) is now held in its pause: signal again.
+        WaitFor(() => e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal)) > hooks, p, "the interrupt's save");
+        var sw = Stopwatch.StartNew();
+        Assert.Equal(0, Kill(p.Id, SigInt));
+        Assert.True(p.WaitForExit(60_000), "the CLI did not stop after the second signal");
+        p.WaitForExit();
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2.5), $"the second signal took {sw.Elapsed.TotalSeconds:F1} s to end the process");
+        Assert.True(p.ExitCode == 130, $"exit code {p.ExitCode}; stderr: {string.Join("\n", e)}");
+        Assert.Contains(e, l => l.Contains("SIGINT again: stopped at once", StringComparison.Ordinal));
+        var left = Checkpoint.Load(ck);    // whole, and the one written before
+        Assert.Equal(first, left.Step);
+        Assert.Null(Checkpoint.FindNonFinite(left));
+    }
+}
