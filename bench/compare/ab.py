@@ -27,10 +27,12 @@ def main():
     ap.add_argument("--after", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", default="", help="comma-separated subset, e.g. mlp-small,window-lm,1024")
     a = ap.parse_args()
     print("| row | before (median) | after (median) | after/before | alloc/step before, after (B) |")
     print("|---|---:|---:|---:|---:|")
-    for kind, what in ROWS:
+    rows = [r for r in ROWS if not a.rows or r[1] in a.rows.split(",")]
+    for kind, what in rows:
         res = {"before": [], "after": []}
         alloc = {}
         for _ in range(a.rounds):

@@ -154,8 +154,26 @@ internal static class Engine
     /// <summary>True when storages allocated now are temporaries of a backward pass (recycled when it ends).</summary>
     public static bool AllocatesTemporaries => _inBackward && !_createGraph;
 
-    public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph = false) =>
-        Run([root], gradient == null ? null : [gradient], retainGraph || createGraph, createGraph, capture: null, "Backward");
+    public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph = false)
+    {
+        // one-element arrays reused per thread: a training step's backward allocates none
+        var roots = _oneRoot ??= new Tensor[1];
+        var grads = _oneGradient ??= new Tensor?[1];
+        roots[0] = root;
+        grads[0] = gradient;
+        try
+        {
+            Run(roots, gradient == null ? null : grads, retainGraph || createGraph, createGraph, capture: null, "Backward");
+        }
+        finally
+        {
+            roots[0] = null!;
+            grads[0] = null;
+        }
+    }
+
+    [ThreadStatic] private static Tensor[]? _oneRoot;
+    [ThreadStatic] private static Tensor?[]? _oneGradient;
 
     /// <summary>
     /// Gradients of the sum of <paramref name="outputs"/> (each weighted by its gradient) with respect to

@@ -51,7 +51,7 @@ public static partial class Functional
         x._shape.CopyTo(outShape);
         outShape[^1] = outF;
         var y = Tensor.Empty(ShapeCache.Intern(outShape), x.DType, x.Backend);
-        if (bias != null) Dispatch.CopyInto(bias, y); // the bias in every row; the GEMM adds onto it
+        if (bias != null) y.Backend.Copy(bias.V, y.V); // the bias in every row (shapes checked above); the GEMM adds onto it
         Tensor.GemmRows(xc, false, weight.ContiguousData(), true, y, rows, outF, inF, beta: bias != null ? 1f : 0f);
         Tensor? z = null;
         if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
