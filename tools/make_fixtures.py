@@ -712,7 +712,7 @@ case(P_F, "attention", "2x3x4", lambda g: [("q", randn(g, 2, 3, 4)), ("k", randn
 # ---------------------------------------------------------------------------- tensor API (issue 11): ops_tensorapi.json
 
 T_F = "tensorapi"
-for op, f in (("sin", torch.sin), ("cos", torch.cos), ("floor", torch.floor), ("ceil", torch.ceil), ("round", torch.round)):
+for op, f in (("sin", torch.sin), ("cos", torch.cos), ("floor", torch.floor), ("ceil", torch.ceil), ("round", torch.round), ("erf", torch.erf)):
     for s in ((3, 4), (2, 3, 4), ()):
         case(T_F, op, name_shape(s), x_of(s, lambda g, *sh: 3 * randn(g, *sh)), lambda t, a, f=f: f(t["x"]),
              dtypes=BOTH if s == (3, 4) else ONLY64)

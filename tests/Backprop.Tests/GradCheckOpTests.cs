@@ -51,6 +51,7 @@ public class GradCheckOpTests
         Check(x => x[0].Log(), Pos(g, s));
         Check(x => x[0].Sqrt(), Pos(g, s));
         Check(x => x[0].Abs(), R(g, s));
+        Check(x => x[0].Erf(), R(g, s));
     }
 
     [Theory, MemberData(nameof(Seeds))]

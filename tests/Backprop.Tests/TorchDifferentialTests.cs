@@ -275,6 +275,7 @@ public class TorchDifferentialTests
             case "floor": return [X().Floor()];
             case "ceil": return [X().Ceil()];
             case "round": return [X().Round()];
+            case "erf": return [X().Erf()];
             case "std": return [X().Std(Dims(args, "dims"), I(args, "correction"), B(args, "keepdim"))];
             case "norm":
                 {
@@ -437,7 +438,7 @@ public class TorchDifferentialTests
             "select", "squeeze", "unsqueeze", "expand", "concat", "stack", "split", "index_select", "gather", "scatter_add", "one_hot",
             "linear", "linear_layer", "embedding", "dropout_eval", "cross_entropy", "nll_loss", "mse", "bce", "bce_logits",
             "square", "argmax", "argmin", "flatten", "chunk",
-            "sin", "cos", "floor", "ceil", "round", "std", "norm", "masked_fill", "tril", "triu", "repeat", "flip", "roll",
+            "sin", "cos", "floor", "ceil", "round", "erf", "std", "norm", "masked_fill", "tril", "triu", "repeat", "flip", "roll",
             "cumsum", "einsum", "sort", "argsort", "topk", "getitem", "masked_select",
         ];
         Assert.Empty(expected.Except(ops));
