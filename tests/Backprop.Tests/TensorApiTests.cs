@@ -251,3 +251,24 @@ public class TensorApiTests
         Assert.Equal(0.5f, t.Gt(0).Mean().Item());
     }
 }
+
+public class ComparisonOperatorTests
+{
+    [Fact]
+    public void ComparisonOperatorsGiveZerosAndOnesThatMeanToAFraction()
+    {
+        var a = Tensor.FromArray([-1f, 0f, 2f, 3f]);
+        var b = Tensor.FromArray([0f, 0f, 1f, 5f]);
+        Assert.Equal([0f, 0f, 1f, 0f], (a > b).ToArray());
+        Assert.Equal([1f, 0f, 0f, 1f], (a < b).ToArray());
+        Assert.Equal([0f, 1f, 1f, 0f], (a >= b).ToArray());
+        Assert.Equal([1f, 1f, 0f, 1f], (a <= b).ToArray());
+        Assert.Equal([0f, 0f, 1f, 1f], (a > 0).ToArray());
+        Assert.Equal([1f, 1f, 0f, 0f], (a <= 0).ToArray());
+        Assert.Equal([1f, 1f, 0f, 0f], (1 > a).ToArray());
+        Assert.Equal([0f, 0f, 1f, 1f], (1 <= a).ToArray());
+        Assert.Equal(0.5f, (a > 0).Mean().Item());
+        Assert.Equal([-1f, 0f, 0f, 0f], Tensor.Where(a < 0, a, a.Const(0)).ToArray());
+        Assert.Equal([2f, 3f], a[a > 1].ToArray());
+    }
+}

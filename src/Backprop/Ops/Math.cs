@@ -265,6 +265,35 @@ public partial class Tensor
     public Tensor Gt(double value) => Gt(Const(value));
     /// <summary>1 where this &lt; value.</summary>
     public Tensor Lt(double value) => Lt(Const(value));
+    /// <summary>1 where this ≥ value.</summary>
+    public Tensor Ge(double value) => Ge(Const(value));
+    /// <summary>1 where this ≤ value.</summary>
+    public Tensor Le(double value) => Le(Const(value));
+
+    /// <summary>1 where a &gt; b, else 0 (broadcast; a float tensor, so <c>(a &gt; 0).Mean()</c> is the fraction).</summary>
+    public static Tensor operator >(Tensor a, Tensor b) => a.Gt(b);
+    /// <summary>1 where a &lt; b, else 0.</summary>
+    public static Tensor operator <(Tensor a, Tensor b) => a.Lt(b);
+    /// <summary>1 where a ≥ b, else 0.</summary>
+    public static Tensor operator >=(Tensor a, Tensor b) => a.Ge(b);
+    /// <summary>1 where a ≤ b, else 0.</summary>
+    public static Tensor operator <=(Tensor a, Tensor b) => a.Le(b);
+    /// <summary>1 where a &gt; b, else 0.</summary>
+    public static Tensor operator >(Tensor a, double b) => a.Gt(b);
+    /// <summary>1 where a &lt; b, else 0.</summary>
+    public static Tensor operator <(Tensor a, double b) => a.Lt(b);
+    /// <summary>1 where a ≥ b, else 0.</summary>
+    public static Tensor operator >=(Tensor a, double b) => a.Ge(b);
+    /// <summary>1 where a ≤ b, else 0.</summary>
+    public static Tensor operator <=(Tensor a, double b) => a.Le(b);
+    /// <summary>1 where a &gt; b, else 0.</summary>
+    public static Tensor operator >(double a, Tensor b) => b.Lt(a);
+    /// <summary>1 where a &lt; b, else 0.</summary>
+    public static Tensor operator <(double a, Tensor b) => b.Gt(a);
+    /// <summary>1 where a ≥ b, else 0.</summary>
+    public static Tensor operator >=(double a, Tensor b) => b.Le(a);
+    /// <summary>1 where a ≤ b, else 0.</summary>
+    public static Tensor operator <=(double a, Tensor b) => b.Ge(a);
 
     private Tensor NotEqualZero() => Dispatch.Map("Where", this, UnaryOp.NonZero);
 }
