@@ -75,6 +75,7 @@ public static class Cli
         root.Options.OfType<VersionOption>().Single().Action = new PrintVersion();
         root.Add(Training.TrainCommand.Create());
         root.Add(PredictCommand.Create());
+        root.Add(SummaryCommand.Create());
         root.Add(ExplainCommand.Create());
         root.Add(Bench.BenchCommand.Create());
         root.SetAction(ShowHelpAndFail);

@@ -411,3 +411,42 @@ public class BenchCommandTests
         Assert.Contains("--size must be between 1", e.ToString());
     }
 }
+
+public class SummaryCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Backprop.Cli.Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void SummaryShowsEachLayerWithItsOutputShapeAndParameters()
+    {
+        var (code, output, err) = Run("summary", "--model", "mlp:784-16-16-10", "--batch-size", "32");
+        Assert.Equal(0, code);
+        Assert.Equal("", err);
+        var lines = output.Split('\n');
+        Assert.Contains(lines, l => l.Contains("Linear") && l.Contains("[32, 16]") && l.TrimEnd().EndsWith("12,560"));
+        Assert.Contains(lines, l => l.Contains("Sigmoid") && l.Contains("[32, 16]"));
+        Assert.Contains(lines, l => l.Contains("Linear") && l.Contains("[32, 10]") && l.TrimEnd().EndsWith("170"));
+        Assert.Contains("Total params: 13,002", output);
+        var relu = Run("summary", "--model", "mlp:4-3-2", "--activation", "relu").Out;
+        Assert.Contains("Relu", relu);
+        Assert.Contains("Total params: 23", relu);
+    }
+
+    [Fact]
+    public void SummaryErrorsAreOneLine()
+    {
+        var (code, _, err) = Run("summary", "--model", "mlp:784-x");
+        TestUtil.OneLineError(code, err, "layer size 'x' is not a positive integer");
+        var (code2, _, err2) = Run("summary");
+        TestUtil.OneLineError(code2, err2, "summary needs --model");
+        var (code3, help, _) = Run("summary", "-h");
+        Assert.Equal(0, code3);
+        Assert.Contains("--model", help);
+    }
+}
