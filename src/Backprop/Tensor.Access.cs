@@ -58,6 +58,7 @@ public partial class Tensor
         CheckWritable("SetElement");
         SetAt(StoragePosition(index), value);
         BumpVersion();
+        AfterInPlace("SetElement");
     }
 
     /// <summary>The value of a one-element tensor, as a float.</summary>
@@ -194,7 +195,7 @@ public partial class Tensor
         CheckWritable("Fill_");
         FillStorage(value);
         BumpVersion();
-        return this;
+        return AfterInPlace("Fill_");
     }
 
     /// <summary>Sets every element to zero, in place.</summary>
@@ -205,7 +206,7 @@ public partial class Tensor
     {
         CheckWritable("CopyFrom");
         Dispatch.CopyInto(src, this);
-        return this;
+        return AfterInPlace("CopyFrom");
     }
 
     /// <summary>this += alpha · other (broadcast), in place.</summary>
@@ -213,7 +214,7 @@ public partial class Tensor
     {
         CheckWritable("Add_");
         Dispatch.AddInPlace(this, alpha == 1 ? other : Dispatch.Scaled(other, alpha));
-        return this;
+        return AfterInPlace("Add_");
     }
 
     /// <summary>this *= s, in place.</summary>
@@ -227,7 +228,7 @@ public partial class Tensor
             default: throw Dispatch.NotFloat("Mul_", this);
         }
         BumpVersion();
-        return this;
+        return AfterInPlace("Mul_");
     }
 
     /// <summary>this += value, in place.</summary>
@@ -262,7 +263,7 @@ public partial class Tensor
         if (_contiguous) Backend.Unary(UnaryOp.Clamp, V, V, lo, hi);
         else Backend.Copy(Dispatch.Map("Clamp_", this, UnaryOp.Clamp, lo, hi).V, V);
         BumpVersion();
-        return this;
+        return AfterInPlace("Clamp_");
     }
 
     /// <summary>
@@ -275,7 +276,7 @@ public partial class Tensor
         if (src.DType == DType) return CopyFrom(src);
         var converted = Dispatch.Convert(src, DType);
         Dispatch.CopyInto(converted, this);
-        return this;
+        return AfterInPlace("Copy_");
     }
 
     /// <summary>this = this op other (other broadcast to this shape, same dtype and device), in place through the backend.</summary>
@@ -291,6 +292,15 @@ public partial class Tensor
         if (_contiguous && other._numel <= _numel) backend.Binary(binary, V, other.V, V);
         else backend.Copy(Dispatch.Zip(op, this.NoGraph(), other.NoGraph(), binary).V, V);
         BumpVersion();
+        return AfterInPlace(op);
+    }
+
+    /// <summary>Inside <see cref="DetectAnomaly"/>: an in-place op that wrote NaN or infinity throws, naming itself and the call site.</summary>
+    private Tensor AfterInPlace(string op)
+    {
+        if (Autograd.GradMode.AnomalyDetection && DType.IsFloatingPoint() && !Dispatch.AllFinite(this))
+            throw new Autograd.AnomalyException(op,
+                $"DetectAnomaly: {op} wrote {Dispatch.DescribeNonFinite(this)} in place into a tensor of shape {Shape}; called {Autograd.Anomaly.CallSite()}.");
         return this;
     }
 

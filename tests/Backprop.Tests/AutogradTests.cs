@@ -235,4 +235,22 @@ public class AutogradTests
             using (Tensor.NoGrad()) { }
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [Fact]
+    public void AnomalyDetectionCoversInPlaceOps()
+    {
+        var t = Tensor.Zeros(2, 3);
+        using (Tensor.DetectAnomaly())
+        {
+            var e = Assert.Throws<AnomalyException>(() => t.Div_(0));
+            Assert.Equal("Div_", e.Op);
+            Assert.Contains("Div_ wrote 6 NaN value(s)", e.Message);
+            Assert.Contains("in place into a tensor of shape [2, 3]", e.Message);
+            Assert.Equal("Fill_", Assert.Throws<AnomalyException>(() => Tensor.Zeros(2).Fill_(double.PositiveInfinity)).Op);
+            Assert.Equal("Add_", Assert.Throws<AnomalyException>(() => Tensor.Zeros(2).Add_(Tensor.FromArray([1f, float.NaN]))).Op);
+            Assert.Equal("SetElement", Assert.Throws<AnomalyException>(() => Tensor.Zeros(2).SetElement([1], double.NaN)).Op);
+            Tensor.Ones(2).Mul_(3).Add_(1); // finite results pass
+        }
+        Tensor.Zeros(2).Div_(0); // outside the scope nothing is checked
+    }
 }
