@@ -14,7 +14,7 @@ namespace Backprop.Data;
 /// not match (several members, or trailing bytes), the members are walked once more, the compressed
 /// bytes served to the decompressor one at a time, to find exactly where the last one ends.
 /// </remarks>
-internal sealed class GzipInput : Stream
+internal sealed class GzipInput : ReadOnlyStream
 {
     private readonly FileStream _file;
     private readonly GZipStream _gzip;
@@ -31,16 +31,7 @@ internal sealed class GzipInput : Stream
         _gzip = new GZipStream(file, CompressionMode.Decompress, leaveOpen: true);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _total; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -121,20 +112,11 @@ internal sealed class GzipInput : Stream
     }
 
     /// <summary>Serves its stream's bytes one per read, so that what the decompressor consumed is known exactly.</summary>
-    private sealed class OneByteAtATime(Stream inner) : Stream
+    private sealed class OneByteAtATime(Stream inner) : ReadOnlyStream
     {
         public long Served;
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => Served; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -144,4 +126,18 @@ internal sealed class GzipInput : Stream
             return n;
         }
     }
+}
+
+/// <summary>A forward-only, read-only stream: everything but reading (and the position) is not supported.</summary>
+internal abstract class ReadOnlyStream : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 }
