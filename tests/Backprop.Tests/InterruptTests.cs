@@ -118,15 +118,16 @@ public partial class InterruptTests : IDisposable
     {
         string ck = P("ck");
         var (o, e) = (new ConcurrentQueue<string>(), new ConcurrentQueue<string>());
-        // Every save pauses 3 s twice (the test hook), so a signal can land inside one.
+        // Every save pauses 3 s twice (the test hook: once after its first write, once before the
+        // rename), so both signals can be made to land inside the second save: the first during its
+        // first pause (the save goes on), the second during its pause before the rename.
         using var p = Start([.. Long, "--save", ck], o, e, pauseMs: 3000);
-        WaitFor(() => e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal)) >= 2, p, "the first save's second pause");
+        int Hooks() => e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal));
         WaitFor(() => File.Exists(ck), p, "the first checkpoint");
         long first = Checkpoint.Load(ck).Step;
-        int hooks = e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal));
+        WaitFor(() => Hooks() >= 3, p, "the second save's first pause");
         Assert.Equal(0, Kill(p.Id, SigInt));
-        // The interrupt's save (or the next epoch's) is now held in its pause: signal again.
-        WaitFor(() => e.Count(l => l.StartsWith("backprop-test-hook:", StringComparison.Ordinal)) > hooks, p, "the interrupt's save");
+        WaitFor(() => Hooks() >= 4, p, "the second save's pause before its rename");
         var sw = Stopwatch.StartNew();
         Assert.Equal(0, Kill(p.Id, SigInt));
         Assert.True(p.WaitForExit(60_000), "the CLI did not stop after the second signal");
