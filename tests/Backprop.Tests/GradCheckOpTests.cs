@@ -192,6 +192,27 @@ public class GradCheckOpTests
         Check(x => x[0].ScatterAdd(1, si2, x[1]), R(g, 3, 4), R(g, 3, 3)); // src larger than index
     }
 
+    [Fact]
+    public void NormGradientAtAZeroVectorIsZeroAsInPyTorch()
+    {
+        // torch.linalg.vector_norm(x, ord, dim=1).sum().backward() with x's first row zero:
+        // the zero row's gradient is 0 (not NaN); the other row's is x·|x|^(p−2)/‖x‖^(p−1).
+        foreach (double p in new[] { 2.0, 3.0 })
+        {
+            var x = Tensor.FromArray(new double[,] { { 0, 0, 0 }, { 3, -4, 0 } }).RequiresGrad_();
+            x.Norm(p, [1]).Sum().Backward();
+            var gr = x.Grad!.ToDoubleArray();
+            double n = Math.Pow(Math.Pow(3, p) + Math.Pow(4, p), 1 / p);
+            Assert.Equal([0, 0, 0], gr[..3]);
+            Assert.Equal(3 * Math.Pow(3, p - 2) / Math.Pow(n, p - 1), gr[3], 12);
+            Assert.Equal(-4 * Math.Pow(4, p - 2) / Math.Pow(n, p - 1), gr[4], 12);
+            Assert.Equal(0, gr[5]);
+        }
+        var z = Tensor.Zeros([4], DType.Float64).RequiresGrad_();
+        z.Norm().Backward();
+        Assert.All(z.Grad!.ToDoubleArray(), v => Assert.Equal(0, v));
+    }
+
     [Theory, MemberData(nameof(Seeds))]
     public void Composites(int seed)
     {

@@ -1,3 +1,5 @@
+using Backprop.Autograd;
+
 namespace Backprop;
 
 // Ops composed of existing differentiable ops, so their gradients (and second derivatives) come from
@@ -25,7 +27,8 @@ public partial class Tensor
     /// <summary>
     /// The p-norm over the given dimensions (all when null or empty), like torch.linalg.vector_norm:
     /// p = 2 (default) √Σx², p = 1 Σ|x|, p = ∞ max|x|, p = 0 the count of nonzeros (no gradient), otherwise (Σ|x|^p)^(1/p).
-    /// The 2-norm's gradient at a zero vector is NaN (x/‖x‖ with ‖x‖ = 0).
+    /// For p &gt; 1 the gradient is x·|x|^(p−2)/‖x‖^(p−1), and 0 where the norm is 0 (as in PyTorch,
+    /// where x/‖x‖ would be 0/0).
     /// </summary>
     public Tensor Norm(double p = 2, int[]? dims = null, bool keepDim = false)
     {
@@ -44,8 +47,27 @@ public partial class Tensor
         }
         if (p == 0) return NoGraph().Ne(Const(0)).To(DType).Sum(dims, keepDim);
         if (p == 1) return Abs().Sum(dims, keepDim);
-        if (p == 2) return (this * this).Sum(dims, keepDim).Sqrt();
-        return Abs().Pow(p).Sum(dims, keepDim).Pow(1 / p);
+        if (p < 1) return Abs().Pow(p).Sum(dims, keepDim).Pow(1 / p);
+        var x0 = NoGraph();
+        var y = p == 2 ? (x0 * x0).Sum(dims, keepDim).Sqrt() : x0.Abs().Pow(p).Sum(dims, keepDim).Pow(1 / p);
+        Engine.Record(y, "Norm", new NormBackward(this, y, p, Dispatch.DimMask("Norm", Rank, dims), keepDim), this, saved0: y);
+        return y;
+    }
+
+    private readonly struct NormBackward(Tensor x, Tensor y, double p, bool[] mask, bool keepDim) : IBackward
+    {
+        // dx = dy·sign(x)|x|^(p−1)/y^(p−1), with 0 where y = 0 (the zero vector's subgradient PyTorch picks).
+        // Built of differentiable ops, so the second derivative comes from them.
+        public void Backward(Tensor dy)
+        {
+            var kept = Dispatch.ReducedShape(x._shape, mask, keepDim: true);
+            var yk = keepDim ? y : y.Reshape(kept);
+            var gk = keepDim ? dy : dy.Reshape(kept);
+            var zero = yk.NoGraph().Eq(0);
+            var safe = Where(zero, yk.Const(1), yk);
+            var dx = p == 2 ? x * (gk / safe) : x.Sign() * x.Abs().Pow(p - 1) * (gk / safe.Pow(p - 1));
+            x.AccumulateGrad(Where(zero, x.Const(0), dx));
+        }
     }
 
     /// <summary>This tensor with <paramref name="value"/> where <paramref name="mask"/> (broadcast to this shape) is nonzero (torch.masked_fill). No gradient flows to the filled positions.</summary>
