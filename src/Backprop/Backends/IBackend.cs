@@ -121,6 +121,13 @@ internal partial interface IBackend
     /// </summary>
     void ArgExtreme(in View x, int dim, bool max, in View values, in View indices);
 
+    /// <summary>
+    /// Cumulative sum of a contiguous float x along <paramref name="dim"/> into contiguous y of x's shape:
+    /// y[.., i, ..] = Σ_{j ≤ i} x[.., j, ..]. With <paramref name="reverse"/> the sum runs from the end
+    /// (y[i] = Σ_{j ≥ i} x[j]: the cumulative sum's gradient).
+    /// </summary>
+    void Cumsum(in View x, int dim, bool reverse, in View y);
+
     /// <summary>Counts the NaN, +∞ and −∞ elements of a contiguous float view.</summary>
     (long NaN, long PosInf, long NegInf) CountNonFinite(in View x);
 }

@@ -167,19 +167,25 @@ public partial class Tensor
     public Tensor Roll(int shift, int dim) => Roll([shift], [dim]);
 
     /// <summary>
-    /// Cumulative sum along <paramref name="dim"/> (torch.cumsum): y[i] = Σ_{j ≤ i} x[j]. Computed as a product
-    /// with an upper-triangular matrix of ones, so the gradient (a reversed cumulative sum) comes from MatMul.
+    /// Cumulative sum along <paramref name="dim"/> (torch.cumsum): y[i] = Σ_{j ≤ i} x[j], in O(n). The
+    /// gradient is the reversed cumulative sum of dy (dx[j] = Σ_{i ≥ j} dy[i]), itself differentiable.
     /// </summary>
-    public Tensor Cumsum(int dim)
+    public Tensor Cumsum(int dim) => Cumsum(dim, reverse: false);
+
+    private Tensor Cumsum(int dim, bool reverse)
     {
         if (!DType.IsFloatingPoint()) throw Dispatch.NotFloat("Cumsum", this);
         if (Rank == 0) return Clone();
         int d = NormalizeDim(dim, Rank, "Cumsum");
-        int n = _shape[d];
-        var upper = new double[n * n];
-        for (int j = 0; j < n; j++)
-            for (int i = j; i < n; i++) upper[j * n + i] = 1;
-        var moved = Transpose(d, Rank - 1);
-        return moved.MatMul(HostConst(upper, [n, n])).Transpose(d, Rank - 1);
+        var xc = ContiguousData();
+        var y = Empty(_shape, DType, Backend);
+        Backend.Cumsum(xc.V, d, reverse, y.V);
+        Engine.Record(y, "Cumsum", new CumsumBackward(this, d, reverse), this);
+        return y;
+    }
+
+    private readonly struct CumsumBackward(Tensor x, int dim, bool reverse) : IBackward
+    {
+        public void Backward(Tensor dy) => x.AccumulateGrad(dy.Cumsum(dim, !reverse));
     }
 }

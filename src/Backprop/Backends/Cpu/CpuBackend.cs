@@ -161,6 +161,12 @@ internal sealed partial class CpuBackend : IBackend
         }
     }
 
+    public void Cumsum(in View x, int dim, bool reverse, in View y)
+    {
+        if (x.DType == DType.Float32) Reduce.Cumsum<float>(x, dim, reverse, y);
+        else Reduce.Cumsum<double>(x, dim, reverse, y);
+    }
+
     public (long NaN, long PosInf, long NegInf) CountNonFinite(in View x) => x.DType switch
     {
         DType.Float32 => Reduce.CountNonFinite<float>(x.Span<float>()),

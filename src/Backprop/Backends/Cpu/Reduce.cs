@@ -116,6 +116,33 @@ internal static class Reduce
         }
     }
 
+    /// <summary>
+    /// Cumulative sum along <paramref name="dim"/> of a contiguous x into contiguous y, O(n): a running
+    /// sum along the dim, a whole inner block (vectorized) at a time; memory-bound, so one thread.
+    /// </summary>
+    public static void Cumsum<T>(in View x, int dim, bool reverse, in View y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var xd = x.Data<T>();
+        var yd = y.Data<T>();
+        int xo = x._offset, yo = y._offset;
+        int n = x._shape[dim];
+        int inner = 1;
+        for (int i = dim + 1; i < x.Rank; i++) inner *= x._shape[i];
+        int outer = n == 0 || inner == 0 ? 0 : x._numel / (n * inner);
+        for (int o = 0; o < outer; o++)
+        {
+            int b = o * n * inner;
+            for (int s = 0; s < n; s++)
+            {
+                int k = reverse ? n - 1 - s : s;
+                var src = xd.AsSpan(xo + b + k * inner, inner);
+                var dst = yd.AsSpan(yo + b + k * inner, inner);
+                if (s == 0) src.CopyTo(dst);
+                else TensorPrimitives.Add(src, yd.AsSpan(yo + b + (reverse ? k + 1 : k - 1) * inner, inner), dst);
+            }
+        }
+    }
+
     /// <summary>The int64 form of <see cref="ArgExtreme{T}"/>.</summary>
     public static void ArgExtremeLong(in View x, int dim, bool max, in View values, in View indices)
     {

@@ -125,6 +125,27 @@ internal sealed partial class ReferenceBackend : IBackend
         for (int i = 0; i < acc.Length; i++) sy.Set(Position(y, i), accumulate ? sy.Get(Position(y, i)) + acc[i] : acc[i]);
     }
 
+    public void Cumsum(in View x, int dim, bool reverse, in View y)
+    {
+        var sx = S(x);
+        var sy = S(y);
+        int n = x._shape[dim];
+        int inner = 1;
+        for (int d = dim + 1; d < x.Rank; d++) inner *= x._shape[d];
+        int outer = n == 0 || inner == 0 ? 0 : x._numel / (n * inner);
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < inner; j++)
+            {
+                double acc = 0;
+                for (int s = 0; s < n; s++)
+                {
+                    int k = reverse ? n - 1 - s : s;
+                    acc += sx.Get(x._offset + (o * n + k) * inner + j);
+                    sy.Set(y._offset + (o * n + k) * inner + j, acc);
+                }
+            }
+    }
+
     public void ArgExtreme(in View x, int dim, bool max, in View values, in View indices)
     {
         var sx = S(x);
