@@ -125,6 +125,30 @@ sched.append({"name": "onecycle_default", "max_lr": 1.0, "total_steps": 25, "pct
               "three_phase": False, "div_factor": 25.0, "final_div_factor": 1e4,
               "lrs": run(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=25, cycle_momentum=False), steps=24)})
 
+# cycle_momentum=True: the momentum (SGD, RMSprop) or beta1 (Adam) of every step
+def run_momentum(opt_name, three, steps):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = {"sgd": lambda: torch.optim.SGD([p], lr=0.1, momentum=0.9),
+           "rmsprop": lambda: torch.optim.RMSprop([p], lr=0.1, momentum=0.5),
+           "adam": lambda: torch.optim.Adam([p], lr=0.1)}[opt_name]()
+    s = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=steps + 1, pct_start=0.3, three_phase=three,
+                                            base_momentum=0.8, max_momentum=0.9)
+    key = lambda: opt.param_groups[0]["betas"][0] if opt_name == "adam" else opt.param_groups[0]["momentum"]
+    lrs, mom = [opt.param_groups[0]["lr"]], [key()]
+    for _ in range(steps):
+        opt.step()
+        s.step()
+        lrs.append(opt.param_groups[0]["lr"])
+        mom.append(key())
+    return lrs, mom
+
+
+for opt_name, three in [("sgd", False), ("rmsprop", True), ("adam", False)]:
+    lrs, mom = run_momentum(opt_name, three, 24)
+    sched.append({"name": f"onecycle_momentum_{opt_name}_{three}", "max_lr": 0.5, "total_steps": 25, "pct_start": 0.3, "anneal": "cos",
+                  "three_phase": three, "div_factor": 25.0, "final_div_factor": 1e4, "optimizer": opt_name,
+                  "base_momentum": 0.8, "max_momentum": 0.9, "lrs": lrs, "momenta": mom})
+
 # metrics with a fall, plateaus, small (sub-threshold) improvements and a rise
 metrics = [1.0, 0.8, 0.7, 0.7, 0.69999, 0.71, 0.72, 0.6, 0.6, 0.6, 0.6, 0.6, 0.59, 0.5999, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5,
            0.45, 0.45, 0.46, 0.47, 0.48, 0.3, 0.3, 0.3, 0.3, 0.3]

@@ -33,9 +33,16 @@ public class ScheduleReferenceTests
     /// <summary>The same function as the fixture script's LambdaLR.</summary>
     private static double Lambda(int e) => Math.Pow(0.95, e) / (1 + e % 3);
 
-    private static (Sgd Opt, LrScheduler Sched) Make(JsonObject c)
+    private static (Optimizer Opt, LrScheduler Sched) Make(JsonObject c)
     {
-        var opt = new Sgd([new Parameter(Tensor.Zeros(1))], lr: 0.1);
+        var ps = new[] { new Parameter(Tensor.Zeros(1)) };
+        Optimizer opt = (string?)c["optimizer"] switch
+        {
+            "rmsprop" => new RmsProp(ps, lr: 0.1, momentum: 0.5),
+            "adam" => new Adam(ps, lr: 0.1),
+            "sgd" => new Sgd(ps, lr: 0.1, momentum: 0.9),
+            _ => new Sgd(ps, lr: 0.1),
+        };
         string name = (string)c["name"]!;
         LrScheduler s = name switch
         {
@@ -44,7 +51,8 @@ public class ScheduleReferenceTests
             "lambda" => new LambdaLr(opt, Lambda),
             _ when name.StartsWith("onecycle", StringComparison.Ordinal) => new OneCycleLr(opt, (double)c["max_lr"]!, (int)c["total_steps"]!,
                 pctStart: (double)c["pct_start"]!, annealStrategy: (string)c["anneal"]! == "cos" ? AnnealStrategy.Cos : AnnealStrategy.Linear,
-                divFactor: (double)c["div_factor"]!, finalDivFactor: (double)c["final_div_factor"]!, threePhase: (bool)c["three_phase"]!),
+                divFactor: (double)c["div_factor"]!, finalDivFactor: (double)c["final_div_factor"]!, threePhase: (bool)c["three_phase"]!,
+                cycleMomentum: c["momenta"] != null, baseMomentum: (double?)c["base_momentum"] ?? 0.85, maxMomentum: (double?)c["max_momentum"] ?? 0.95),
             _ when name.StartsWith("plateau", StringComparison.Ordinal) => new ReduceLrOnPlateau(opt,
                 mode: (string)c["mode"]! == "min" ? PlateauMode.Min : PlateauMode.Max, factor: (double)c["factor"]!, patience: (int)c["patience"]!,
                 threshold: (double)c["threshold"]!, thresholdMode: (string)c["threshold_mode"]! == "rel" ? ThresholdMode.Rel : ThresholdMode.Abs,
@@ -75,6 +83,8 @@ public class ScheduleReferenceTests
         {
             Advance(s, c, i - 1);
             Near(expected[i], opt.ParamGroups[0].Lr, $"{name} step {i}");
+            if (c["momenta"] is JsonNode m)
+                Near(Doubles(m)[i], opt switch { Sgd o => o.Momentum, RmsProp o => o.Momentum, AdamBase o => o.Beta1, _ => double.NaN }, $"{name} momentum at step {i}");
             Assert.Equal(opt.ParamGroups[0].Lr, s.LastLr);
             Assert.Equal(i, s.LastEpoch);
         }
@@ -159,5 +169,10 @@ public class ScheduleReferenceTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLr(opt, maxLr: 1, totalSteps: 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ReduceLrOnPlateau(opt, factor: 1.0));
         Assert.Throws<ArgumentOutOfRangeException>(() => new MultiStepLr(opt, [0, 3]));
+        var ada = new AdaGrad([new Parameter(Tensor.Zeros(1))], lr: 0.1);
+        Assert.Contains("AdaGrad has none", Assert.Throws<ArgumentException>(() => new OneCycleLr(ada, maxLr: 1, totalSteps: 4, cycleMomentum: true)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLr(opt, maxLr: 1, totalSteps: 4, cycleMomentum: true, maxMomentum: 1.5));
+        Assert.Throws<InvalidOperationException>(() => s.MomentumAt(0));
+        Assert.Equal(0, opt.Momentum);   // without cycleMomentum the optimizer's momentum is left alone
     }
 }

@@ -38,7 +38,7 @@ public abstract class AdamBase : Optimizer
     }
 
     /// <summary>Decay rate β₁ of the first-moment average.</summary>
-    public double Beta1 { get; private set; }
+    public double Beta1 { get; internal set; }
 
     /// <summary>Decay rate β₂ of the second-moment average.</summary>
     public double Beta2 { get; private set; }

@@ -10,23 +10,31 @@ public enum AnnealStrategy
 }
 
 /// <summary>
-/// The one-cycle policy (Smith and Topin): torch.optim.lr_scheduler.OneCycleLR with cycle_momentum=False.
+/// The one-cycle policy (Smith and Topin): torch.optim.lr_scheduler.OneCycleLR.
 /// The rate rises from maxLr/divFactor to <see cref="MaxLr"/> over the first pctStart of
 /// <see cref="TotalSteps"/> steps, then anneals to maxLr/(divFactor·finalDivFactor). With
 /// <see cref="ThreePhase"/> it first returns to the initial rate (symmetrically) and only then anneals to the minimum.
 /// </summary>
 /// <remarks>
 /// Step it once per batch; the rate of step e is defined for 0 ≤ e ≤ totalSteps (more steps throw, as in
-/// PyTorch). The base rate of the optimizer is not used: every group follows the same cycle. Momentum is
-/// not cycled. The state dict holds the position; the settings come from the constructor.
+/// PyTorch). The base rate of the optimizer is not used: every group follows the same cycle. With
+/// <c>cycleMomentum: true</c> the momentum (SGD's and RMSprop's momentum, Adam's and AdamW's β₁) moves
+/// the other way, from maxMomentum down to baseMomentum while the rate rises and back up while it falls,
+/// as PyTorch's cycle_momentum=True does (PyTorch's default; here it is opt-in, so that attaching a
+/// schedule never turns momentum on in an optimizer built without it). The state dict holds the
+/// position; the settings come from the constructor, and the momentum is saved with the optimizer's
+/// hyperparameters.
 /// </remarks>
 public sealed class OneCycleLr : LrScheduler
 {
     private readonly (double EndStep, double StartLr, double EndLr)[] _phases;
+    private readonly (double Start, double End)[] _momenta = [];
+    private readonly Action<double>? _setMomentum;
 
     /// <summary>A one-cycle schedule on <paramref name="optimizer"/> (PyTorch's defaults).</summary>
     public OneCycleLr(Optimizer optimizer, double maxLr, int totalSteps, double pctStart = 0.3, AnnealStrategy annealStrategy = AnnealStrategy.Cos,
-        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false) : base(optimizer)
+        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false,
+        bool cycleMomentum = false, double baseMomentum = 0.85, double maxMomentum = 0.95) : base(optimizer)
     {
         if (!(maxLr > 0) || double.IsInfinity(maxLr)) throw new ArgumentOutOfRangeException(nameof(maxLr), maxLr, $"OneCycleLr: maxLr must be a finite number > 0, got {maxLr}.");
         if (totalSteps < 1) throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps, $"OneCycleLr: totalSteps must be at least 1, got {totalSteps}.");
@@ -41,6 +49,23 @@ public sealed class OneCycleLr : LrScheduler
         DivFactor = divFactor;
         FinalDivFactor = finalDivFactor;
         ThreePhase = threePhase;
+        CycleMomentum = cycleMomentum;
+        if (cycleMomentum)
+        {
+            CheckFactor(baseMomentum, nameof(baseMomentum), "OneCycleLr", 0, 1, minInclusive: true);
+            CheckFactor(maxMomentum, nameof(maxMomentum), "OneCycleLr", 0, 1, minInclusive: true);
+            _setMomentum = optimizer switch
+            {
+                Sgd sgd => m => sgd.Momentum = m,
+                RmsProp rms => m => rms.Momentum = m,
+                AdamBase adam => m => adam.Beta1 = m,
+                _ => throw new ArgumentException($"OneCycleLr: cycleMomentum needs an optimizer with a momentum or β₁ (SGD, RMSprop, Adam, AdamW); {optimizer.Name} has none.", nameof(optimizer)),
+            };
+            (BaseMomentum, MaxMomentum) = (baseMomentum, maxMomentum);
+            _momenta = threePhase
+                ? [(maxMomentum, baseMomentum), (baseMomentum, maxMomentum), (maxMomentum, maxMomentum)]
+                : [(maxMomentum, baseMomentum), (baseMomentum, maxMomentum)];
+        }
         double initial = InitialLr, min = MinLr, up = pctStart * totalSteps - 1;
         _phases = threePhase
             ? [(up, initial, maxLr), (2 * pctStart * totalSteps - 2, maxLr, initial), (totalSteps - 1, initial, min)]
@@ -69,6 +94,15 @@ public sealed class OneCycleLr : LrScheduler
     /// <summary>True: up, back down to the starting rate, then to the minimum; false: up, then down to the minimum.</summary>
     public bool ThreePhase { get; }
 
+    /// <summary>Whether the momentum (or β₁) is cycled against the rate.</summary>
+    public bool CycleMomentum { get; }
+
+    /// <summary>The momentum at the peak rate (when <see cref="CycleMomentum"/>).</summary>
+    public double BaseMomentum { get; }
+
+    /// <summary>The momentum at the start and the end of the cycle (when <see cref="CycleMomentum"/>).</summary>
+    public double MaxMomentum { get; }
+
     /// <summary>The rate at step 0: MaxLr / DivFactor.</summary>
     public double InitialLr => MaxLr / DivFactor;
 
@@ -78,21 +112,39 @@ public sealed class OneCycleLr : LrScheduler
     /// <inheritdoc/>
     public override double LrAt(int epoch, double baseLr)
     {
+        var (phase, pct) = Phase(epoch);
+        return Anneal(_phases[phase].StartLr, _phases[phase].EndLr, pct);
+    }
+
+    /// <summary>The momentum (or β₁) at <paramref name="epoch"/>; only with <see cref="CycleMomentum"/>.</summary>
+    public double MomentumAt(int epoch)
+    {
+        if (!CycleMomentum) throw new InvalidOperationException("OneCycleLr.MomentumAt: this schedule does not cycle momentum (cycleMomentum: false).");
+        var (phase, pct) = Phase(epoch);
+        return Anneal(_momenta[phase].Start, _momenta[phase].End, pct);
+    }
+
+    private protected override void Apply()
+    {
+        base.Apply();
+        _setMomentum?.Invoke(MomentumAt(LastEpoch));
+    }
+
+    private (int Phase, double Pct) Phase(int epoch)
+    {
         if (epoch > TotalSteps)
             throw new InvalidOperationException($"OneCycleLr: stepped {epoch} times, past the {TotalSteps} total steps of the cycle.");
         double start = 0;
         for (int i = 0; i < _phases.Length; i++)
         {
-            var (end, from, to) = _phases[i];
-            if (epoch <= end || i == _phases.Length - 1)
-            {
-                double pct = (epoch - start) / (end - start);
-                return AnnealStrategy == AnnealStrategy.Cos
-                    ? to + (from - to) / 2.0 * (Math.Cos(Math.PI * pct) + 1)
-                    : (to - from) * pct + from;
-            }
+            double end = _phases[i].EndStep;
+            if (epoch <= end || i == _phases.Length - 1) return (i, (epoch - start) / (end - start));
             start = end;
         }
         throw new InvalidOperationException("OneCycleLr: no phase.");
     }
+
+    private double Anneal(double from, double to, double pct) => AnnealStrategy == AnnealStrategy.Cos
+        ? to + (from - to) / 2.0 * (Math.Cos(Math.PI * pct) + 1)
+        : (to - from) * pct + from;
 }

@@ -33,7 +33,7 @@ public sealed class RmsProp : Optimizer
     public double Eps { get; private set; }
 
     /// <summary>Momentum factor (0: none).</summary>
-    public double Momentum { get; private set; }
+    public double Momentum { get; internal set; }
 
     /// <summary>Whether the gradient's variance (not its raw second moment) normalizes the step.</summary>
     public bool Centered { get; private set; }

@@ -33,7 +33,7 @@ public sealed class Sgd : Optimizer
     }
 
     /// <summary>Momentum factor μ (0: plain SGD).</summary>
-    public double Momentum { get; private set; }
+    public double Momentum { get; internal set; }
 
     /// <summary>Dampening of the gradient's share in the momentum buffer.</summary>
     public double Dampening { get; private set; }
