@@ -30,7 +30,7 @@ public static class Cli
         catch (CliException e)
         {
             stderr.WriteLine($"error: {OneLine(e.Message)}");
-            return 2;
+            return e.ExitCode;
         }
         catch (Training.TrainingDivergedException e)
         {

@@ -5,7 +5,11 @@ using System.Globalization;
 namespace Backprop.Cli;
 
 /// <summary>A command-line mistake: printed as one line, exit code 2.</summary>
-public sealed class CliException(string message) : Exception(message);
+public sealed class CliException(string message, int exitCode = 2) : Exception(message)
+{
+    /// <summary>The process's exit code: 2 for a usage error (the default), 74 (EX_IOERR) when a file could not be written.</summary>
+    public int ExitCode { get; } = exitCode;
+}
 
 /// <summary>
 /// Options and arguments for System.CommandLine whose parsers check the value where it is read and

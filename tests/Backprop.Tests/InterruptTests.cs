@@ -51,7 +51,7 @@ public partial class InterruptTests : IDisposable
 
     private const int SigInt = 2, SigTerm = 15;
 
-    private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0)
+    private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0, int fullAfter = 0)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -64,6 +64,8 @@ public partial class InterruptTests : IDisposable
         psi.Environment.Remove("BACKPROP_THREADS");
         if (pauseMs > 0) psi.Environment[AtomicFile.PauseVariable] = pauseMs.ToString(CultureInfo.InvariantCulture);
         else psi.Environment.Remove(AtomicFile.PauseVariable);
+        if (fullAfter > 0) psi.Environment[AtomicFile.FullAfterVariable] = fullAfter.ToString(CultureInfo.InvariantCulture);
+        else psi.Environment.Remove(AtomicFile.FullAfterVariable);
         var p = new Process { StartInfo = psi };
         p.OutputDataReceived += (_, e) => { if (e.Data != null) stdout.Enqueue(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) stderr.Enqueue(e.Data); };
@@ -138,5 +140,28 @@ public partial class InterruptTests : IDisposable
         var left = Checkpoint.Load(ck);    // whole, and the one written before
         Assert.Equal(first, left.Step);
         Assert.Null(Checkpoint.FindNonFinite(left));
+    }
+
+    [Fact]
+    public void AFullDiskEndsTheRunWithOneLineAndLeavesTheLastCheckpoint()
+    {
+        // The third save fails after its first bytes with ENOSPC (the test hook; tools/fault-loop.sh
+        // does the same on a real, tiny tmpfs where it may mount one).
+        string ck = P("ck");
+        var (o, e) = (new ConcurrentQueue<string>(), new ConcurrentQueue<string>());
+        using var p = Start(["train", "--limit", "600", "--threads", "1", "--epochs", "6", "--save", ck], o, e, fullAfter: 3);
+        Assert.True(p.WaitForExit(120_000), "the CLI did not stop");
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 74, $"exit code {p.ExitCode}; stderr: {string.Join("\n", e)}");
+        var errors = e.Where(l => l.Length > 0).ToArray();
+        Assert.True(errors.Length == 1, $"stderr: {string.Join("\n", errors)}");
+        // 19 steps an epoch: the saves after epochs 1 and 2 were written, the one after epoch 3 was not.
+        Assert.Equal($"error: --save {ck}: cannot write the checkpoint at step 57: no space left on the device; the checkpoint written at step 38 is left as it was.", errors[0]);
+        Assert.Empty(Directory.GetFiles(_dir, "ck.tmp-*"));
+        var left = Checkpoint.Load(ck);
+        Assert.Equal(38, left.Step);
+        Assert.Null(Checkpoint.FindNonFinite(left));
+        var resumed = Run(["train", "--resume", ck, "--epochs", "3", "--quiet"]);
+        Assert.True(resumed.Code == 0, resumed.Err);
     }
 }

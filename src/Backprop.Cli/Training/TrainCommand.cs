@@ -220,7 +220,14 @@ public static class TrainCommand
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                throw new CliException($"--save {savePath}: cannot write the checkpoint: {e.Message}");
+                // The write is atomic: what failed was a temporary file, which is gone; the checkpoint at
+                // the path (if any) is the last one written. Name the path, not the temporary file.
+                string why = e is IOException io && (io.HResult == 28 || io.Message.Contains("No space left", StringComparison.Ordinal))
+                    ? "no space left on the device"
+                    : Cli.OneLine(System.Text.RegularExpressions.Regex.Replace(e.Message, @"\s*:?\s*'[^']*\.tmp-[^']*'", "").TrimEnd('.', ' ', ':'));
+                string kept = savedStep >= 0 ? $"; the checkpoint written at step {savedStep} is left as it was" : File.Exists(savePath) ? "; the file at the path is left as it was" : "";
+                throw new CliException($"--save {savePath}: cannot write the checkpoint at step {trainer.Step}: {why}{kept}.",
+                    e is IOException ? OutputGuard.ExitCode : 2);
             }
         }
         void OnBatch(int b)

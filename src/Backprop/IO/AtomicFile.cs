@@ -27,7 +27,9 @@ namespace Backprop.IO;
 /// <c>BACKPROP_TEST_SAVE_PAUSE_MS</c> makes each write pause twice, once after the first bytes (the
 /// temporary file is then incomplete) and once just before the rename, printing a line that starts
 /// with <c>backprop-test-hook:</c> to stderr at each pause, so that a test can kill the process in
-/// the middle of a save on purpose.</para>
+/// the middle of a save on purpose. <c>BACKPROP_TEST_SAVE_FULL_AFTER=N</c> makes the N-th save of the
+/// process (counting from 1) and every later one fail after its first bytes with ENOSPC, as a full
+/// disk would, so that a test can check what a full disk leaves behind.</para>
 /// </remarks>
 public static partial class AtomicFile
 {
@@ -36,6 +38,11 @@ public static partial class AtomicFile
 
     /// <summary>The test hook's environment variable (milliseconds to pause at each of the two points).</summary>
     public const string PauseVariable = "BACKPROP_TEST_SAVE_PAUSE_MS";
+
+    /// <summary>The full-disk test hook's environment variable (the number of the first save that fails).</summary>
+    public const string FullAfterVariable = "BACKPROP_TEST_SAVE_FULL_AFTER";
+
+    private static int _hookedSaves;
 
     /// <summary>The longest file name (in UTF-8 bytes) a target may have: 255, the usual limit, less the temporary suffix.</summary>
     public const int MaxNameBytes = 255 - MaxSuffixLength;
@@ -79,13 +86,14 @@ public static partial class AtomicFile
         Directory.CreateDirectory(dir);
         string tmp = NewTemporary(target);
         int pause = testHook ? PauseMilliseconds() : 0;
+        bool full = testHook && FullAfter() is int n and > 0 && Interlocked.Increment(ref _hookedSaves) >= n;
         InProgress[tmp] = 0;
         try
         {
             using (var file = CreateTemporary(path, tmp))
             {
                 KeepMode(target, file);
-                write(pause > 0 ? new PausingStream(file, pause, tmp) : file);
+                write(full ? new FullDiskStream(file) : pause > 0 ? new PausingStream(file, pause, tmp) : file);
                 // Flush(true) reaches the disk (fsync), so the rename below never publishes a file
                 // whose blocks were not written yet.
                 file.Flush(flushToDisk: true);
@@ -327,6 +335,12 @@ public static partial class AtomicFile
         return int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int ms) ? ms : 0;
     }
 
+    private static int FullAfter()
+    {
+        var v = Environment.GetEnvironmentVariable(FullAfterVariable);
+        return int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 0;
+    }
+
     private static void Pause(int ms, string where, string tmp)
     {
         Console.Error.WriteLine($"backprop-test-hook: save paused {where}: {tmp}");
@@ -357,6 +371,31 @@ public static partial class AtomicFile
             _paused = true;
             inner.Flush(); // to the OS, so a kill now leaves a temporary file with only these bytes
             Pause(ms, "mid-write", tmp);
+        }
+    }
+
+    /// <summary>The full-disk test hook's stream: the first write reaches the file, every later one fails with ENOSPC.</summary>
+    private sealed class FullDiskStream(FileStream inner) : Stream
+    {
+        private bool _wrote;
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (_wrote) throw new IOException($"No space left on device : '{inner.Name}'", 28);
+            inner.Write(buffer);
+            inner.Flush();
+            _wrote = true;
         }
     }
 }
