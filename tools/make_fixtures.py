@@ -747,8 +747,13 @@ for d in (0, 1, -1):
     case(T_F, "cumsum", f"d{d}", x_of((2, 3, 4)), lambda t, a: torch.cumsum(t["x"], a["dim"]), dict(dim=d), dtypes=BOTH if d == -1 else ONLY64)
 for eq_, shapes in (("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
                     ("ij,jk->ik", [(3, 4), (4, 2)]), ("i,i->", [(5,), (5,)]), ("bi,ij,bj->b", [(2, 3), (3, 4), (2, 4)]),
-                    ("ij->ji", [(3, 4)]), ("ij,kj", [(2, 3), (4, 3)])):
-    case(T_F, "einsum", eq_.replace(",", "_").replace("->", "_to_"), lambda g, shapes=shapes: [(f"x{i}", randn(g, *s_)) for i, s_ in enumerate(shapes)],
+                    ("ij->ji", [(3, 4)]), ("ij,kj", [(2, 3), (4, 3)]),
+                    # ellipsis (broadcast batch, in the middle, summed away), diagonals, size-1 broadcasting
+                    ("...ij,...jk->...ik", [(2, 3, 4), (4, 5)]), ("i...,i->...", [(3, 2, 2), (3,)]), ("...i->...", [(2, 3, 4)]),
+                    ("ii->i", [(3, 3)]), ("ii", [(4, 4)]), ("bii,bi->b", [(2, 3, 3), (2, 3)]), ("bij,bjk->bik:b1", [(1, 3, 4), (2, 4, 5)])):
+    label_ = eq_.replace(",", "_").replace("->", "_to_").replace("...", "E").replace(":", "_")
+    eq_ = eq_.split(":")[0]
+    case(T_F, "einsum", label_, lambda g, shapes=shapes: [(f"x{i}", randn(g, *s_)) for i, s_ in enumerate(shapes)],
          lambda t, a: torch.einsum(a["equation"], *xs_list(t)), dict(equation=eq_), dtypes=BOTH if eq_ == "bhqd,bhkd->bhqk" else ONLY64)
 
 # sorting (random values: no ties, so PyTorch's unstable sort gives the same indices)

@@ -253,6 +253,10 @@ public class GradCheckOpTests
         Check(x => Tensor.Einsum("bi,ij,bj->b", x[0], x[1], x[2]), R(g, b, i), R(g, i, j), R(g, b, j));
         Check(x => Tensor.Einsum("ij->ji", x[0]), R(g, i, j));
         Check(x => Tensor.Einsum("ij,kj", x[0], x[1]), R(g, i, j), R(g, k, j));
+        Check(x => Tensor.Einsum("...ij,...jk->...ik", x[0], x[1]), R(g, b, 2, i, j), R(g, j, k));
+        Check(x => Tensor.Einsum("ii->i", x[0]), R(g, i, i));
+        Check(x => Tensor.Einsum("bii,bi->b", x[0], x[1]), R(g, b, i, i), R(g, b, i));
+        Check(x => Tensor.Einsum("bij,bjk->bik", x[0], x[1]), R(g, 1, i, j), R(g, b, j, k));
     }
 
     [Theory, MemberData(nameof(Seeds))]

@@ -118,6 +118,13 @@ public class TensorApiTests
         Close([1, 3, 6, 4, 9, 15], m.Cumsum(1));
         Close([1, 2, 3, 5, 7, 9], m.Cumsum(0));
         Close([14, 32, 32, 77], Tensor.Einsum("ij,kj->ik", m, m));
+        Close([6], Tensor.Einsum("ii", m.Narrow(1, 0, 2)));                  // trace of [[1, 2], [4, 5]]
+        Close([1, 5], Tensor.Einsum("ii->i", m.Narrow(1, 0, 2)));
+        Close([6, 15], Tensor.Einsum("...i->...", m));
+        Assert.Contains("more than one \"...\"", Assert.Throws<ArgumentException>(() => Tensor.Einsum("......i", m)).Message);
+        Assert.Contains("'.' that is not part of", Assert.Throws<ArgumentException>(() => Tensor.Einsum("..i", m)).Message);
+        Assert.Contains("repeated in operand 0 (a diagonal) over dimensions of sizes 2 and 3", Assert.Throws<ShapeException>(() => Tensor.Einsum("ii", m)).Message);
+        Assert.Contains("do not broadcast", Assert.Throws<ShapeException>(() => Tensor.Einsum("...i,...i->...", m, Tensor.Ones(3, 3))).Message);
         Close([91], Tensor.Einsum("ij,ij->", m, m));
         var e = Assert.Throws<ShapeException>(() => Tensor.Einsum("ij,jk->ik", m, m));
         Assert.Contains("subscript 'j'", e.Message);
