@@ -9,7 +9,7 @@ namespace Backprop.Distributed;
 /// MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) are the addresses of exported globals
 /// (ompi_mpi_comm_world, ompi_mpi_float, ompi_mpi_op_sum, ...), found with
 /// <see cref="NativeLibrary.GetExport"/>. Functions are called through unmanaged function pointers
-/// looked up once, so a missing library is one clear error at <see cref="Load"/>, not a
+/// looked up once, so a missing library is one clear error at <see cref="Load()"/>, not a
 /// DllNotFoundException at the first call.
 /// </summary>
 public static unsafe class Mpi
@@ -53,11 +53,13 @@ public static unsafe class Mpi
     /// Loads libmpi and looks up every function and handle used; an <see cref="MpiException"/> with
     /// one line says what is missing (the library, or a symbol of another MPI than Open MPI 4).
     /// </summary>
-    public static void Load()
+    public static void Load() => Load(LibraryNames());
+
+    internal static void Load(IEnumerable<string> names)
     {
         if (_lib != 0) return;
         nint lib = 0;
-        foreach (var name in LibraryNames())
+        foreach (var name in names)
         {
             // RTLD_GLOBAL: Open MPI's plugins (mca_*.so) resolve symbols of libmpi, so it must be global.
             try { lib = DlOpen(name, RtldNow | RtldGlobal); }
