@@ -105,6 +105,15 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     /// <inheritdoc/>
     public void BeforeUpdate() => Ddp!.FinishGradientSync();
 
+    /// <summary>Whether any rank was asked to stop (a signal): every rank gets the same answer. Collective.</summary>
+    public bool AgreeStop(bool local)
+    {
+        Span<double> flag = [local || StopAgreed ? 1 : 0];
+        _comm!.Activity = "the stop agreement";
+        _comm.AllReduceMax(flag);
+        return flag[0] > 0;
+    }
+
     /// <summary>
     /// Checks that every rank holds the same parameters (a 52-bit hash of their bits, compared with
     /// an all-reduce); a disagreement ends the job with one line. Collective.

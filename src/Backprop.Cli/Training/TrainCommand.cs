@@ -244,13 +244,15 @@ public static partial class TrainCommand
                 (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
             return interrupt.ExitCode;
         }
+        // Distributed: a collective, so that every rank stops at the same place whichever got the signal.
+        bool Stopping() => dist?.AgreeStop(interrupt.Requested) ?? interrupt.Requested;
         // A boxed scope, so the no-anomaly case needs no second copy of the loop.
         IDisposable? anomaly = detectAnomaly ? Tensor.DetectAnomaly() : null;
         try
         {
             for (int epoch = trainer.EpochsDone + 1; epoch <= options.Epochs; epoch++)
             {
-                if (interrupt.Requested) return Interrupted();
+                if (Stopping()) return Interrupted();
                 (double Loss, double Seconds, int Samples) r = default;
                 if (quiet || !console.Profile.Capabilities.Interactive)
                     r = trainer.TrainEpoch((b, _) => OnBatch(b));
@@ -270,7 +272,7 @@ public static partial class TrainCommand
                             });
                         });
                 // Stopped inside the epoch: no evaluation, the checkpoint records the position.
-                if (interrupt.Requested && trainer.Loader.BatchIndex > 0) return Interrupted();
+                if (Stopping() && trainer.Loader.BatchIndex > 0) return Interrupted();
                 trainSeconds += r.Seconds;
                 trainSamples += r.Samples;
                 var (testLoss, acc) = trainer.Evaluate(trainer.Test);
@@ -281,7 +283,7 @@ public static partial class TrainCommand
                     human.WriteLine($"epoch {epoch,3}/{options.Epochs}  train loss {er.TrainLoss:F4}  test loss {er.TestLoss:F4}  " +
                         $"test accuracy {100 * er.TestAccuracy:F2}%  {er.SamplesPerSecond:F0} samples/s");
                 if (savePath != null) Save();
-                if (interrupt.Requested) return Interrupted();
+                if (Stopping()) return Interrupted();
             }
         }
         finally
