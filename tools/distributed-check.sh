@@ -8,6 +8,8 @@
 # Usage: tools/distributed-check.sh path/to/Backprop.Cli.dll
 set -euo pipefail
 dll=$1
+# mpirun gives the ranks a pseudo-terminal, on which .NET writes a keypad escape before the first line.
+export TERM=dumb
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
