@@ -63,6 +63,7 @@ public static class BenchCommand
         bench.Add(gemm);
         bench.Add(peak);
         bench.Add(model);
+        bench.Add(AllReduceBench.Create(json));
         return bench;
     }
 

@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace Backprop.Cli.Training;
 
 /// <summary><c>backprop train [dataset] [options]</c>.</summary>
-public static class TrainCommand
+public static partial class TrainCommand
 {
     /// <summary>The options of the command.</summary>
     private sealed class Options
@@ -37,9 +37,10 @@ public static class TrainCommand
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
+        public readonly Option<bool> Distributed = CliOptions.Flag("--distributed", "data-parallel training over MPI: start with mpirun -np N; --batch-size is the global batch (docs/distributed.md)");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed];
 
         private static string? CheckModel(string text)
         {
@@ -79,6 +80,7 @@ public static class TrainCommand
         int previousThreads = Threads.Count;
         try
         {
+            if (r.GetValue(o.Distributed)) return RunDistributed(r, o);
             return RunWithThreads(r, o, r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
         }
         finally
@@ -87,7 +89,7 @@ public static class TrainCommand
         }
     }
 
-    private static int RunWithThreads(ParseResult p, Options opt, TextWriter stdout, TextWriter stderr)
+    private static int RunWithThreads(ParseResult p, Options opt, TextWriter stdout, TextWriter stderr, DistributedTraining? dist = null)
     {
         var positionals = p.GetValue(opt.Dataset) ?? [];
         if (positionals.Length > 1)
@@ -192,6 +194,7 @@ public static class TrainCommand
         if (problems.Count > 0)
             throw new CliException($"--resume {new CheckpointMismatchException(resumePath, problems).Message}");
         if (trainer == null) throw new InvalidOperationException("unreachable: no trainer and no problem");
+        dist?.Attach(trainer);
         if (!quiet)
         {
             human.WriteLine($"training {options.Model} ({options.Activation}) on {options.Dataset}: {trainer.Train.Count} train / {trainer.Test.Count} test samples, " +
@@ -213,6 +216,7 @@ public static class TrainCommand
         long savedStep = -1;
         void Save()
         {
+            if (dist is { IsRoot: false }) { savedStep = trainer.Step; return; } // rank 0 writes the checkpoints
             try
             {
                 trainer.SaveCheckpoint(savePath!);
@@ -247,13 +251,15 @@ public static class TrainCommand
                 (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
             return interrupt.ExitCode;
         }
+        // Distributed: a collective, so that every rank stops at the same place whichever got the signal.
+        bool Stopping() => dist?.AgreeStop(interrupt.Requested) ?? interrupt.Requested;
         // A boxed scope, so the no-anomaly case needs no second copy of the loop.
         IDisposable? anomaly = detectAnomaly ? Tensor.DetectAnomaly() : null;
         try
         {
             for (int epoch = trainer.EpochsDone + 1; epoch <= options.Epochs; epoch++)
             {
-                if (interrupt.Requested) return Interrupted();
+                if (Stopping()) return Interrupted();
                 (double Loss, double Seconds, int Samples) r = default;
                 if (quiet || !console.Profile.Capabilities.Interactive)
                     r = trainer.TrainEpoch((b, _) => OnBatch(b));
@@ -273,17 +279,18 @@ public static class TrainCommand
                             });
                         });
                 // Stopped inside the epoch: no evaluation, the checkpoint records the position.
-                if (interrupt.Requested && trainer.Loader.BatchIndex > 0) return Interrupted();
+                if (Stopping() && trainer.Loader.BatchIndex > 0) return Interrupted();
                 trainSeconds += r.Seconds;
                 trainSamples += r.Samples;
                 var (testLoss, acc) = trainer.Evaluate(trainer.Test);
                 var er = new EpochResult(epoch, r.Loss, testLoss, acc, r.Seconds, r.Samples / Math.Max(r.Seconds, 1e-9));
                 trainer.History.Add(er);
+                dist?.CheckAgreement();
                 if (!quiet)
                     human.WriteLine($"epoch {epoch,3}/{options.Epochs}  train loss {er.TrainLoss:F4}  test loss {er.TestLoss:F4}  " +
                         $"test accuracy {100 * er.TestAccuracy:F2}%  {er.SamplesPerSecond:F0} samples/s");
                 if (savePath != null) Save();
-                if (interrupt.Requested) return Interrupted();
+                if (Stopping()) return Interrupted();
             }
         }
         finally
@@ -306,6 +313,7 @@ public static class TrainCommand
         }
         var last = trainer.History[^1];
         // The result line, even with --quiet (which only drops the progress); --json --quiet prints only the JSON.
+        if (dist != null && !quiet) human.WriteLine(dist.Summary());
         if (!quiet || !json)
             human.WriteLine($"done in {total.Elapsed.TotalSeconds:F1} s: test accuracy {100 * last.TestAccuracy:F2}%" +
                 (savePath != null ? $"; checkpoint {savePath} (epoch {trainer.EpochsDone}, step {trainer.Step})" : ""));
@@ -333,6 +341,7 @@ public static class TrainCommand
                 ["seconds"] = total.Elapsed.TotalSeconds,
                 ["train_seconds"] = trainSeconds,
                 ["samples_per_second"] = trainSamples / Math.Max(trainSeconds, 1e-9),
+                ["distributed"] = dist?.ToJson(),
                 ["resumed_from"] = resumePath,
                 ["checkpoint"] = savePath,
                 ["history"] = new JsonArray(trainer.History.Select(h => (JsonNode)new JsonObject

@@ -66,6 +66,9 @@ public sealed class Trainer
     public bool StopRequested { get => Volatile.Read(ref _stop); set => Volatile.Write(ref _stop, value); }
     private bool _stop;
 
+    /// <summary>Data-parallel training (--distributed), or null: one process.</summary>
+    internal IStepSync? Sync { get; set; }
+
     /// <summary>Loads the data and builds the model and optimizer; throws <see cref="CliException"/> on bad options.</summary>
     public Trainer(TrainOptions o)
     {
@@ -154,11 +157,13 @@ public sealed class Trainer
                 var loss = LossOf(Model.Forward(x), y);
                 // Checked before the update, so a diverged step never reaches the parameters.
                 l = loss.ItemDouble();
+                if (Sync != null) l = Sync.AfterForward(l, x.Size(0), StopRequested);
                 Track(l);
                 if (!double.IsFinite(l))
                     throw Diverged($"the training loss became {l}");
                 Optimizer.ZeroGrad();
                 loss.Backward();
+                Sync?.BeforeUpdate();
                 Optimizer.Step();
             }
             catch (AnomalyException e)
@@ -168,10 +173,10 @@ public sealed class Trainer
             Step++;
             _epochLossSum += l;
             _epochBatches++;
-            _epochSamples += x.Size(0);
-            samples += x.Size(0);
+            _epochSamples += Sync?.GlobalSamples ?? x.Size(0);
+            samples += Sync?.GlobalSamples ?? x.Size(0);
             onBatch?.Invoke(_epochBatches, _epochLossSum / _epochBatches);
-            if (StopRequested) break;
+            if (Sync?.StopAgreed ?? StopRequested) break;
         }
         sw.Stop();
         return (_epochLossSum / Math.Max(_epochBatches, 1), sw.Elapsed.TotalSeconds, samples);
@@ -286,6 +291,7 @@ public sealed class Trainer
         c.Extra["program"] = "backprop train";
         c.Extra["options"] = Options.ToJson();
         c.Extra["threads"] = Threads.Count;
+        if (Sync != null) c.Extra["ranks"] = Sync.Size;
         c.Extra["trainer"] = new JsonObject
         {
             ["epoch_loss_sum"] = _epochLossSum,

@@ -63,7 +63,7 @@ public sealed partial class DataLoader
     internal sealed class Producer
     {
         private readonly Dataset _dataset;
-        private readonly int _batchSize, _samples, _count;
+        private readonly int _batchSize, _samples, _count, _shardRank, _shardCount;
         private readonly bool _recycle;
         private readonly int[] _order;
         private readonly Thread _thread;
@@ -82,6 +82,7 @@ public sealed partial class DataLoader
             _dataset = loader.Dataset;
             _batchSize = loader.BatchSize;
             _samples = loader.Samples;
+            (_shardRank, _shardCount) = loader.Shard;
             _count = loader.Count;
             _recycle = loader.RecycleBatches;
             _order = order;
@@ -112,7 +113,9 @@ public sealed partial class DataLoader
                 {
                     if (_recycle) Release(finished); // its buffers go back to this thread's pool for the next batch
                     int start = index * _batchSize;
-                    var batch = _dataset.GetBatch(_order.AsSpan(start, Math.Min(_batchSize, _samples - start)));
+                    int length = Math.Min(_batchSize, _samples - start);
+                    var (partStart, partLength) = ShardRange(length, _shardRank, _shardCount);
+                    var batch = _dataset.GetBatch(_order.AsSpan(start + partStart, partLength));
                     lock (_lock)
                     {
                         _ready = batch;

@@ -126,7 +126,7 @@ public sealed partial class DataLoader : IEnumerable<Batch>
     {
         EnsureOrder(epoch);
         int start = batchIndex * BatchSize;
-        return _order.AsSpan(start, Math.Min(BatchSize, Samples - start));
+        return ShardOf(_order.AsSpan(start, Math.Min(BatchSize, Samples - start)));
     }
 
     private void EnsureOrder(int epoch)

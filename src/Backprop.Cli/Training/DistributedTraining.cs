@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Backprop.Distributed;
+
+namespace Backprop.Cli.Training;
+
+/// <summary>
+/// <c>backprop train --distributed</c> under mpirun: one process per rank, each with the whole model
+/// and its part of every global batch (<see cref="Data.DataLoader.SetShard"/>); gradients averaged by
+/// <see cref="DistributedDataParallel"/>; only rank 0 prints and saves. Any failure after MPI is up
+/// prints one line naming the rank and ends the whole job (MPI_Abort), so no rank waits forever.
+/// </summary>
+internal sealed class DistributedTraining : IStepSync, IDisposable
+{
+    private readonly double[] _reduce = new double[3];
+    private readonly long _faultStep = -1;
+    private Trainer? _trainer;
+    private MpiCommunicator? _comm;
+    private double _blockingSeconds;
+
+    /// <summary>This rank and the number of ranks, as the launcher's environment says (before MPI starts).</summary>
+    public int Rank { get; }
+    /// <inheritdoc/>
+    public int Size { get; }
+    /// <summary>Whether this rank prints and saves.</summary>
+    public bool IsRoot => Rank == 0;
+    /// <summary>The data-parallel wrapper (after <see cref="Attach"/>).</summary>
+    public DistributedDataParallel? Ddp { get; private set; }
+    /// <inheritdoc/>
+    public int GlobalSamples { get; private set; }
+    /// <inheritdoc/>
+    public bool StopAgreed { get; private set; }
+    /// <summary>Whether MPI is initialized (failures from then on must end the job with MPI_Abort).</summary>
+    public bool Started => _comm != null;
+
+    /// <summary>Reads the rank and size from the launcher's environment; a one-line error when mpirun did not start the process.</summary>
+    public DistributedTraining()
+    {
+        if (!Mpi.StartedByLauncher)
+            throw new CliException("--distributed: this process was not started by mpirun (OMPI_COMM_WORLD_SIZE is not set); run: mpirun -np N backprop train ... --distributed");
+        Rank = EnvInt("OMPI_COMM_WORLD_RANK") ?? EnvInt("PMIX_RANK") ?? 0;
+        Size = EnvInt("OMPI_COMM_WORLD_SIZE") ?? throw new CliException("--distributed: OMPI_COMM_WORLD_SIZE is not set; start the command with Open MPI's mpirun.");
+        // Test hook (docs/distributed.md): BACKPROP_DISTRIBUTED_FAULT=RANK:STEP makes rank RANK throw at step STEP.
+        if (Environment.GetEnvironmentVariable("BACKPROP_DISTRIBUTED_FAULT") is { } f && f.Split(':') is [var r, var s] &&
+            int.TryParse(r, CultureInfo.InvariantCulture, out int fr) && fr == Rank && long.TryParse(s, CultureInfo.InvariantCulture, out long fs))
+            _faultStep = fs;
+    }
+
+    private static int? EnvInt(string name) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : null;
+
+    /// <summary>The default thread count per rank: the cores shared by the ranks on this machine.</summary>
+    public static int DefaultThreads() => Math.Max(1, Environment.ProcessorCount / Mpi.LocalSize);
+
+    /// <summary>
+    /// Checks the batch size against the number of ranks, starts MPI, shards the loader and wraps the
+    /// model (broadcasting rank 0's parameters). Collective.
+    /// </summary>
+    public void Attach(Trainer trainer)
+    {
+        int b = trainer.Options.BatchSize;
+        if (b % Size != 0)
+            throw new CliException($"--batch-size {b} is the global batch and must be divisible by the {Size} ranks (mpirun -np {Size}); e.g. --batch-size {Math.Max(Size, b / Size * Size)}.");
+        int last = trainer.Loader.Samples % b;
+        if (last > 0 && last < Size)
+            throw new CliException($"--distributed: the last batch of each epoch has {last} sample(s) ({trainer.Loader.Samples} samples, batch {b}), fewer than the {Size} ranks; change --batch-size or --limit.");
+        long bucketBytes = DistributedDataParallel.DefaultBucketBytes;
+        if (Environment.GetEnvironmentVariable("BACKPROP_BUCKET_KB") is { } kb && long.TryParse(kb, CultureInfo.InvariantCulture, out long k) && k > 0)
+            bucketBytes = k * 1024;
+        try
+        {
+            _comm = new MpiCommunicator();
+        }
+        catch (MpiException e)
+        {
+            throw new CliException(e.Message);
+        }
+        if (_comm.Size != Size || _comm.Rank != Rank)
+            throw new CliException($"--distributed: MPI says rank {_comm.Rank} of {_comm.Size}, the launcher's environment rank {Rank} of {Size}.");
+        _trainer = trainer;
+        trainer.Loader.SetShard(Rank, Size);
+        _comm.Activity = "the parameter broadcast";
+        Ddp = new DistributedDataParallel(trainer.Model, _comm, bucketBytes);
+        _comm.Activity = "the all-reduce timing";
+        _blockingSeconds = Ddp.MeasureAllReduceSeconds();
+        trainer.Sync = this;
+    }
+
+    /// <inheritdoc/>
+    public double AfterForward(double localLoss, int localSamples, bool stopRequested)
+    {
+        var t = _trainer!;
+        if (t.Step + 1 == _faultStep) throw new InvalidOperationException($"injected fault (BACKPROP_DISTRIBUTED_FAULT) at step {_faultStep}");
+        _comm!.Activity = $"step {t.Step + 1}";
+        _reduce[0] = localLoss * localSamples;
+        _reduce[1] = localSamples;
+        _reduce[2] = stopRequested ? 1 : 0;
+        _comm.AllReduceSum(_reduce);
+        GlobalSamples = (int)_reduce[1];
+        StopAgreed = _reduce[2] > 0;
+        Ddp!.SetLocalShare(localSamples, GlobalSamples);
+        return _reduce[0] / _reduce[1];
+    }
+
+    /// <inheritdoc/>
+    public void BeforeUpdate() => Ddp!.FinishGradientSync();
+
+    /// <summary>Whether any rank was asked to stop (a signal): every rank gets the same answer. Collective.</summary>
+    public bool AgreeStop(bool local)
+    {
+        Span<double> flag = [local || StopAgreed ? 1 : 0];
+        _comm!.Activity = "the stop agreement";
+        _comm.AllReduceMax(flag);
+        return flag[0] > 0;
+    }
+
+    /// <summary>
+    /// Checks that every rank holds the same parameters (a 52-bit hash of their bits, compared with
+    /// an all-reduce); a disagreement ends the job with one line. Collective.
+    /// </summary>
+    public void CheckAgreement()
+    {
+        ulong h = 1469598103934665603UL;
+        foreach (var p in _trainer!.Model.Parameters())
+            foreach (float v in p.ToArray())
+                h = (h ^ BitConverter.SingleToUInt32Bits(v)) * 1099511628211UL;
+        double mine = h & ((1UL << 52) - 1);
+        Span<double> both = [mine, -mine];
+        _comm!.Activity = "the parameter agreement check";
+        _comm.AllReduceMax(both);
+        if (both[0] != mine || -both[1] != mine)
+            _comm.Abort($"error: rank {Rank} of {Size}: the ranks' parameters differ after step {_trainer.Step} (the all-reduce gave ranks different sums); ending the job.", 5);
+    }
+
+    /// <summary>One failure on this rank: print it (naming the rank) and end every rank.</summary>
+    public void Fail(Exception e, int code)
+    {
+        string what = e is CliException or TrainingDivergedException ? Cli.OneLine(e.Message) : $"{e.GetType().Name}: {Cli.OneLine(e.Message)}";
+        var line = $"error: rank {Rank} of {Size} failed: {what}; ending all {Size} ranks (the last checkpoint written stays).";
+        if (_comm == null) { Console.Error.WriteLine(line); return; }
+        // A divergence is seen by every rank at the same step (the loss is all-reduced): rank 0 says so.
+        if (e is TrainingDivergedException && !IsRoot)
+        {
+            Thread.Sleep(2000);
+            Mpi.Abort(code);
+        }
+        _comm.Abort(e is TrainingDivergedException ? $"error: {what}" : line, code);
+    }
+
+    /// <summary>The measurements, for the JSON result and the last line.</summary>
+    public JsonObject ToJson()
+    {
+        var d = Ddp!;
+        var s = d.Stats;
+        double exposed = s.Steps > 0 ? s.ExposedSeconds / s.Steps : 0;
+        return new JsonObject
+        {
+            ["ranks"] = Size,
+            ["threads_per_rank"] = Threads.Count,
+            ["bucket_bytes"] = d.BucketBytes,
+            ["buckets"] = d.BucketCount,
+            ["bytes_per_step"] = d.BytesPerStep,
+            // A ring all-reduce sends (and receives) 2 (N-1)/N of the payload per rank.
+            ["ring_bytes_sent_per_rank_per_step"] = (long)(2.0 * (Size - 1) / Size * d.BytesPerStep),
+            ["steps"] = s.Steps,
+            ["allreduce_seconds_blocking"] = _blockingSeconds,
+            ["exposed_seconds_per_step"] = exposed,
+            ["hidden_fraction"] = _blockingSeconds > 0 ? Math.Clamp(1 - exposed / _blockingSeconds, 0, 1) : 0,
+            ["buckets_started_during_backward"] = s.Buckets > 0 ? (double)s.BucketsDuringBackward / s.Buckets : 0,
+        };
+    }
+
+    /// <summary>One line of the measurements.</summary>
+    public string Summary()
+    {
+        var j = ToJson();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"distributed: {Size} ranks x {Threads.Count} thread(s), {Ddp!.BucketCount} bucket(s) of <= {Ddp.BucketBytes / 1024} KiB, {Ddp.BytesPerStep} bytes all-reduced per step, " +
+            $"blocking all-reduce {1e3 * (double)j["allreduce_seconds_blocking"]!:F3} ms, exposed {1e3 * (double)j["exposed_seconds_per_step"]!:F3} ms per step (hidden {100 * (double)j["hidden_fraction"]!:F0}%)");
+    }
+
+    /// <summary>MPI_Finalize (after a barrier, so no rank leaves while another still talks to it).</summary>
+    public void Dispose()
+    {
+        if (_comm == null) return;
+        _comm.Activity = "the final barrier";
+        _comm.Barrier();
+        _comm.Dispose();
+        _comm = null;
+    }
+
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The distributed checks of .ci/run (docs/distributed.md), on loopback with 2 ranks (oversubscribed):
+#  1. 20 SGD steps of an MLP: 2 ranks x global batch B agree with 1 process at batch B to 1e-5 relative;
+#  2. two 2-rank runs with the same seed are bit-identical;
+#  3. a 2-rank run that fails at step 15 (one rank throws) leaves its step-10 checkpoint; resuming it
+#     with 2 ranks is bit-identical to the uninterrupted run, with 4 ranks it agrees to 1e-5;
+#  4. a global batch not divisible by the ranks is a one-line error; no mpirun is a one-line error.
+# Usage: tools/distributed-check.sh path/to/Backprop.Cli.dll
+set -euo pipefail
+dll=$1
+# mpirun gives the ranks a pseudo-terminal, on which .NET writes a keypad escape before the first line.
+export TERM=dumb
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+run() { dotnet "$dll" train "$@"; }
+mrun() { local n=$1; shift; mpirun --allow-run-as-root --oversubscribe -np "$n" dotnet "$dll" train "$@" --distributed; }
+cmp_() { python3 "$here/compare_checkpoints.py" "$@" --prefix model.; }
+common=(--model mlp:64-32-10 --optimizer sgd --lr 0.1 --limit 640 --seed 3 --quiet)
+base=("${common[@]}" --batch-size 32)
+
+echo "-- 1. 20 steps: 2 ranks x batch 32 against 1 process x batch 32"
+run "${base[@]}" --epochs 1 --threads 1 --save "$dir/single.safetensors"
+mrun 2 "${base[@]}" --epochs 1 --save "$dir/d2.safetensors"
+cmp_ "$dir/d2.safetensors" "$dir/single.safetensors" --rtol 1e-5
+
+echo "-- 2. the same 2-rank run again: bit-identical"
+mrun 2 "${base[@]}" --epochs 1 --save "$dir/d2b.safetensors"
+cmp_ "$dir/d2.safetensors" "$dir/d2b.safetensors" --exact
+
+echo "-- 3. resume: uninterrupted 2 epochs against a run failing at step 15 and resumed from its step-10 checkpoint"
+mrun 2 "${base[@]}" --epochs 2 --save "$dir/full.safetensors"
+if BACKPROP_DISTRIBUTED_FAULT=1:15 mrun 2 "${base[@]}" --epochs 2 --save "$dir/part.safetensors" --save-every 10 > "$dir/fault.out" 2>&1; then
+  echo "the run with a failing rank exited with 0"; cat "$dir/fault.out"; exit 1
+fi
+grep -q "error: rank 1 of 2 failed: InvalidOperationException: injected fault" "$dir/fault.out" || { echo "no line names rank 1:"; cat "$dir/fault.out"; exit 1; }
+grep "error: rank 1" "$dir/fault.out"
+cp "$dir/part.safetensors" "$dir/part4.safetensors"
+mrun 2 --resume "$dir/part.safetensors" --save "$dir/part.safetensors" --quiet
+cmp_ "$dir/part.safetensors" "$dir/full.safetensors" --exact
+mrun 4 --resume "$dir/part4.safetensors" --save "$dir/part4.safetensors" --quiet
+cmp_ "$dir/part4.safetensors" "$dir/full.safetensors" --rtol 1e-5
+
+echo "-- 4. one-line errors"
+out=$(mrun 2 "${common[@]}" --epochs 1 --batch-size 33 2>&1 || true)
+[ "$(echo "$out" | grep -c "^error:")" -eq 1 ] || { echo "expected one error line:"; echo "$out"; exit 1; }
+echo "$out" | grep -E "^error: --batch-size 33 is the global batch and must be divisible by the 2 ranks" || { echo "$out"; exit 1; }
+out=$(run "${base[@]}" --epochs 1 --distributed 2>&1 || true)
+echo "$out" | grep -E "^error: --distributed: this process was not started by mpirun" || { echo "$out"; exit 1; }
+
+echo "-- 5. SIGKILL of a rank mid-epoch"
+"$here/distributed-fault.sh" "$dll"
+echo "-- distributed checks passed"
