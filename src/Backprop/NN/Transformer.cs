@@ -93,6 +93,12 @@ public sealed class MultiHeadAttention : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
+        if (!(Training && Dropout > 0))
+        {
+            if (input.Rank != 3 || input.Size(2) != EmbedDim)
+                throw new ShapeException($"MultiHeadAttention: expected input of shape [batch, time, {EmbedDim}], got {input.Shape}.");
+            return CProj.Forward(Functional.SelfAttention(CAttn.Forward(input), NumHeads, Causal)); // fused, in the packed layouts
+        }
         var (q, k, v, b, t) = Project(input);
         var y = Functional.ScaledDotProductAttention(q, k, v, Causal, dropout: Dropout, training: Training, generator: _generator);
         return CProj.Forward(y.Transpose(1, 2).Reshape(b, t, EmbedDim));

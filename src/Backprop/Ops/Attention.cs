@@ -41,6 +41,80 @@ public static partial class Functional
         return o;
     }
 
+    /// <summary>
+    /// Multi-head self-attention straight from the fused projection <paramref name="qkv"/> [B, T, 3C] (queries,
+    /// then keys, then values, each C = heads·D wide, as GPT-2's <c>c_attn</c> writes them), giving [B, T, C] with
+    /// the heads side by side: the same as splitting qkv into [B, H, T, D] views, calling
+    /// <see cref="ScaledDotProductAttention"/> and merging the heads, but as one op whose kernels read and write
+    /// the packed layouts in place (no split, transpose or merge copies, and one gradient [B, T, 3C] in backward).
+    /// </summary>
+    public static Tensor SelfAttention(Tensor qkv, int heads, bool causal = true, double? scale = null)
+    {
+        const string op = "SelfAttention";
+        if (qkv.Rank != 3 || heads < 1 || qkv.Size(2) % (3 * heads) != 0 || qkv.Size(2) == 0)
+            throw new ShapeException($"{op}: expected qkv of shape [batch, time, 3·heads·dim] for {heads} heads, got {qkv.Shape}.");
+        if (!qkv.DType.IsFloatingPoint()) throw Dispatch.NotFloat(op, qkv);
+        int b = qkv.Size(0), t = qkv.Size(1), c = qkv.Size(2) / 3, d = c / heads;
+        double s = scale ?? 1 / Math.Sqrt(d);
+        var x = qkv.ContiguousData();
+        if (!ReferenceEquals(x, qkv)) x.MarkScratch();
+        var y = Tensor.Empty(ShapeCache.Intern([b, t, c]), qkv.DType, qkv.Backend);
+        var lse = Tensor.Empty(ShapeCache.Intern([b, heads, t]), qkv.DType, qkv.Backend).MarkScratch();
+        var (qv, kv, vv) = PackedViews(x, heads);
+        qkv.Backend.AttentionForward(qv, kv, vv, HeadsView(y, heads), lse.V, causal, s);
+        Engine.Record(y, op, new SelfAttentionBackward(qkv, x, y, lse, heads, causal, s), qkv, saved0: lse, saved1: x);
+        return y;
+    }
+
+    /// <summary>The [B, H, T, D] query, key and value views of a contiguous [B, T, 3·H·D] buffer.</summary>
+    private static (View Q, View K, View V) PackedViews(Tensor qkv, int heads)
+    {
+        var v = qkv.V;
+        int b = qkv.Size(0), t = qkv.Size(1), c = qkv.Size(2) / 3, d = c / heads;
+        var shape = ShapeCache.Intern([b, heads, t, d]);
+        int[] strides = [t * 3 * c, d, 3 * c, 1];
+        return (v.With(shape, strides, v._offset), v.With(shape, strides, v._offset + c), v.With(shape, strides, v._offset + 2 * c));
+    }
+
+    /// <summary>The [B, H, T, D] view of a contiguous [B, T, H·D] buffer.</summary>
+    private static View HeadsView(Tensor y, int heads)
+    {
+        var v = y.V;
+        int b = y.Size(0), t = y.Size(1), c = y.Size(2), d = c / heads;
+        return v.With(ShapeCache.Intern([b, heads, t, d]), [t * c, d, c, 1], v._offset);
+    }
+
+    /// <summary>The fused backward writing the packed gradient [B, T, 3C], or the plain formulation from recorded ops.</summary>
+    private readonly struct SelfAttentionBackward(Tensor qkv, Tensor x, Tensor y, Tensor lse, int heads, bool causal, double scale) : IBackward
+    {
+        public void Backward(Tensor dy)
+        {
+            int b = qkv.Size(0), t = qkv.Size(1), c = qkv.Size(2) / 3, d = c / heads;
+            if (Engine.CreateGraph)
+            {
+                var split = qkv.View(b, t, 3, heads, d);
+                var q = split.Select(2, 0).Transpose(1, 2);
+                var k = split.Select(2, 1).Transpose(1, 2);
+                var v = split.Select(2, 2).Transpose(1, 2);
+                var p = AttentionWeights(q, k, causal, scale);
+                var g = dy.Reshape(b, t, heads, d).Transpose(1, 2);
+                var dv = p.Transpose(-2, -1).MatMul(g);
+                var dp = g.MatMul(v.Transpose(-2, -1));
+                var ds = p * (dp - (dp * p).Sum(-1, keepDim: true)) * scale;
+                var dq = ds.MatMul(k);
+                var dk = ds.Transpose(-2, -1).MatMul(q);
+                qkv.AccumulateGrad(Tensor.Stack([dq.Transpose(1, 2), dk.Transpose(1, 2), dv.Transpose(1, 2)], 2).Reshape(b, t, 3 * c));
+                return;
+            }
+            var dyc = dy.ContiguousData();
+            var dx = Tensor.Empty(x._shape, x.DType, x.Backend);
+            var (qv, kv, vv) = PackedViews(x, heads);
+            var (dqv, dkv, dvv) = PackedViews(dx, heads);
+            x.Backend.AttentionBackward(qv, kv, vv, HeadsView(y, heads), HeadsView(dyc, heads), lse.V, dqv, dkv, dvv, causal, scale);
+            qkv.AccumulateGrad(dx);
+        }
+    }
+
     /// <summary>The attention weights softmax(scale·q·kᵀ + mask) [B, H, Tq, Tk] (what each query attends to), from ordinary recorded ops.</summary>
     public static Tensor AttentionWeights(Tensor q, Tensor k, bool causal = false, double? scale = null)
     {
