@@ -199,6 +199,18 @@ public class TransformerTests
     }
 
     [Fact]
+    public void AGptStateDictLoadsIntoAFreshModel()
+    {
+        var a = SmallGpt(8);
+        var b = SmallGpt(9);
+        b.LoadStateDict(a.StateDict());
+        var ids = Tensor.FromArray(new long[] { 1, 2, 3, 4 }, [1, 4]);
+        using var _ = Tensor.NoGrad();
+        Close(a.Logits(ids).ToDoubleArray(), b.Logits(ids), 0);
+        Assert.Contains("gpt: a sequence of 17 tokens does not fit the block size 16", Assert.Throws<ShapeException>(() => a.Logits(Tensor.Zeros([1, 17], DType.Int64))).Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void CachedDecodingGivesTheLogitsOfAFullRecompute()
     {
         var m = SmallGpt(2, block: 12);
