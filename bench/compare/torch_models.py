@@ -48,10 +48,54 @@ def window_lm():
     return step, batch
 
 
+class Block(torch.nn.Module):
+    """nanoGPT's block with the attention written out (PyTorch 1.13 has no scaled_dot_product_attention)."""
+
+    def __init__(self, c, heads, t):
+        super().__init__()
+        self.heads = heads
+        self.ln_1, self.ln_2 = torch.nn.LayerNorm(c), torch.nn.LayerNorm(c)
+        self.c_attn, self.c_proj = torch.nn.Linear(c, 3 * c), torch.nn.Linear(c, c)
+        self.c_fc, self.mlp_proj = torch.nn.Linear(c, 4 * c), torch.nn.Linear(4 * c, c)
+        self.register_buffer("mask", torch.tril(torch.ones(t, t)).view(1, 1, t, t))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
+        q, k, v = [z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v)]
+        att = (q @ k.transpose(-2, -1)) * (1.0 / (k.size(-1) ** 0.5))
+        att = att.masked_fill(self.mask[:, :, :t, :t] == 0, float("-inf")).softmax(-1)
+        x = x + self.c_proj((att @ v).transpose(1, 2).contiguous().view(b, t, c))
+        return x + self.mlp_proj(torch.nn.functional.gelu(self.c_fc(self.ln_2(x))))
+
+
+def gpt():
+    vocab, context, c, layers, heads, batch = 65, 64, 128, 4, 4, 32
+    wte, wpe = torch.nn.Embedding(vocab, c), torch.nn.Embedding(context, c)
+    blocks = torch.nn.Sequential(*[Block(c, heads, context) for _ in range(layers)])
+    ln_f = torch.nn.LayerNorm(c)
+    params = list(wte.parameters()) + list(wpe.parameters()) + list(blocks.parameters()) + list(ln_f.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    pos = torch.arange(context)
+    xs = [torch.randint(0, vocab, (batch, context)) for _ in range(POOL)]
+    ys = [torch.randint(0, vocab, (batch * context,)) for _ in range(POOL)]
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(i):
+        x = blocks(wte(xs[i % POOL]) + wpe(pos))
+        logits = torch.nn.functional.linear(ln_f(x), wte.weight)  # tied to the token embedding
+        loss = loss_fn(logits.view(-1, vocab), ys[i % POOL])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step, batch * context
+
+
 MODELS = {
     "mlp-small": lambda: mlp([784, 16, 16, 10], torch.nn.Sigmoid, 10, lambda p: torch.optim.SGD(p, lr=0.1)),
     "mlp-256": lambda: mlp([784, 256, 128, 10], torch.nn.ReLU, 128, lambda p: torch.optim.Adam(p, lr=1e-3)),
     "window-lm": window_lm,
+    "gpt": gpt,
 }
 
 

@@ -47,6 +47,7 @@ public static class BenchCommand
                   mlp-small   784-16-16-10 sigmoid, SGD, batch 10
                   mlp-256     784-256-128-10 ReLU, Adam, batch 128
                   window-lm   fixed-window character language model, Adam, batch 128
+                  gpt         GPT width 128, 4 layers, 4 heads, context 64, AdamW, batch 32
                 """,
         };
         model.Add(name);

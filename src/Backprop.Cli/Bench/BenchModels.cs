@@ -14,7 +14,7 @@ public static class BenchModels
     public sealed record Model(string Name, string Description, int SamplesPerStep, string Unit, Action<int> Step);
 
     /// <summary>Names accepted by <see cref="Create"/>.</summary>
-    public static readonly string[] Names = ["mlp-small", "mlp-256", "window-lm"];
+    public static readonly string[] Names = ["mlp-small", "mlp-256", "window-lm", "gpt"];
 
     /// <summary>Batches in the data pool (steps cycle through them).</summary>
     public const int Pool = 64;
@@ -49,9 +49,32 @@ public static class BenchModels
                         opt.Step();
                     });
                 }
+            case "gpt":
+                return GptModel(name, g);
             default:
                 throw new CliException($"unknown benchmark model '{name}'; expected one of: {string.Join(", ", Names)}.");
         }
+    }
+
+    /// <summary>
+    /// The small GPT of the language-model comparison: width 128, 4 layers, 4 heads, context 64, batch 32,
+    /// vocabulary 65 (Tiny Shakespeare's characters), no dropout, AdamW lr 1e-3 (weight decay 0.01).
+    /// </summary>
+    private static Model GptModel(string name, Generator g)
+    {
+        const int vocab = 65, context = 64, batch = 32;
+        var model = new Text.Gpt(vocab, context, layers: 4, width: 128, heads: 4, generator: g);
+        var opt = new AdamW(model.Parameters(), lr: 1e-3);
+        var xs = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch, context], g)).ToArray();
+        var ys = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch * context], g)).ToArray();
+        return new Model(name, "GPT: width 128, 4 layers, 4 heads, context 64, vocab 65, AdamW lr 1e-3, batch 32", batch * context, "tokens/s", i =>
+        {
+            using var scope = Tensor.Scope();
+            var loss = Loss.CrossEntropy(model.Logits(xs[i % Pool]).Reshape(batch * context, vocab), ys[i % Pool]);
+            opt.ZeroGrad();
+            loss.Backward();
+            opt.Step();
+        });
     }
 
     private static Model Mlp(string name, string description, int[] sizes, Func<Module> act, int batch, Func<IEnumerable<Tensor>, Optimizer> makeOpt, Generator g)
