@@ -57,9 +57,19 @@ public sealed class FixedWindowLm : LanguageModel
     {
         if (windows.Rank != 2 || windows.Size(1) != Context)
             throw new ShapeException($"FixedWindowLm: windows must be [B, {Context}], got {windows.Shape}.");
-        var e = _embed.Forward(windows);                                   // [B, N, E]
-        var h = _hidden.Forward(e.Reshape(windows.Size(0), -1), FusedActivation.Tanh);
-        return _output.Forward(h);
+        return Compute(windows, _embed.Weight, _hidden.Weight, _hidden.Bias!, _output.Weight, _output.Bias!);
+    }
+
+    /// <summary>
+    /// The model as a function of its parameters: logits [B, V] = W2·tanh(W1·concat(C[w_1], …, C[w_N]) + b1) + b2
+    /// for windows int64 [B, N], table C [V, E], W1 [H, N·E], b1 [H], W2 [V, H], b2 [V] (what
+    /// <see cref="WindowLogits"/> computes with the model's own parameters; gradient checks use it).
+    /// </summary>
+    public static Tensor Compute(Tensor windows, Tensor table, Tensor w1, Tensor b1, Tensor w2, Tensor b2)
+    {
+        var e = Functional.Embedding(windows, table);                       // [B, N, E]: one shared table
+        var h = Functional.Linear(e.Reshape(windows.Size(0), -1), w1, b1, FusedActivation.Tanh);
+        return Functional.Linear(h, w2, b2);
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+
+namespace Backprop.Tests;
+
+[Collection("Threads")]
+public sealed class TextCliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"textcli-{Guid.NewGuid():N}");
+    private readonly string _names;
+
+    public TextCliTests()
+    {
+        Directory.CreateDirectory(_dir);
+        _names = Path.Combine(_dir, "names.txt");
+        var g = new Generator(11);
+        string[] stems = ["an", "em", "ol", "is", "ma", "li", "ra", "el"];
+        File.WriteAllLines(_names, Enumerable.Range(0, 300).Select(_ => stems[g.NextInt(8)] + stems[g.NextInt(8)] + (g.NextInt(2) == 0 ? "a" : "")));
+    }
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Cli.Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private static JsonNode Last(string stdout) => JsonNode.Parse(stdout.TrimEnd().Split('\n')[^1])!;
+
+    [Fact]
+    public void NamesTrainingLearnsReportsJsonAndResumesWithTheTokenizer()
+    {
+        string ckpt = Path.Combine(_dir, "n.safetensors");
+        var (code, stdout, err) = Run("train", "text", "--model", "nlm", "--data", _names, "--names", "--steps", "150", "--eval-every", "75",
+            "--context", "3", "--width", "32", "--embedding", "8", "--threads", "1", "--json", "--quiet", "--save", ckpt);
+        Assert.True(code == 0, err);
+        var j = Last(stdout);
+        double val = (double)j["val_loss"]!;
+        Assert.True(val < Math.Log(10) - 0.4, $"validation loss {val} did not fall well below uniform over the 10 tokens");
+        Assert.True((double)j["tokens_per_second"]! > 0);
+        Assert.Equal(150, (int)j["steps"]!);
+        Assert.Equal(2, j["history"]!.AsArray().Count);
+        Assert.Equal(5, j["samples"]!.AsArray().Count);
+        Assert.All(j["samples"]!.AsArray(), s => Assert.Matches("^[a-z]*$", (string)s!));
+
+        // Resuming to 200 steps in total continues from step 150 with the recorded tokenizer and options.
+        var (rc, rout, rerr) = Run("train", "text", "--resume", ckpt, "--steps", "200", "--json", "--quiet");
+        Assert.True(rc == 0, rerr);
+        var r = Last(rout);
+        Assert.Equal(200, (int)r["steps"]!);
+        Assert.Equal(50, (int)r["steps_this_run"]!);
+        Assert.Equal(10, (int)r["vocab_size"]!);
+
+        // Generation: seeded, names stop at the boundary, the prompt starts each one.
+        var (gc, gout, gerr) = Run("generate", "--checkpoint", ckpt, "--prompt", "em", "--samples", "4", "--seed", "3", "--json");
+        Assert.True(gc == 0, gerr);
+        var g = Last(gout);
+        Assert.Equal(4, g["samples"]!.AsArray().Count);
+        Assert.All(g["samples"]!.AsArray(), s => Assert.StartsWith("em", (string)s!));
+        Assert.Equal(g["samples"]!.ToJsonString(), Last(Run("generate", "--checkpoint", ckpt, "--prompt", "em", "--samples", "4", "--seed", "3", "--json").Out)["samples"]!.ToJsonString());
+        var greedy = Run("generate", "--checkpoint", ckpt, "--samples", "2", "--temperature", "0");
+        var lines = greedy.Out.TrimEnd().Split('\n');
+        Assert.Equal(lines[0], lines[1]);
+    }
+
+    [Fact]
+    public void StreamTrainingWithBpeSavesTheTokenizer()
+    {
+        string text = Path.Combine(_dir, "t.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Repeat("the cat sat on the mat; the dog sat on the log.\n", 60)));
+        string ckpt = Path.Combine(_dir, "s.safetensors");
+        var (code, stdout, err) = Run("train", "text", "--data", text, "--tokenizer", "bpe:300", "--steps", "40", "--context", "4",
+            "--width", "32", "--threads", "1", "--json", "--quiet", "--save", ckpt);
+        Assert.True(code == 0, err);
+        Assert.InRange((int)Last(stdout)["vocab_size"]!, 260, 300);   // the repetitive text runs out of pairs to merge before 300
+        var (gc, gout, gerr) = Run("generate", "--checkpoint", ckpt, "--prompt", "the cat", "--tokens", "10", "--top-k", "3", "--top-p", "0.9");
+        Assert.True(gc == 0, gerr);
+        Assert.StartsWith("the cat", gout);
+    }
+
+    [Fact]
+    public void MistakesAreOneLineErrors()
+    {
+        TestUtil.OneLineError(Run("train", "text", "--data", _names, "--tokenizer", "bpe:100").Code, Run("train", "text", "--data", _names, "--tokenizer", "bpe:100").Err, "bpe needs a vocabulary size above 256");
+        var lstm = Run("train", "text", "--model", "lstm", "--data", _names, "--names", "--steps", "1");
+        TestUtil.OneLineError(lstm.Code, lstm.Err, "--model lstm is not available yet in this build");
+        var bad = Run("train", "text", "--model", "transformer");
+        TestUtil.OneLineError(bad.Code, bad.Err, "unknown model 'transformer'");
+        var missing = Run("train", "text", "--data", Path.Combine(_dir, "nope.txt"));
+        TestUtil.OneLineError(missing.Code, missing.Err, "--data: text file not found");
+        string bin = Path.Combine(_dir, "bin.txt");
+        File.WriteAllBytes(bin, [(byte)'a', 0xC3, (byte)'b']);
+        var nonUtf8 = Run("train", "text", "--data", bin);
+        TestUtil.OneLineError(nonUtf8.Code, nonUtf8.Err, "bin.txt: invalid UTF-8 (byte 0xC3) at byte 1");
+        var noCkpt = Run("generate", "--prompt", "x");
+        TestUtil.OneLineError(noCkpt.Code, noCkpt.Err, "generate needs --checkpoint FILE");
+        var topP = Run("generate", "--checkpoint", "x.safetensors", "--top-p", "0");
+        TestUtil.OneLineError(topP.Code, topP.Err, "top-p must be in (0, 1]");
+        var notFound = Run("generate", "--checkpoint", Path.Combine(_dir, "none.safetensors"));
+        TestUtil.OneLineError(notFound.Code, notFound.Err, "--checkpoint: checkpoint not found");
+        var steps = Run("train", "text", "--steps", "0");
+        TestUtil.OneLineError(steps.Code, steps.Err, "option --steps must be between 1");
+    }
+}
