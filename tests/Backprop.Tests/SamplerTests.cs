@@ -43,6 +43,7 @@ public class SamplerTests
         // Sorted: 0.5, 0.3, 0.2. p = 0.7: 0.5 < 0.7, 0.5 + 0.3 >= 0.7: keep two.
         Near([0, 0.5 / 0.8, 0.3 / 0.8], Sampler.Probabilities(l, new(TopP: 0.7)));
         Near([0, 1, 0], Sampler.Probabilities(l, new(TopP: 0.5)));
+        Near([1, 0], Sampler.Probabilities([0, 0], new(TopP: 0.5)));   // reaching P exactly is enough
         Near([0.2, 0.5, 0.3], Sampler.Probabilities(l, new(TopP: 1)));
         // top-k first, then top-p within it: k = 2 leaves 0.625 / 0.375; p = 0.6 keeps the first.
         Near([0, 1, 0], Sampler.Probabilities(l, new(TopK: 2, TopP: 0.6)));
