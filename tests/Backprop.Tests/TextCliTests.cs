@@ -104,3 +104,63 @@ public sealed class TextCliTests : IDisposable
         TestUtil.OneLineError(steps.Code, steps.Err, "option --steps must be between 1");
     }
 }
+
+/// <summary>The sequence path of the text trainer (what rnn, lstm, gru and gpt use), with a bigram model standing in.</summary>
+public sealed class TextTrainerSequenceTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"texttrainer-{Guid.NewGuid():N}");
+
+    public TextTrainerSequenceTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    /// <summary>logits[b, t] = row tokens[b, t] of a table: a bigram model that counts its state calls.</summary>
+    private sealed class Bigram(int vocab) : Backprop.Text.LanguageModel
+    {
+        private readonly Backprop.NN.Embedding _table = new(vocab, vocab, new Generator(1));
+        public int Resets, Detaches;
+        public override int VocabSize => vocab;
+        public override Tensor Logits(Tensor tokens) => _table.Forward(tokens);
+        public override void ResetState() => Resets++;
+        public override void DetachState() => Detaches++;
+    }
+
+    private Cli.Text.TextTrainOptions Options(string data, bool lines, bool bptt, int steps) => new()
+    {
+        Model = "gru", Data = data, Lines = lines, Tokenizer = "char", Context = 5, Embedding = 4, Layers = 1, Width = 4, Heads = 1, Dropout = 0,
+        Steps = steps, BatchSize = 4, Optimizer = "adam", Lr = 0.05, MinLrFraction = 1, WeightDecay = 0, Seed = 1, EvalEvery = 10, Bptt = bptt,
+    };
+
+    [Fact]
+    public void NamesAsPaddedSequencesLearnTheBigrams()
+    {
+        string names = Path.Combine(_dir, "names.txt");
+        File.WriteAllLines(names, Enumerable.Range(0, 50).Select(i => i % 2 == 0 ? "abc" : "cab"));
+        Bigram? model = null;
+        var t = new Cli.Text.TextTrainer(Options(names, lines: true, bptt: false, steps: 150), create: (o, v, b, g) => model = new Bigram(v));
+        double before = t.Validate();
+        for (int i = 0; i < 150; i++) t.TrainStep();
+        double after = t.Validate();
+        Assert.True(after < before - 0.5 && after < 0.6, $"validation loss {before} -> {after}");
+        Assert.Equal(150, model!.Detaches);
+        Assert.True(model.Resets >= 150);   // random batches: a fresh state every step
+    }
+
+    [Fact]
+    public void BpttCarriesTheStateAcrossChunksAndResetsEachPass()
+    {
+        string text = Path.Combine(_dir, "t.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Repeat("abcd", 60)));
+        Bigram? model = null;
+        var t = new Cli.Text.TextTrainer(Options(text, lines: false, bptt: true, steps: 30), create: (o, v, b, g) => model = new Bigram(v));
+        var streams = t.Data.Bptt!;
+        Assert.Equal(10, streams.Count);   // 215 training tokens: 4 streams of 53, chunks of 5
+        double before = t.Validate();
+        int resetsBefore = model!.Resets;
+        for (int i = 0; i < 25; i++) t.TrainStep();
+        Assert.Equal(3, model.Resets - resetsBefore);   // passes start at steps 1, 11, 21
+        Assert.Equal(25, model.Detaches);
+        double after = t.Validate();
+        Assert.True(after < before - 0.5, $"validation loss {before} -> {after}");
+    }
+}

@@ -26,6 +26,8 @@ internal sealed class TextData
     /// <summary>Validation samples used by an evaluation (sequences in stream mode: non-overlapping windows).</summary>
     public required int[] ValidationIndices { get; init; }
     public required string Description { get; init; }
+    /// <summary>With --bptt (sequence models on a running text): the training tokens as batch-major streams.</summary>
+    public BpttBatches? Bptt { get; init; }
 
     /// <summary>Reads <see cref="TextTrainOptions.Data"/> and builds the sets; <paramref name="tokenizer"/> (from a checkpoint) is used instead of training one.</summary>
     public static TextData Load(TextTrainOptions o, ITokenizer? tokenizer, bool windows)
@@ -89,7 +91,7 @@ internal sealed class TextData
         tokenizer ??= Tokenizers.ParseSpec(o.Tokenizer).Kind == "char" ? CharTokenizer.FromText(text) : Tokenizers.Train(o.Tokenizer, trainText);
         var tr = Encoding(tokenizer, trainText, o.Data);
         var va = Encoding(tokenizer, valText, o.Data);
-        int boundary = tokenizer.Encode("\n") is [int nl] ? nl : 0;
+        int boundary = LineBreak(tokenizer) ?? 0;
         if (tr.Length <= o.Context || va.Length <= o.Context)
             throw new CliException($"--data {o.Data}: {tr.Length} training and {va.Length} validation tokens are too few for a context of {o.Context}; give a longer text or a smaller --context.");
         Dataset trainSet = windows ? new CharWindowDataset(tr, o.Context) : TextDatasets.SequenceWindows(tr, o.Context);
@@ -102,8 +104,22 @@ internal sealed class TextData
             Train = trainSet,
             Validation = valSet,
             ValidationIndices = [.. Enumerable.Range(0, (valSet.Count + step - 1) / step).Select(i => i * step)],
-            Description = $"{o.Data}: {tr.Length} train / {va.Length} validation tokens (the last 10% of the text)",
+            Description = $"{o.Data}: {tr.Length} train / {va.Length} validation tokens (the last 10% of the text)" +
+                (o.Bptt && !windows ? $"; truncated BPTT over {o.BatchSize} streams in chunks of {o.Context}" : ""),
+            Bptt = o.Bptt && !windows ? Streams(tr, o) : null,
         };
+    }
+
+    private static BpttBatches Streams(int[] tokens, TextTrainOptions o)
+    {
+        try
+        {
+            return new BpttBatches(tokens, o.BatchSize, o.Context);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException($"--bptt: {Cli.OneLine(e.Message)}");
+        }
     }
 
     private static int[] Encoding(ITokenizer tokenizer, string text, string path)
@@ -121,9 +137,22 @@ internal sealed class TextData
     private static int BoundaryOf(ITokenizer tokenizer, string path) => tokenizer switch
     {
         CharTokenizer { HasBoundary: true } => 0,
-        _ when tokenizer.Encode("\n") is [int nl] => nl,
+        _ when LineBreak(tokenizer) is int nl => nl,
         _ => throw new CliException($"--data {path}: the {tokenizer.Kind} tokenizer has no single token for a line break, which --lines uses as the boundary."),
     };
+
+    /// <summary>The token of a line break when it is one token, else null.</summary>
+    private static int? LineBreak(ITokenizer tokenizer)
+    {
+        try
+        {
+            return tokenizer.Encode("\n") is [int nl] ? nl : null;
+        }
+        catch (ArgumentException)
+        {
+            return null;   // a character vocabulary without a line break
+        }
+    }
 
     /// <summary>../shared/data/tinyshakespeare/input.txt above the working directory or the program, or null.</summary>
     public static string? DefaultShakespeare()

@@ -17,6 +17,7 @@ internal static class TextTrainCommand
         public readonly Option<string?> Data = CliOptions.Text("--data", "FILE", "UTF-8 text file (default: Tiny Shakespeare from ../shared/data)");
         public readonly Option<bool> Lines = CliOptions.Flag("--lines", "one item per line (e.g. names.txt): each line is a sequence from boundary to boundary, lines shuffled and split 80/10/10");
         public readonly Option<bool> Names = CliOptions.Flag("--names", "same as --lines");
+        public readonly Option<bool> Bptt = CliOptions.Flag("--bptt", "sequence models on a running text: truncated backprop through time over --batch-size streams in chunks of --context tokens (state carried, detached between chunks)");
         public readonly Option<string?> Tokenizer = CliOptions.Text("--tokenizer", "char|word[:N]|bpe:N", "tokenizer (default char); word:N and bpe:N cap the vocabulary at N tokens", Tokenizers.CheckSpec);
         public readonly Option<int?> Context = CliOptions.Int("--context", "tokens of context (nlm: the window; others: the training sequence length)", 1, TextTrainOptions.MaxContext);
         public readonly Option<int?> Embedding = CliOptions.Int("--embedding", "size of the token embeddings", 1, TextTrainOptions.MaxWidth);
@@ -42,7 +43,7 @@ internal static class TextTrainCommand
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH", "continue the run recorded in a checkpoint until --steps steps in total; its options apply unless given again");
 
         public IEnumerable<Option> All() =>
-            [Model, Data, Lines, Names, Tokenizer, Context, Embedding, Layers, Width, Heads, Dropout, Steps, Minutes, BatchSize, Optimizer, Lr, MinLr,
+            [Model, Data, Lines, Names, Bptt, Tokenizer, Context, Embedding, Layers, Width, Heads, Dropout, Steps, Minutes, BatchSize, Optimizer, Lr, MinLr,
              WeightDecay, Seed, EvalEvery, Samples, Threads, MaxValLoss, Json, Quiet, Save, Resume];
     }
 
@@ -133,7 +134,10 @@ internal static class TextTrainCommand
             WeightDecay = p.GetValue(opt.WeightDecay) ?? rec?.WeightDecay ?? 0,
             Seed = p.GetValue(opt.Seed) ?? rec?.Seed ?? 1,
             EvalEvery = p.GetValue(opt.EvalEvery) ?? rec?.EvalEvery ?? Math.Max(1, steps / 10),
+            Bptt = p.GetValue(opt.Bptt) || (rec?.Bptt ?? false),
         };
+        if (options.Bptt && (options.Lines || nlm))
+            throw new CliException($"--bptt applies to sequence models (rnn, lstm, gru, gpt) on a running text, not to {(nlm ? "--model nlm, which reads fixed windows" : "--lines data, whose items are separate sequences")}.");
         double? minutes = p.GetValue(opt.Minutes);
         int samples = p.GetValue(opt.Samples) ?? (lines ? 5 : 0);
 

@@ -27,6 +27,8 @@ internal sealed record TextTrainOptions
     public required double WeightDecay { get; init; }
     public required ulong Seed { get; init; }
     public required int EvalEvery { get; init; }
+    /// <summary>Sequence models on a running text: truncated BPTT over batch-major streams (state carried and detached between chunks) instead of random windows.</summary>
+    public bool Bptt { get; init; }
 
     public JsonObject ToJson() => new()
     {
@@ -48,6 +50,7 @@ internal sealed record TextTrainOptions
         ["weight_decay"] = WeightDecay,
         ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["eval_every"] = EvalEvery,
+        ["bptt"] = Bptt,
     };
 
     /// <summary>Options recorded by <see cref="ToJson"/>; a one-line <see cref="CliException"/> naming the file and field when one is wrong.</summary>
@@ -77,6 +80,7 @@ internal sealed record TextTrainOptions
                 Seed = ulong.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out ulong s)
                     ? s : throw new FormatException($"'seed' must be a non-negative 64-bit integer, found \"{seed}\""),
                 EvalEvery = RecordedJson.Int(o, "eval_every", 1, int.MaxValue),
+                Bptt = o["bptt"] is JsonValue bp && bp.TryGetValue<bool>(out bool bb) && bb,
             };
         }
         catch (FormatException e)

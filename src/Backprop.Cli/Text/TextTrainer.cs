@@ -25,7 +25,10 @@ internal sealed class TextTrainer
 
     private readonly Generator _batches;
 
-    public TextTrainer(TextTrainOptions options, ITokenizer? tokenizer = null)
+    /// <param name="options">The run's options.</param>
+    /// <param name="tokenizer">The tokenizer recorded in a checkpoint (null: train one on the data).</param>
+    /// <param name="create">Builds the model instead of <see cref="TextModelFactory.Create"/> (tests plug in their own).</param>
+    public TextTrainer(TextTrainOptions options, ITokenizer? tokenizer = null, Func<TextTrainOptions, int, int, Generator, LanguageModel>? create = null)
     {
         Options = options;
         var init = new Generator(options.Seed);
@@ -33,7 +36,7 @@ internal sealed class TextTrainer
         // The model decides how it trains (windows or sequences), the data follows.
         bool windows = options.Model == "nlm";
         Data = TextData.Load(options, tokenizer, windows);
-        Model = TextModelFactory.Create(options, Data.Tokenizer.VocabSize, Data.Boundary, init);
+        Model = (create ?? TextModelFactory.Create)(options, Data.Tokenizer.VocabSize, Data.Boundary, init);
         Windows = TextModelFactory.TrainsOnWindows(Model);
         Optimizer = OptimizerFactory.Create(options.Optimizer, Model.Parameters(), options.Lr, 0, options.WeightDecay);
     }
@@ -69,9 +72,23 @@ internal sealed class TextTrainer
     public double TrainStep()
     {
         Model.Train();
-        var indices = new int[Options.BatchSize];
-        for (int i = 0; i < indices.Length; i++) indices[i] = _batches.NextInt(Data.Train.Count);
-        var (x, y) = Data.Train.GetBatch(indices);
+        Tensor x, y;
+        if (Data.Bptt is BpttBatches streams)
+        {
+            // Chunk k of the pass continues chunk k-1 row by row: the state carries over (detached
+            // after each step); a new pass over the streams starts from a fresh state.
+            int k = (int)(Step % streams.Count);
+            if (k == 0) Model.ResetState();
+            (x, y) = streams[k];
+        }
+        else
+        {
+            // Random windows are unrelated to one another: no state carries between them.
+            Model.ResetState();
+            var indices = new int[Options.BatchSize];
+            for (int i = 0; i < indices.Length; i++) indices[i] = _batches.NextInt(Data.Train.Count);
+            (x, y) = Data.Train.GetBatch(indices);
+        }
         long targets = Windows ? y.NumElements : y.ToLongArray().Count(v => v >= 0);
         var sw = Stopwatch.StartNew();
         double l;
