@@ -127,8 +127,25 @@ public sealed class TextTrainerSequenceTests : IDisposable
 
     private Cli.Text.TextTrainOptions Options(string data, bool lines, bool bptt, int steps) => new()
     {
-        Model = "gru", Data = data, Lines = lines, Tokenizer = "char", Context = 5, Embedding = 4, Layers = 1, Width = 4, Heads = 1, Dropout = 0,
-        Steps = steps, BatchSize = 4, Optimizer = "adam", Lr = 0.05, MinLrFraction = 1, WeightDecay = 0, Seed = 1, EvalEvery = 10, Bptt = bptt,
+        Model = "gru",
+        Data = data,
+        Lines = lines,
+        Tokenizer = "char",
+        Context = 5,
+        Embedding = 4,
+        Layers = 1,
+        Width = 4,
+        Heads = 1,
+        Dropout = 0,
+        Steps = steps,
+        BatchSize = 4,
+        Optimizer = "adam",
+        Lr = 0.05,
+        MinLrFraction = 1,
+        WeightDecay = 0,
+        Seed = 1,
+        EvalEvery = 10,
+        Bptt = bptt,
     };
 
     [Fact]
