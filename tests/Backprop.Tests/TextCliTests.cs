@@ -181,3 +181,30 @@ public sealed class TextTrainerSequenceTests : IDisposable
         Assert.True(after < before - 0.5, $"validation loss {before} -> {after}");
     }
 }
+
+[Collection("Threads")]
+public sealed class TextCliDefaultsTests
+{
+    [Fact]
+    public void WithoutDataItTrainsOnTinyShakespeareAndSaysSoAndMinutesBoundTheRun()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Cli.Cli.Run(["train", "text", "--minutes", "0", "--steps", "1000", "--context", "2", "--width", "4", "--embedding", "2", "--threads", "1", "--json"], o, e);
+        bool found = Directory.GetParent(Environment.CurrentDirectory) is not null
+            && Enumerable.Range(0, 12).Select(i => string.Concat(Enumerable.Repeat("../", i)) + "shared/data/tinyshakespeare/input.txt")
+                .Concat(Enumerable.Range(0, 12).Select(i => Path.Combine(AppContext.BaseDirectory, string.Concat(Enumerable.Repeat("../", i)) + "shared/data/tinyshakespeare/input.txt")))
+                .Any(File.Exists);
+        if (!found)
+        {
+            TestUtil.OneLineError(code, e.ToString(), "no --data given and Tiny Shakespeare was not found");
+            return;
+        }
+        Assert.True(code == 0, e.ToString());
+        Assert.Contains("no --data given: training on Tiny Shakespeare", e.ToString());
+        var j = System.Text.Json.Nodes.JsonNode.Parse(o.ToString().TrimEnd().Split('\n')[^1])!;
+        Assert.Equal(0, (int)j["steps"]!);   // --minutes 0: no step fits
+        Assert.Equal(65, (int)j["vocab_size"]!);
+        Assert.NotNull(j["val_loss"]);
+    }
+}
