@@ -81,6 +81,18 @@ public sealed class TextCliTests : IDisposable
     }
 
     [Fact]
+    public void WordTokenizerTakesItsVocabularyFromTheTrainingPartWithAMinimumCount()
+    {
+        string text = Path.Combine(_dir, "w.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Repeat("the cat sat on the mat and the dog sat on the log\n", 40)) + "zebra zebra zebra");
+        var (code, stdout, err) = Run("train", "text", "--data", text, "--tokenizer", "word", "--min-count", "50", "--steps", "5", "--context", "2",
+            "--width", "8", "--threads", "1", "--json", "--quiet");
+        Assert.True(code == 0, err);
+        // Seen at least 50 times in the training part: the (80 times), sat, on (80), <unk>; "zebra" is only in the validation part.
+        Assert.Equal(4, (int)Last(stdout)["vocab_size"]!);
+    }
+
+    [Fact]
     public void MistakesAreOneLineErrors()
     {
         TestUtil.OneLineError(Run("train", "text", "--data", _names, "--tokenizer", "bpe:100").Code, Run("train", "text", "--data", _names, "--tokenizer", "bpe:100").Err, "bpe needs a vocabulary size above 256");

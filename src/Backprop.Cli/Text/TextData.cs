@@ -54,7 +54,7 @@ internal sealed class TextData
             var (kind, _) = Tokenizers.ParseSpec(o.Tokenizer);
             tokenizer = kind == "char"
                 ? CharTokenizer.FromText(all, all.Contains('.') ? '\n' : '.')
-                : Tokenizers.Train(o.Tokenizer, string.Join("\n", train));
+                : Tokenizers.Train(o.Tokenizer, string.Join("\n", train), o.MinCount);
         }
         int boundary = BoundaryOf(tokenizer, o.Data);
         int[][] Encode(string[] part) => [.. part.Select(l => Encoding(tokenizer, l, o.Data))];
@@ -88,7 +88,7 @@ internal sealed class TextData
         int cut = (int)(text.Length * 0.9);
         if (cut > 0 && char.IsLowSurrogate(text[cut])) cut--;
         string trainText = text[..cut], valText = text[cut..];
-        tokenizer ??= Tokenizers.ParseSpec(o.Tokenizer).Kind == "char" ? CharTokenizer.FromText(text) : Tokenizers.Train(o.Tokenizer, trainText);
+        tokenizer ??= Tokenizers.ParseSpec(o.Tokenizer).Kind == "char" ? CharTokenizer.FromText(text) : Tokenizers.Train(o.Tokenizer, trainText, o.MinCount);
         var tr = Encoding(tokenizer, trainText, o.Data);
         var va = Encoding(tokenizer, valText, o.Data);
         int boundary = LineBreak(tokenizer) ?? 0;

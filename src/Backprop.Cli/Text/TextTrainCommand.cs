@@ -19,6 +19,7 @@ internal static class TextTrainCommand
         public readonly Option<bool> Names = CliOptions.Flag("--names", "same as --lines");
         public readonly Option<bool> Bptt = CliOptions.Flag("--bptt", "sequence models on a running text: truncated backprop through time over --batch-size streams in chunks of --context tokens (state carried, detached between chunks)");
         public readonly Option<string?> Tokenizer = CliOptions.Text("--tokenizer", "char|word[:N]|bpe:N", "tokenizer (default char); word:N and bpe:N cap the vocabulary at N tokens", Tokenizers.CheckSpec);
+        public readonly Option<int?> MinCount = CliOptions.Int("--min-count", "word tokenizer: words seen fewer than N times in the training text become <unk> (default 1)", 1);
         public readonly Option<int?> Context = CliOptions.Int("--context", "tokens of context (nlm: the window; others: the training sequence length)", 1, TextTrainOptions.MaxContext);
         public readonly Option<int?> Embedding = CliOptions.Int("--embedding", "size of the token embeddings", 1, TextTrainOptions.MaxWidth);
         public readonly Option<int?> Layers = CliOptions.Int("--layers", "layers (recurrent and transformer models)", 1, 64);
@@ -43,7 +44,7 @@ internal static class TextTrainCommand
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH", "continue the run recorded in a checkpoint until --steps steps in total; its options apply unless given again");
 
         public IEnumerable<Option> All() =>
-            [Model, Data, Lines, Names, Bptt, Tokenizer, Context, Embedding, Layers, Width, Heads, Dropout, Steps, Minutes, BatchSize, Optimizer, Lr, MinLr,
+            [Model, Data, Lines, Names, Bptt, Tokenizer, MinCount, Context, Embedding, Layers, Width, Heads, Dropout, Steps, Minutes, BatchSize, Optimizer, Lr, MinLr,
              WeightDecay, Seed, EvalEvery, Samples, Threads, MaxValLoss, Json, Quiet, Save, Resume];
     }
 
@@ -135,6 +136,7 @@ internal static class TextTrainCommand
             Seed = p.GetValue(opt.Seed) ?? rec?.Seed ?? 1,
             EvalEvery = p.GetValue(opt.EvalEvery) ?? rec?.EvalEvery ?? Math.Max(1, steps / 10),
             Bptt = p.GetValue(opt.Bptt) || (rec?.Bptt ?? false),
+            MinCount = p.GetValue(opt.MinCount) ?? rec?.MinCount ?? 1,
         };
         if (options.Bptt && (options.Lines || nlm))
             throw new CliException($"--bptt applies to sequence models (rnn, lstm, gru, gpt) on a running text, not to {(nlm ? "--model nlm, which reads fixed windows" : "--lines data, whose items are separate sequences")}.");

@@ -29,6 +29,8 @@ internal sealed record TextTrainOptions
     public required int EvalEvery { get; init; }
     /// <summary>Sequence models on a running text: truncated BPTT over batch-major streams (state carried and detached between chunks) instead of random windows.</summary>
     public bool Bptt { get; init; }
+    /// <summary>Word tokenizer: words seen fewer times in the training text become &lt;unk&gt;.</summary>
+    public int MinCount { get; init; } = 1;
 
     public JsonObject ToJson() => new()
     {
@@ -51,6 +53,7 @@ internal sealed record TextTrainOptions
         ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["eval_every"] = EvalEvery,
         ["bptt"] = Bptt,
+        ["min_count"] = MinCount,
     };
 
     /// <summary>Options recorded by <see cref="ToJson"/>; a one-line <see cref="CliException"/> naming the file and field when one is wrong.</summary>
@@ -81,6 +84,7 @@ internal sealed record TextTrainOptions
                     ? s : throw new FormatException($"'seed' must be a non-negative 64-bit integer, found \"{seed}\""),
                 EvalEvery = RecordedJson.Int(o, "eval_every", 1, int.MaxValue),
                 Bptt = o["bptt"] is JsonValue bp && bp.TryGetValue<bool>(out bool bb) && bb,
+                MinCount = o["min_count"] is null ? 1 : RecordedJson.Int(o, "min_count", 1, int.MaxValue),
             };
         }
         catch (FormatException e)

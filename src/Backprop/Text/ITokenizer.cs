@@ -106,15 +106,15 @@ public static class Tokenizers
         return int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? (kind, n) : (null, null);
     }
 
-    /// <summary>Trains (builds) the tokenizer a spec names on <paramref name="text"/>.</summary>
-    public static ITokenizer Train(string spec, string text)
+    /// <summary>Trains (builds) the tokenizer a spec names on <paramref name="text"/>; <paramref name="minCount"/> applies to words (rarer ones become &lt;unk&gt;).</summary>
+    public static ITokenizer Train(string spec, string text, int minCount = 1)
     {
         if (CheckSpec(spec) is string problem) throw new ArgumentException(problem, nameof(spec));
         var (kind, n) = ParseSpec(spec);
         return kind switch
         {
             "char" => CharTokenizer.FromText(text),
-            "word" => WordTokenizer.Train(text, minCount: 1, maxSize: n ?? int.MaxValue),
+            "word" => WordTokenizer.Train(text, minCount, maxSize: n ?? int.MaxValue),
             _ => BpeTokenizer.Train(text, n!.Value),
         };
     }
