@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Backprop.Cli.Training;
 using Backprop.IO;
 using Backprop.Text;
+using Spectre.Console;
 
 namespace Backprop.Cli.Text;
 
@@ -179,11 +180,44 @@ internal static class TextTrainCommand
                 human.WriteLine($"step {trainer.Step,7}/{options.Steps}  train loss {e.TrainLoss:F4}  val loss {e.ValLoss:F4}  {e.TokensPerSecond:F0} tokens/s  {total.Elapsed.TotalSeconds:F0} s");
             if (savePath != null) SaveTo(trainer, savePath);
         }
+        // One interval: steps up to the next validation (with a progress bar on an interactive terminal, like 'backprop train').
+        Action? progressStep = null;
+        bool Interval()
+        {
+            do
+            {
+                lossSum += trainer.TrainStep();
+                lossCount++;
+                progressStep?.Invoke();
+            }
+            while (trainer.Step % options.EvalEvery != 0 && trainer.Step < options.Steps && total.Elapsed < deadline);
+            return trainer.Step % options.EvalEvery == 0 || trainer.Step == options.Steps;
+        }
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
         while (trainer.Step < options.Steps && total.Elapsed < deadline)
         {
-            lossSum += trainer.TrainStep();
-            lossCount++;
-            if (trainer.Step % options.EvalEvery == 0 || trainer.Step == options.Steps) Evaluate();
+            bool validate;
+            if (quiet || !console.Profile.Capabilities.Interactive)
+                validate = Interval();
+            else
+            {
+                validate = false;
+                long first = trainer.Step, end = Math.Min(options.Steps, (trainer.Step / options.EvalEvery + 1) * options.EvalEvery);
+                console.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"step {trainer.Step}/{options.Steps}", maxValue: end - first);
+                        progressStep = () =>
+                        {
+                            if (trainer.Step % 20 != 0) return;
+                            task.Value = trainer.Step - first;
+                            task.Description = $"step {trainer.Step}/{options.Steps}  loss {lossSum / Math.Max(lossCount, 1):F4}";
+                        };
+                        validate = Interval();
+                        progressStep = null;
+                    });
+            }
+            if (validate) Evaluate();
         }
         if (trainer.History.Count == 0 || trainer.History[^1].Step != trainer.Step) Evaluate();
         total.Stop();
