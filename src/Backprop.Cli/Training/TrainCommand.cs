@@ -70,6 +70,7 @@ public static partial class TrainCommand
             if (symbol is Argument a) command.Add(a);
             else command.Add((Option)symbol);
         command.SetAction(r => Run(r, o));
+        command.Add(Text.TextTrainCommand.Create());
         return command;
     }
 

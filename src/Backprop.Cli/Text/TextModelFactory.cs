@@ -1,0 +1,34 @@
+using Backprop.Text;
+
+namespace Backprop.Cli.Text;
+
+/// <summary>
+/// The language models 'backprop train text --model NAME' builds: one switch, so a new model is one
+/// line here (its options are already on the command line: --context, --embedding, --layers, --width,
+/// --heads, --dropout).
+/// </summary>
+internal static class TextModelFactory
+{
+    /// <summary>The names --model accepts.</summary>
+    public static readonly string[] Names = ["nlm", "rnn", "lstm", "gru", "gpt"];
+
+    /// <summary>The model <paramref name="o"/> describes over <paramref name="vocabSize"/> tokens.</summary>
+    /// <param name="o">The run's options.</param>
+    /// <param name="vocabSize">Tokens in the tokenizer's vocabulary.</param>
+    /// <param name="boundary">The token that pads before a sequence starts (the boundary of names, else the start token).</param>
+    /// <param name="generator">Random numbers for initialization.</param>
+    public static LanguageModel Create(TextTrainOptions o, int vocabSize, int boundary, Generator generator) =>
+        o.Model switch
+        {
+            "nlm" => new FixedWindowLm(vocabSize, o.Context, o.Embedding, o.Width, boundary, generator),
+            "rnn" or "lstm" or "gru" or "gpt" => throw new CliException(
+                $"--model {o.Model} is not available yet in this build; the models available are: nlm."),
+            _ => throw new CliException($"unknown model '{o.Model}'; expected one of: {string.Join(", ", Names)}."),
+        };
+
+    /// <summary>Whether the model trains on (window, next token) pairs rather than whole sequences.</summary>
+    public static bool TrainsOnWindows(LanguageModel model) => model is FixedWindowLm;
+
+    /// <summary>The longest context the model uses when generating.</summary>
+    public static int MaxContext(TextTrainOptions o) => o.Context;
+}

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Backprop.Cli.Training;
+using Backprop.Data;
+using Backprop.IO;
+using Backprop.NN;
+using Backprop.Optim;
+using Backprop.Text;
+
+namespace Backprop.Cli.Text;
+
+/// <summary>One validation result of a text run.</summary>
+internal readonly record struct TextEval(long Step, double TrainLoss, double ValLoss, double TokensPerSecond);
+
+/// <summary>
+/// The training loop of 'backprop train text': random mini-batches (drawn with replacement by a seeded
+/// generator, like makemore's torch.randint), cross-entropy on every predicted token, cosine decay of
+/// the learning rate from --lr to --lr x --min-lr over --steps, validation every --eval-every steps,
+/// and checkpoints that hold the model, the optimizer, the batch generator and the tokenizer.
+/// </summary>
+internal sealed class TextTrainer
+{
+    /// <summary>The key of the checkpoint's extra metadata that marks a text run and holds its options and tokenizer.</summary>
+    public const string ExtraKey = "text";
+
+    private readonly Generator _batches;
+
+    /// <param name="options">The run's options.</param>
+    /// <param name="tokenizer">The tokenizer recorded in a checkpoint (null: train one on the data).</param>
+    /// <param name="create">Builds the model instead of <see cref="TextModelFactory.Create"/> (tests plug in their own).</param>
+    public TextTrainer(TextTrainOptions options, ITokenizer? tokenizer = null, Func<TextTrainOptions, int, int, Generator, LanguageModel>? create = null)
+    {
+        Options = options;
+        var init = new Generator(options.Seed);
+        _batches = new Generator(options.Seed + 0x9E3779B97F4A7C15UL);
+        // The model decides how it trains (windows or sequences), the data follows.
+        bool windows = options.Model == "nlm";
+        Data = TextData.Load(options, tokenizer, windows);
+        Model = (create ?? TextModelFactory.Create)(options, Data.Tokenizer.VocabSize, Data.Boundary, init);
+        Windows = TextModelFactory.TrainsOnWindows(Model);
+        Optimizer = OptimizerFactory.Create(options.Optimizer, Model.Parameters(), options.Lr, 0, options.WeightDecay);
+    }
+
+    public TextTrainOptions Options { get; }
+    public TextData Data { get; }
+    public LanguageModel Model { get; }
+    public Optimizer Optimizer { get; }
+    public bool Windows { get; }
+    public long Step { get; private set; }
+    public List<TextEval> History { get; } = [];
+
+    /// <summary>Target tokens trained on and the seconds spent in training steps, in this process.</summary>
+    public long Tokens { get; private set; }
+    public double TrainSeconds { get; private set; }
+
+    /// <summary>The learning rate at step <paramref name="step"/> (1-based): cosine from Lr down to Lr x MinLrFraction at the last step.</summary>
+    public double LrAt(long step)
+    {
+        double t = Options.Steps <= 1 ? 1 : Math.Clamp((step - 1) / (double)(Options.Steps - 1), 0, 1);
+        double f = Options.MinLrFraction + (1 - Options.MinLrFraction) * 0.5 * (1 + Math.Cos(Math.PI * t));
+        return Options.Lr * f;
+    }
+
+    /// <summary>Loss of logits [..., V] against targets [...], skipping targets of -1 (padding).</summary>
+    private Tensor LossOf(Tensor x, Tensor y, Reduction reduction)
+    {
+        var logits = Windows ? ((FixedWindowLm)Model).WindowLogits(x) : Model.Logits(x);
+        return Loss.CrossEntropy(logits.Reshape(-1, Model.VocabSize), y.Reshape(-1), reduction, ignoreIndex: -1);
+    }
+
+    /// <summary>One optimizer step on a random batch; returns the batch's mean loss.</summary>
+    public double TrainStep()
+    {
+        Model.Train();
+        Tensor x, y;
+        if (Data.Bptt is BpttBatches streams)
+        {
+            // Chunk k of the pass continues chunk k-1 row by row: the state carries over (detached
+            // after each step); a new pass over the streams starts from a fresh state.
+            int k = (int)(Step % streams.Count);
+            if (k == 0) Model.ResetState();
+            (x, y) = streams[k];
+        }
+        else
+        {
+            // Random windows are unrelated to one another: no state carries between them.
+            Model.ResetState();
+            var indices = new int[Options.BatchSize];
+            for (int i = 0; i < indices.Length; i++) indices[i] = _batches.NextInt(Data.Train.Count);
+            (x, y) = Data.Train.GetBatch(indices);
+        }
+        long targets = Windows ? y.NumElements : y.ToLongArray().Count(v => v >= 0);
+        var sw = Stopwatch.StartNew();
+        double l;
+        using (Tensor.Scope())
+        {
+            Optimizer.Lr = LrAt(Step + 1);
+            var loss = LossOf(x, y, Reduction.Mean);
+            l = loss.ItemDouble();
+            if (!double.IsFinite(l))
+                throw new TrainingDivergedException($"training diverged at step {Step + 1}: the loss became {l}; try a smaller --lr.");
+            Optimizer.ZeroGrad();
+            loss.Backward();
+            Optimizer.Step();
+            Model.DetachState();
+        }
+        Step++;
+        Tokens += targets;
+        TrainSeconds += sw.Elapsed.TotalSeconds;
+        return l;
+    }
+
+    /// <summary>Mean loss per predicted token over the validation set (nats).</summary>
+    public double Validate()
+    {
+        Model.Eval();
+        try
+        {
+            using var _ = Tensor.NoGrad();
+            double sum = 0;
+            long count = 0;
+            int batch = Windows ? 4096 : Math.Max(1, Math.Min(Options.BatchSize, 4096 / Math.Max(1, Options.Context) + 1));
+            var idx = Data.ValidationIndices;
+            for (int at = 0; at < idx.Length; at += batch)
+            {
+                using var scope = Tensor.Scope();
+                Model.ResetState();
+                var (x, y) = Data.Validation.GetBatch(idx.AsSpan(at, Math.Min(batch, idx.Length - at)));
+                sum += LossOf(x, y, Reduction.Sum).ItemDouble();
+                count += Windows ? y.NumElements : y.ToLongArray().Count(v => v >= 0);
+            }
+            Model.ResetState();
+            return sum / Math.Max(count, 1);
+        }
+        finally
+        {
+            Model.Train();
+        }
+    }
+
+    /// <summary>A snapshot for --save: model, optimizer, batch generator, step, options and tokenizer.</summary>
+    public void Save(string path)
+    {
+        var content = CheckpointContent.Capture(Model, Optimizer, generators: [new("batches", _batches)]);
+        content.Step = Step;
+        content.Extra[ExtraKey] = new JsonObject
+        {
+            ["options"] = Options.ToJson(),
+            ["tokenizer"] = Data.Tokenizer.ToJson(),
+            ["boundary"] = Data.Boundary,
+            ["history"] = new JsonArray([.. History.Select(h => (JsonNode)new JsonObject
+            {
+                ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.ValLoss,
+            })]),
+        };
+        Checkpoint.Save(path, content, requireFinite: true);
+    }
+
+    /// <summary>Continues from a checkpoint: weights, optimizer state, batch generator and step.</summary>
+    public void Restore(CheckpointContent content)
+    {
+        content.Restore(Model, Optimizer, generators: [new("batches", _batches)]);
+        Step = content.Step;
+        if (content.Extra[ExtraKey]?["history"] is JsonArray h)
+            foreach (var e in h.OfType<JsonObject>())
+                History.Add(new TextEval((long)(e["step"]?.GetValue<double>() ?? 0), e["train_loss"]?.GetValue<double>() ?? double.NaN, e["val_loss"]?.GetValue<double>() ?? double.NaN, 0));
+    }
+
+    /// <summary>The text section of a checkpoint written by <see cref="Save"/>, or a one-line error.</summary>
+    public static (TextTrainOptions Options, ITokenizer Tokenizer, int Boundary) Recorded(CheckpointContent content, string path, string option)
+    {
+        if (content.Extra[ExtraKey] is not JsonObject t || t["options"] is not JsonObject o || t["tokenizer"] is not JsonObject tj)
+            throw new CliException($"{option} {path}: not a text model checkpoint (it records no text options and tokenizer); was it written by 'backprop train text --save'?");
+        var options = TextTrainOptions.FromJson(o, path);
+        ITokenizer tokenizer;
+        try
+        {
+            tokenizer = Tokenizers.FromJson(tj, path);
+        }
+        catch (FormatException e)
+        {
+            throw new CliException($"{option} {Cli.OneLine(e.Message)}");
+        }
+        int boundary = t["boundary"] is JsonValue b && b.TryGetValue<int>(out int bi) && bi >= 0 && bi < tokenizer.VocabSize
+            ? bi : throw new CliException($"{option} {path}: the recorded boundary token is missing or not in 0..{tokenizer.VocabSize - 1}.");
+        return (options, tokenizer, boundary);
+    }
+}
