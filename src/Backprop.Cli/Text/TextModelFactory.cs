@@ -21,10 +21,23 @@ internal static class TextModelFactory
         o.Model switch
         {
             "nlm" => new FixedWindowLm(vocabSize, o.Context, o.Embedding, o.Width, boundary, generator),
-            "rnn" or "lstm" or "gru" or "gpt" => throw new CliException(
-                $"--model {o.Model} is not available yet in this build; the models available are: nlm."),
+            "gpt" => Wrap(() => new Gpt(vocabSize, o.Context, o.Layers, o.Width, o.Heads, o.Dropout, generator)),
+            "rnn" or "lstm" or "gru" => throw new CliException(
+                $"--model {o.Model} is not available yet in this build; the models available are: nlm, gpt."),
             _ => throw new CliException($"unknown model '{o.Model}'; expected one of: {string.Join(", ", Names)}."),
         };
+
+    private static LanguageModel Wrap(Func<LanguageModel> make)
+    {
+        try
+        {
+            return make();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(e.Message);
+        }
+    }
 
     /// <summary>Whether the model trains on (window, next token) pairs rather than whole sequences.</summary>
     public static bool TrainsOnWindows(LanguageModel model) => model is FixedWindowLm;
