@@ -78,6 +78,7 @@ public static class Cli
         root.Add(SummaryCommand.Create());
         root.Add(ExplainCommand.Create());
         root.Add(Bench.BenchCommand.Create());
+        root.Add(Viz.VizCommand.Create());
         root.SetAction(ShowHelpAndFail);
         return root;
     }

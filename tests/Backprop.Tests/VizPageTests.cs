@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Backprop.Cli.Viz;
+using Backprop.NN;
+using Microsoft.Playwright;
+
+namespace Backprop.Tests;
+
+/// <summary>
+/// A test that needs Debian's chromium (/usr/bin/chromium): skipped where it is missing, unless
+/// BACKPROP_REQUIRE_CHROMIUM=1 (as .ci/run sets), where the missing browser is a failure.
+/// </summary>
+public sealed class ChromiumFactAttribute : FactAttribute
+{
+    /// <summary>The browser the tests drive.</summary>
+    public const string Path = "/usr/bin/chromium";
+
+    /// <summary>Skips when the browser is missing and not required.</summary>
+    public ChromiumFactAttribute()
+    {
+        if (!File.Exists(Path) && Environment.GetEnvironmentVariable("BACKPROP_REQUIRE_CHROMIUM") != "1")
+            Skip = $"no Chromium at {Path} (apt-get install chromium; BACKPROP_REQUIRE_CHROMIUM=1 makes this a failure)";
+    }
+}
+
+/// <summary><c>backprop viz</c>: the token guard, the API, and the page driven in headless Chromium.</summary>
+public class VizPageTests
+{
+    private static async Task<HttpResponseMessage> Get(string url, string? token = null)
+    {
+        using var client = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (token != null) request.Headers.Add("X-Backprop-Token", token);
+        return await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+    }
+
+    [Fact]
+    public async Task EveryRequestWithoutTheTokenIsRefused()
+    {
+        await using var server = await VizServer.StartAsync(0);
+        var root = $"http://127.0.0.1:{server.Port}";
+        Assert.StartsWith(root + "/?t=", server.Url);
+        Assert.Equal(32, server.Token.Length);
+        foreach (var path in new[] { "/", "/app.js", "/api/config", "/api/points", "/events", "/api/export/checkpoint", "/api/export/command", "/nope" })
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await Get(root + path)).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await Get(root + path + "?t=" + server.Token[..^1] + "0")).StatusCode);
+        }
+        using (var client = new HttpClient())
+        {
+            var post = await client.PostAsync(root + "/api/control", new StringContent("{\"action\":\"play\"}", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Forbidden, post.StatusCode);
+            Assert.False(server.Session.Playing);
+        }
+        // With the token: the page (with the token written into its asset links) and the API answer.
+        var page = await (await Get(server.Url)).Content.ReadAsStringAsync();
+        Assert.Contains($"app.js?t={server.Token}", page);
+        Assert.Equal(HttpStatusCode.OK, (await Get(root + "/api/config", server.Token)).StatusCode);
+        var events = await Get(root + "/events", server.Token);
+        Assert.Equal(HttpStatusCode.OK, events.StatusCode);
+        Assert.Equal("text/event-stream", events.Content.Headers.ContentType?.MediaType);
+        events.Dispose();
+    }
+
+    [Fact]
+    public async Task TheServerListensOnLoopbackOnly()
+    {
+        await using var server = await VizServer.StartAsync(0);
+        var addresses = System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners()
+            .Where(e => e.Port == server.Port).ToList();
+        Assert.NotEmpty(addresses);
+        Assert.All(addresses, e => Assert.True(IPAddress.IsLoopback(e.Address), $"listening on {e}"));
+    }
+
+    [Fact]
+    public void CsvErrorsNameTheLine()
+    {
+        var c = new VizConfig { Dataset = "csv" };
+        var e = Assert.Throws<VizException>(() => VizData.Csv("x,y,label\n0,1,0\n1,oops,1\n", c));
+        Assert.Equal("csv line 3: y 'oops' is not a finite number.", e.Message);
+        e = Assert.Throws<VizException>(() => VizData.Csv("0,1,0\n1,2\n", c));
+        Assert.Equal("csv line 2: expected 3 comma-separated fields x,y,label, got 2.", e.Message);
+        var eleven = string.Join("\n", Enumerable.Range(0, 11).Select(i => $"{i},{i},{i}"));
+        e = Assert.Throws<VizException>(() => VizData.Csv(eleven, c));
+        Assert.Equal("csv line 11: label '10' is an 11th class; at most 10 classes are allowed.", e.Message);
+        var ok = VizData.Csv("x,y,c\n" + string.Join("\n", Enumerable.Range(0, 20).Select(i => $"{i},{-i},{(i % 3 == 0 ? "a" : "b")}")), c);
+        Assert.Equal(["a", "b"], ok.ClassNames);
+        Assert.Equal(20, ok.TrainCount + ok.TestCount);
+    }
+
+    /// <summary>The gradient of weight [to, from] of linear layer <paramref name="layer"/> for one train example, computed here with the library directly.</summary>
+    private static double LibraryGradient(VizSession session, int layer, int to, int from, int example)
+    {
+        Sequential model;
+        float[] x;
+        long y;
+        lock (session.Lock)
+        {
+            var copy = session.Copy();
+            model = VizSession.Replica(copy);
+            x = session.TrainInputs.AsSpan(example * session.Inputs, session.Inputs).ToArray();
+            y = session.Data.TrainY[example];
+        }
+        var logits = model.Forward(Tensor.FromArray(x, 1, x.Length));
+        Loss.CrossEntropy(logits, Tensor.FromArray(new[] { y }, 1)).Backward();
+        return model.Layers.OfType<Linear>().ElementAt(layer).Weight.Grad!.GetDouble(to, from);
+    }
+
+    [ChromiumFact]
+    public async Task ThePageTrainsAndShowsTheGradientOfAClickedEdge()
+    {
+        Assert.True(File.Exists(ChromiumFactAttribute.Path), $"BACKPROP_REQUIRE_CHROMIUM=1 but no Chromium at {ChromiumFactAttribute.Path}");
+        await using var server = await VizServer.StartAsync(0);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumFactAttribute.Path, Headless = true, Args = ["--no-sandbox"] });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1360, Height = 980 } });
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync(server.Url);
+        await page.WaitForSelectorAsync("body[data-ready='1']");
+
+        // Through the page's controls: XOR, one hidden layer of 4, then apply.
+        await page.SelectOptionAsync("#dataset", "xor");
+        await page.FillAsync("#hidden", "4");
+        await page.FillAsync("#lr", "0.05");
+        await page.ClickAsync("#apply");
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#diagram canvas.neuron').length === 2 + 4 + 2 && document.getElementById('heatmap').dataset.step === '0'");
+        Assert.Equal([2, 4, 2], server.Session.Sizes);
+        string heat0 = await page.EvalOnSelectorAsync<string>("#heatmap", "c => c.toDataURL()");
+        string edges0 = await page.EvalOnSelectorAsync<string>("#diagram svg", "s => [...s.querySelectorAll('line.edge')].map(e => e.getAttribute('stroke-width')).join(',')");
+
+        // Train: play for a moment, pause, then single steps.
+        await page.ClickAsync("#play");
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('status').dataset.step) >= 20");
+        await page.ClickAsync("#pause");
+        for (int i = 0; i < 3; i++) await page.ClickAsync("#step");
+        long step = server.Session.Step;
+        Assert.False(server.Session.Playing);
+        Assert.True(step >= 23, $"only {step} steps");
+        await page.WaitForFunctionAsync($"() => document.getElementById('heatmap').dataset.step === '{step}' && document.getElementById('diagram').dataset.step === '{step}'");
+        string heat1 = await page.EvalOnSelectorAsync<string>("#heatmap", "c => c.toDataURL()");
+        string edges1 = await page.EvalOnSelectorAsync<string>("#diagram svg", "s => [...s.querySelectorAll('line.edge')].map(e => e.getAttribute('stroke-width')).join(',')");
+        Assert.NotEqual(heat0, heat1);
+        Assert.NotEqual(edges0, edges1);
+
+        // Click the edge from hidden neuron 2 to output 1 for train example 7.
+        await page.FillAsync("#example", "7");
+        await page.DispatchEventAsync("#diagram line.hit[data-layer='1'][data-to='1'][data-from='2']", "click");
+        var grad = await page.WaitForSelectorAsync("#inspect-grad");
+        double shown = double.Parse((await grad!.GetAttributeAsync("data-value"))!, CultureInfo.InvariantCulture);
+        string text = (await grad.TextContentAsync())!;
+        double product = double.Parse((await page.GetAttributeAsync("#inspect-product", "data-value"))!, CultureInfo.InvariantCulture);
+        double expected = LibraryGradient(server.Session, 1, 1, 2, 7);
+        Assert.True(expected != 0, "the chosen weight has a zero gradient: the test would prove little");
+        Assert.Equal(expected, shown, 12);
+        Assert.Equal(expected, double.Parse(text, CultureInfo.InvariantCulture), Math.Abs(expected) * 1e-5);
+        Assert.Equal(expected, product, Math.Abs(expected) * 1e-5 + 1e-9); // the chain-rule product ∂L/∂z · a
+        Assert.Contains("w.Grad", await page.TextContentAsync("#inspect"));
+
+        // The exported command line reflects the page's settings.
+        await page.ClickAsync("#export-command");
+        await page.WaitForFunctionAsync("() => document.getElementById('command').textContent.length > 0");
+        Assert.StartsWith("backprop train xor --model mlp:2-4-2", await page.TextContentAsync("#command"));
+
+        var shot = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "backprop-viz-page.png");
+        await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
+        Console.WriteLine($"screenshot: {shot}");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task InspectReportsTheLibraryGradientAndTheChainRuleProduct()
+    {
+        await using var server = await VizServer.StartAsync(0, new VizConfig { Dataset = "circles", Hidden = [3], Seed = 3 });
+        server.Session.StepMany(5);
+        var json = VizInspect.Run(server.Session.Copy(), "edge", 0, 1, 0, 4, false);
+        double expected = LibraryGradient(server.Session, 0, 1, 0, 4);
+        Assert.Equal(expected, json["grad"]!.GetValue<double>(), 12);
+        // ∂L/∂w = ∂L/∂z · x, and ∂L/∂z = ∂L/∂a · σ'(z) = (Σ_k w_k ∂L/∂z_k) · (1 − tanh²(z)) for tanh
+        Assert.Equal(expected, json["product"]!.GetValue<double>(), 1e-6);
+        double slope = json["slope"]!.GetValue<double>(), dLda = json["dLda"]!.GetValue<double>(), dLdz = json["dLdz"]!.GetValue<double>();
+        Assert.Equal(dLdz, dLda * slope, 1e-6);
+        var neuron = VizInspect.Run(server.Session.Copy(), "neuron", 0, 1, 0, 4, false);
+        double z = neuron["z"]!.GetValue<double>();
+        Assert.Equal(1 - Math.Tanh(z) * Math.Tanh(z), neuron["slope"]!.GetValue<double>(), 1e-6);
+        Assert.Equal(Math.Tanh(z), neuron["value"]!.GetValue<double>(), 1e-6);
+    }
+}
