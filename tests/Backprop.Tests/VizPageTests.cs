@@ -164,10 +164,78 @@ public class VizPageTests
         await page.WaitForFunctionAsync("() => document.getElementById('command').textContent.length > 0");
         Assert.StartsWith("backprop train xor --model mlp:2-4-2", await page.TextContentAsync("#command"));
 
-        var shot = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "backprop-viz-page.png");
+        var shot = System.IO.Path.Combine(ShotDir(), "viz-page.png");
         await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
         Console.WriteLine($"screenshot: {shot}");
+
+        // One browser for both (a launch costs seconds): the other datasets' views on the same page.
+        await OtherViews(page, server);
         Assert.Empty(errors);
+    }
+
+    /// <summary>Where the browser tests write their screenshots (BACKPROP_VIZ_SCREENSHOTS, else the temp folder).</summary>
+    private static string ShotDir() => Environment.GetEnvironmentVariable("BACKPROP_VIZ_SCREENSHOTS") is { Length: > 0 } d ? d : System.IO.Path.GetTempPath();
+
+    private static async Task ApplyAndStep(IPage page, VizServer server, int steps)
+    {
+        await page.ClickAsync("#apply");
+        await page.WaitForFunctionAsync("() => document.getElementById('status').dataset.step === '0'");
+        await page.ClickAsync("#play");
+        await page.WaitForFunctionAsync($"() => Number(document.getElementById('status').dataset.step) >= {steps}");
+        await page.ClickAsync("#pause");
+        long step = server.Session.Step;
+        await page.WaitForFunctionAsync($"() => document.getElementById('status').dataset.step === '{step}'");
+    }
+
+    /// <summary>The same page with the other datasets: the map, the lines of a one-input model, digit images, CSV uploads.</summary>
+    private static async Task OtherViews(IPage page, VizServer server)
+    {
+        string dir = ShotDir();
+
+        // Cities on the map of Western Europe: four classes, the outline drawn under the points.
+        await page.SelectOptionAsync("#dataset", "cities");
+        await page.FillAsync("#hidden", "6");
+        await page.FillAsync("#lr", "0.05");
+        await ApplyAndStep(page, server, 40);
+        Assert.Equal(4, await page.Locator("#legend span").CountAsync());
+        Assert.True(server.Session.Data.Map);
+        await page.Locator("#heat-view").ScreenshotAsync(new() { Path = System.IO.Path.Combine(dir, "viz-cities.png") });
+
+        // Cities by longitude: one input, no hidden layer: the output lines and the softmax curves.
+        await page.SelectOptionAsync("#dataset", "cities-longitude");
+        await page.FillAsync("#hidden", "");
+        await page.FillAsync("#lr", "0.1");
+        await ApplyAndStep(page, server, 30);
+        Assert.Equal([1, 3], server.Session.Sizes);
+        Assert.True(await page.IsVisibleAsync("#line-view"));
+        Assert.False(await page.IsVisibleAsync("#hidden-view"));
+        await page.Locator("#line-view").ScreenshotAsync(new() { Path = System.IO.Path.Combine(dir, "viz-lines.png") });
+
+        // Digits: first-layer weights as images and the PCA of the last hidden layer.
+        await page.SelectOptionAsync("#dataset", "digits");
+        await page.FillAsync("#hidden", "16");
+        await page.FillAsync("#lr", "0.01");
+        await ApplyAndStep(page, server, 10);
+        Assert.Equal([64, 16, 10], server.Session.Sizes);
+        Assert.True(await page.IsVisibleAsync("#images-view"));
+        Assert.True(await page.IsVisibleAsync("#pca-view"));
+        Assert.False(await page.IsVisibleAsync("#heat-view"));
+        Assert.Equal(8 * 44, await page.EvalOnSelectorAsync<int>("#weight-images", "c => c.width"));
+        await page.ScreenshotAsync(new() { Path = System.IO.Path.Combine(dir, "viz-digits.png"), FullPage = true });
+
+        // An uploaded CSV: a malformed line is an error naming it; a good file trains with its own classes.
+        await page.SelectOptionAsync("#dataset", "csv");
+        await page.SetInputFilesAsync("#csv", new FilePayload { Name = "bad.csv", MimeType = "text/csv", Buffer = Encoding.UTF8.GetBytes("x,y,label\n0,1,a\n2,two,b\n") });
+        await page.ClickAsync("#apply");
+        await page.WaitForFunctionAsync("() => document.getElementById('error').textContent.includes('csv line 3')");
+        Assert.Equal("error: csv line 3: y 'two' is not a finite number.", await page.TextContentAsync("#error"));
+        var good = string.Join("\n", Enumerable.Range(0, 90).Select(i => $"{Math.Cos(i):R},{Math.Sin(i * 1.3):R},{new[] { "red", "green", "blue" }[i % 3]}"));
+        await page.SetInputFilesAsync("#csv", new FilePayload { Name = "good.csv", MimeType = "text/csv", Buffer = Encoding.UTF8.GetBytes(good) });
+        await page.FillAsync("#hidden", "5");
+        await ApplyAndStep(page, server, 5);
+        Assert.Equal("", await page.TextContentAsync("#error"));
+        Assert.Equal(["red", "green", "blue"], server.Session.Data.ClassNames);
+        Assert.Equal(3, await page.Locator("#legend span").CountAsync());
     }
 
     [Fact]

@@ -334,7 +334,9 @@ public sealed class VizSession : IDisposable
             if (_disposed) return;
             try
             {
-                TrainStep();
+                // Checked under the lock, so that no step follows a Pause that has returned.
+                lock (_gate)
+                    if (_play.IsSet) TrainStep();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

@@ -200,6 +200,12 @@ function drawDiagram(s) {
     e.setAttribute('stroke-opacity', (0.25 + 0.75 * m).toFixed(2));
   }
   $('diagram').dataset.step = s.step;
+  if (s.images) {
+    // Image models: each first-layer neuron's thumbnail is its weights as an image.
+    const side = s.images.side, w = s.images.weights;
+    for (const c of document.querySelectorAll('#diagram canvas.neuron[data-layer="0"]'))
+      c.getContext('2d').drawImage(weightImage(w, +c.dataset.neuron, side), 0, 0, 32, 32);
+  }
   if (!s.neurons) return;
   for (const c of document.querySelectorAll('#diagram canvas.neuron')) {
     const layer = s.neurons[+c.dataset.layer + 1], n = layer && layer[+c.dataset.neuron];
@@ -325,6 +331,21 @@ function drawLines(line) {
   ctx.fillText(`x from ${line.xs[0].toFixed(1)} to ${line.xs[n - 1].toFixed(1)}`, W - 110, H - 2);
 }
 
+// Neuron j's incoming weights as a side x side image: blue positive, orange negative.
+function weightImage(w, j, side) {
+  const img = new ImageData(side, side);
+  let m = 1e-9;
+  for (let p = 0; p < side * side; p++) m = Math.max(m, Math.abs(w[j * side * side + p]));
+  for (let p = 0; p < side * side; p++) {
+    const v = w[j * side * side + p] / m, col = v >= 0 ? [30, 110, 200] : [240, 120, 20];
+    for (let c = 0; c < 3; c++) img.data[4 * p + c] = Math.round(255 + (col[c] - 255) * Math.abs(v));
+    img.data[4 * p + 3] = 255;
+  }
+  const off = document.createElement('canvas'); off.width = off.height = side;
+  off.getContext('2d').putImageData(img, 0, 0);
+  return off;
+}
+
 function drawImages(s) {
   $('images-view').classList.toggle('hidden', !s.images);
   $('pca-view').classList.toggle('hidden', !s.pca);
@@ -333,20 +354,9 @@ function drawImages(s) {
     const cv = $('weight-images'), ctx = cv.getContext('2d'), cell = 42, perRow = 8;
     cv.height = Math.ceil(shown / perRow) * (cell + 2);
     cv.width = perRow * (cell + 2);
-    for (let j = 0; j < shown; j++) {
-      const img = new ImageData(side, side);
-      let m = 1e-9;
-      for (let p = 0; p < side * side; p++) m = Math.max(m, Math.abs(w[j * side * side + p]));
-      for (let p = 0; p < side * side; p++) {
-        const v = w[j * side * side + p] / m, col = v >= 0 ? [30, 110, 200] : [240, 120, 20];
-        for (let c = 0; c < 3; c++) img.data[4 * p + c] = Math.round(255 + (col[c] - 255) * Math.abs(v));
-        img.data[4 * p + 3] = 255;
-      }
-      const off = document.createElement('canvas'); off.width = off.height = side;
-      off.getContext('2d').putImageData(img, 0, 0);
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(off, (j % perRow) * (cell + 2), Math.floor(j / perRow) * (cell + 2), cell, cell);
-    }
+    ctx.imageSmoothingEnabled = false;
+    for (let j = 0; j < shown; j++)
+      ctx.drawImage(weightImage(w, j, side), (j % perRow) * (cell + 2), Math.floor(j / perRow) * (cell + 2), cell, cell);
   }
   if (s.pca) scatter($('pca'), s.pca.pts, s.pca.labels, 2, 0);
 }
