@@ -135,9 +135,9 @@ public class VizPageTests
         await page.ClickAsync("#play");
         await page.WaitForFunctionAsync("() => Number(document.getElementById('status').dataset.step) >= 20");
         await page.ClickAsync("#pause");
+        await SettledStep(page, server);
         for (int i = 0; i < 3; i++) await page.ClickAsync("#step");
-        long step = server.Session.Step;
-        Assert.False(server.Session.Playing);
+        long step = await SettledStep(page, server);
         Assert.True(step >= 23, $"only {step} steps");
         await page.WaitForFunctionAsync($"() => document.getElementById('heatmap').dataset.step === '{step}' && document.getElementById('diagram').dataset.step === '{step}'");
         string heat1 = await page.EvalOnSelectorAsync<string>("#heatmap", "c => c.toDataURL()");
@@ -164,6 +164,8 @@ public class VizPageTests
         await page.WaitForFunctionAsync("() => document.getElementById('command').textContent.length > 0");
         Assert.StartsWith("backprop train xor --model mlp:2-4-2", await page.TextContentAsync("#command"));
 
+        await page.Locator("#net-view").ScreenshotAsync(new() { Path = System.IO.Path.Combine(ShotDir(), "viz-network.png") });
+        await page.Locator("#inspect-view").ScreenshotAsync(new() { Path = System.IO.Path.Combine(ShotDir(), "viz-inspect.png") });
         var shot = System.IO.Path.Combine(ShotDir(), "viz-page.png");
         await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
         Console.WriteLine($"screenshot: {shot}");
@@ -183,8 +185,16 @@ public class VizPageTests
         await page.ClickAsync("#play");
         await page.WaitForFunctionAsync($"() => Number(document.getElementById('status').dataset.step) >= {steps}");
         await page.ClickAsync("#pause");
-        long step = server.Session.Step;
+        long step = await SettledStep(page, server);
         await page.WaitForFunctionAsync($"() => document.getElementById('status').dataset.step === '{step}'");
+    }
+
+    /// <summary>The step count once the page's requests have been answered (a click returns before its request does).</summary>
+    private static async Task<long> SettledStep(IPage page, VizServer server)
+    {
+        await page.WaitForFunctionAsync("() => document.body.dataset.busy === '0'");
+        Assert.False(server.Session.Playing);
+        lock (server.Session.Lock) return server.Session.Step; // after the step in progress, if any
     }
 
     /// <summary>The same page with the other datasets: the map, the lines of a one-input model, digit images, CSV uploads.</summary>
@@ -221,7 +231,8 @@ public class VizPageTests
         Assert.True(await page.IsVisibleAsync("#pca-view"));
         Assert.False(await page.IsVisibleAsync("#heat-view"));
         Assert.Equal(8 * 44, await page.EvalOnSelectorAsync<int>("#weight-images", "c => c.width"));
-        await page.ScreenshotAsync(new() { Path = System.IO.Path.Combine(dir, "viz-digits.png"), FullPage = true });
+        await page.Locator("#images-view").ScreenshotAsync(new() { Path = System.IO.Path.Combine(dir, "viz-digit-weights.png") });
+        await page.Locator("#pca-view").ScreenshotAsync(new() { Path = System.IO.Path.Combine(dir, "viz-digit-pca.png") });
 
         // An uploaded CSV: a malformed line is an error naming it; a good file trains with its own classes.
         await page.SelectOptionAsync("#dataset", "csv");
@@ -236,6 +247,32 @@ public class VizPageTests
         Assert.Equal("", await page.TextContentAsync("#error"));
         Assert.Equal(["red", "green", "blue"], server.Session.Data.ClassNames);
         Assert.Equal(3, await page.Locator("#legend span").CountAsync());
+    }
+
+    [Fact]
+    public async Task TheExportedCheckpointRestoresTheModelAndRecordsTheConfig()
+    {
+        await using var server = await VizServer.StartAsync(0, new VizConfig { Dataset = "xor", Hidden = [3], Seed = 2 });
+        server.Session.StepMany(4);
+        using var client = new HttpClient();
+        client.DefaultRequestHeaders.Add("X-Backprop-Token", server.Token);
+        var bytes = await client.GetByteArrayAsync($"http://127.0.0.1:{server.Port}/api/export/checkpoint");
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"viz-export-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            await File.WriteAllBytesAsync(path, bytes);
+            var model = new Sequential(new Linear(2, 3), new Tanh(), new Linear(3, 2));
+            var content = Backprop.IO.Checkpoint.Load(path, model);
+            Assert.Equal(4, content.Step);
+            Assert.Equal("xor", content.Extra["viz"]!["dataset"]!.GetValue<string>());
+            Assert.StartsWith("backprop train xor --model mlp:2-3-2 --activation tanh", content.Extra["command"]!.GetValue<string>());
+            lock (server.Session.Lock)
+                Assert.Equal(server.Session.Layers[1].Weight.ToArray(), ((Linear)model.Layers.ElementAt(2)).Weight.ToArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

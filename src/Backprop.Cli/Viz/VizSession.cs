@@ -320,10 +320,23 @@ public sealed class VizSession : IDisposable
         return string.Join(" ", parts) + (notes.Count > 0 ? "   # " + string.Join("; ", notes) : "");
     }
 
-    /// <summary>Writes the current model as a checkpoint (safetensors) to <paramref name="path"/>.</summary>
+    /// <summary>
+    /// Writes a checkpoint (one safetensors file, <see cref="Backprop.IO.Checkpoint"/>) of the model and
+    /// the optimizer's state at this step, with the page's configuration under <c>extra.viz</c> and the
+    /// equivalent <c>backprop train</c> command line under <c>extra.command</c>.
+    /// </summary>
     public void SaveCheckpoint(string path)
     {
-        lock (_gate) Model.Save(path);
+        lock (_gate)
+        {
+            var content = Backprop.IO.CheckpointContent.Capture(Model, Optimizer, null, null, null);
+            content.Epoch = Epoch;
+            content.Step = Step;
+            content.Extra["viz"] = System.Text.Json.JsonSerializer.SerializeToNode(Config, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+            content.Extra["command"] = TrainCommandLine();
+            content.Extra["classes"] = new System.Text.Json.Nodes.JsonArray([.. Data.ClassNames.Select(n => (System.Text.Json.Nodes.JsonNode)n)]);
+            Backprop.IO.Checkpoint.Save(path, content);
+        }
     }
 
     private void Loop()

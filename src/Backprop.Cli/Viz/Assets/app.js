@@ -8,10 +8,15 @@ const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [
 const rgb = (c, a) => `rgba(${c[0]},${c[1]},${c[2]},${a === undefined ? 1 : a})`;
 let options = null, points = null, state = null, selected = null, prevHidden = null, hiddenAnim = null;
 
+let busy = 0; // requests in flight, shown as body[data-busy] (tests wait for 0)
 async function api(path, body) {
   const url = path + (path.includes('?') ? '&' : '?') + 't=' + encodeURIComponent(T);
-  const r = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await r.text();
+  document.body.dataset.busy = ++busy;
+  let r, text;
+  try {
+    r = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    text = await r.text();
+  } finally { document.body.dataset.busy = --busy; }
   let json = null;
   try { json = JSON.parse(text); } catch { json = { text }; }
   if (!r.ok) { showError(json.error || text); throw new Error(json.error || text); }
