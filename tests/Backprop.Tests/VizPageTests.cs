@@ -75,6 +75,20 @@ public class VizPageTests
     }
 
     [Fact]
+    public async Task APortInUseIsAOneLineError()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var stderr = new StringWriter();
+        // On a run that wrongly starts, the command would serve until Ctrl+C: bound the wait.
+        var run = Task.Run(() => Cli.Cli.Run(["viz", "--port", port.ToString(CultureInfo.InvariantCulture)], TextWriter.Null, stderr));
+        Assert.True(await Task.WhenAny(run, Task.Delay(30000)) == run, "viz started on a port in use");
+        Assert.Equal(2, await run);
+        Assert.StartsWith($"error: --port {port}: cannot listen on 127.0.0.1:{port} (", stderr.ToString());
+    }
+
+    [Fact]
     public void CsvErrorsNameTheLine()
     {
         var c = new VizConfig { Dataset = "csv" };

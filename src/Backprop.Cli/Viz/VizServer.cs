@@ -67,7 +67,16 @@ public sealed class VizServer : IAsyncDisposable
         var app = builder.Build();
         var server = new VizServer(app, new VizSession(config ?? new VizConfig()), token);
         server.Map();
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            server.Session.Dispose();
+            await app.DisposeAsync();
+            throw;
+        }
         var address = app.Urls.First();
         server.Port = new Uri(address).Port;
         server.Url = $"http://127.0.0.1:{server.Port}/?t={token}";
