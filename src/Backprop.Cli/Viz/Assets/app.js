@@ -279,7 +279,7 @@ function drawCurves(h) {
   ctx.fillText(`train loss ${last.trainLoss.toFixed(3)} acc ${(100 * last.trainAcc).toFixed(1)}%   test loss ${last.testLoss.toFixed(3)} acc ${(100 * last.testAcc).toFixed(1)}%`, 34, 22);
 }
 
-function scatter(cv, pts, labels, dims, angle) {
+function scatter(cv, pts, labels, dims, angle, names) {
   const ctx = cv.getContext('2d'), W = cv.width, H = cv.height, n = labels.length;
   ctx.clearRect(0, 0, W, H);
   const xy = [];
@@ -290,10 +290,22 @@ function scatter(cv, pts, labels, dims, angle) {
   }
   const mx = Math.max(1e-6, ...xy.map(p => Math.abs(p[0]))), my = Math.max(1e-6, ...xy.map(p => Math.abs(p[1])));
   ctx.strokeStyle = '#eee'; ctx.beginPath(); ctx.moveTo(W / 2, 0); ctx.lineTo(W / 2, H); ctx.moveTo(0, H / 2); ctx.lineTo(W, H / 2); ctx.stroke();
+  const sums = {};
   xy.forEach(([x, y], i) => {
-    ctx.fillStyle = rgb(PALETTE[labels[i] % 10], 0.8);
-    ctx.beginPath(); ctx.arc(W / 2 + x / mx * (W / 2 - 8), H / 2 - y / my * (H / 2 - 8), 2.5, 0, 2 * Math.PI); ctx.fill();
+    const px = W / 2 + x / mx * (W / 2 - 8), py = H / 2 - y / my * (H / 2 - 8), c = labels[i];
+    ctx.fillStyle = rgb(PALETTE[c % 10], 0.8);
+    ctx.beginPath(); ctx.arc(px, py, 2.5, 0, 2 * Math.PI); ctx.fill();
+    const t = sums[c] || (sums[c] = [0, 0, 0]); t[0] += px; t[1] += py; t[2]++;
   });
+  if (!names) return;
+  // each class's name at the mean of its points
+  ctx.font = 'bold 14px sans-serif'; ctx.textAlign = 'center'; ctx.lineWidth = 3; ctx.strokeStyle = '#fff';
+  for (const c in sums) {
+    const [sx, sy, n] = sums[c];
+    ctx.fillStyle = rgb(PALETTE[c % 10]);
+    ctx.strokeText(names[c], sx / n, sy / n + 5); ctx.fillText(names[c], sx / n, sy / n + 5);
+  }
+  ctx.textAlign = 'start'; ctx.lineWidth = 1;
 }
 
 // The hidden view moves smoothly from the previous frame's points to the new ones (and a 3-D view turns).
@@ -306,7 +318,7 @@ function drawHidden(hv) {
   if (hiddenAnim) cancelAnimationFrame(hiddenAnim);
   const frame = now => {
     const t = Math.min(1, (now - start) / 220), pts = hv.pts.map((v, i) => from[i] + (v - from[i]) * t);
-    scatter($('hidden-canvas'), pts, hv.labels, hv.dims, now / 2000);
+    scatter($('hidden-canvas'), pts, hv.labels, hv.dims, now / 2000, points.classes);
     if (t < 1 || hv.dims === 3) hiddenAnim = requestAnimationFrame(frame);
   };
   hiddenAnim = requestAnimationFrame(frame);
@@ -363,7 +375,7 @@ function drawImages(s) {
     for (let j = 0; j < shown; j++)
       ctx.drawImage(weightImage(w, j, side), (j % perRow) * (cell + 2), Math.floor(j / perRow) * (cell + 2), cell, cell);
   }
-  if (s.pca) scatter($('pca'), s.pca.pts, s.pca.labels, 2, 0);
+  if (s.pca) scatter($('pca'), s.pca.pts, s.pca.labels, 2, 0, points.classes);
 }
 
 function render(s) {
