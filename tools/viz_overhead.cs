@@ -40,12 +40,15 @@ for (int r = 0; r < rounds; r++)
     Console.WriteLine($"round {r + 1}: no page {without[^1]:F0} steps/s, page open {with[^1]:F0} steps/s (page showed step {frames})");
 }
 double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
-// The publisher's cost per frame (copy under the lock, then the views and the JSON), on this thread.
+// The publisher's cost per frame (copy under the lock, then the views and the JSON), as CPU time of
+// this process with training paused, so that other load on the machine does not count.
 var views = new VizViews();
-var cpu = Process.GetCurrentProcess();
-var frameClock = Stopwatch.StartNew();
+TimeSpan Cpu() { var p = Process.GetCurrentProcess(); p.Refresh(); return p.TotalProcessorTime; }
+const int frameCount = 40;
 var lockClock = new Stopwatch();
-for (int i = 0; i < 20; i++)
+var cpu0 = Cpu();
+var frameClock = Stopwatch.StartNew();
+for (int i = 0; i < frameCount; i++)
 {
     server.Session.StepMany(1);
     lockClock.Start();
@@ -53,5 +56,10 @@ for (int i = 0; i < 20; i++)
     lockClock.Stop();
     _ = views.Build(server.Session, copy).ToJsonString();
 }
-Console.WriteLine($"one frame: {frameClock.Elapsed.TotalMilliseconds / 20:F1} ms wall (of which the copy under the training lock {lockClock.Elapsed.TotalMilliseconds / 20:F2} ms); at {VizServer.FramesPerSecond} frames/s");
+double frameCpu = (Cpu() - cpu0).TotalMilliseconds / frameCount, frameWall = frameClock.Elapsed.TotalMilliseconds / frameCount;
+cpu0 = Cpu();
+server.Session.StepMany(1000);
+double stepCpu = (Cpu() - cpu0).TotalMilliseconds / 1000;
+Console.WriteLine($"one frame: {frameCpu - stepCpu:F2} ms CPU ({frameWall:F1} ms wall), of which the copy under the training lock {lockClock.Elapsed.TotalMilliseconds / frameCount:F3} ms; " +
+    $"one training step: {stepCpu:F3} ms CPU; at {VizServer.FramesPerSecond} frames/s the publisher uses {(frameCpu - stepCpu) * VizServer.FramesPerSecond / 10:F1}% of one core");
 Console.WriteLine($"median: no page {Median(without):F0} steps/s, page open {Median(with):F0} steps/s, ratio {Median(with) / Median(without):F3}");
