@@ -56,7 +56,7 @@ public sealed class VizServer : IAsyncDisposable
     public static async Task<VizServer> StartAsync(int port, VizConfig? config = null)
     {
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Backprop.Cli" });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Backprop.Cli", ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {

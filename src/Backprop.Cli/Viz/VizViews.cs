@@ -80,11 +80,12 @@ public sealed class VizViews
 
     private static double R(double v) => double.IsFinite(v) ? Math.Round(v, 5) : -1;
 
-    private static JsonArray Arr(IEnumerable<int> v) => new([.. v.Select(x => (JsonNode)x)]);
+    // Arrays are wrapped whole (one node each, written by the serializer) rather than a node per number: a frame holds tens of thousands.
+    private static JsonNode Arr(IEnumerable<int> v) => JsonValue.Create(v.ToArray(), VizJson.Default.Int32Array)!;
 
-    private static JsonArray Arr(IEnumerable<float> v) => new([.. v.Select(x => (JsonNode)(float.IsFinite(x) ? x : 0))]);
+    private static JsonNode Arr(IEnumerable<float> v) => JsonValue.Create(v.Select(x => float.IsFinite(x) ? x : 0).ToArray(), VizJson.Default.SingleArray)!;
 
-    private static JsonArray Arrays(float[][] v) => new([.. v.Select(a => (JsonNode)Arr(a))]);
+    private static JsonArray Arrays(float[][] v) => new([.. v.Select(a => Arr(a))]);
 
     /// <summary>Each layer's output on <paramref name="x"/>: [inputs, z1, a1, z2, a2, ..., logits].</summary>
     public static List<Tensor> Layers(Sequential model, Tensor x)
@@ -242,6 +243,11 @@ public sealed class VizViews
         };
     }
 }
+
+/// <summary>Serializer metadata for the frame's number arrays.</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(int[]))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(float[]))]
+internal sealed partial class VizJson : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Principal components by power iteration, with the signs kept from one frame to the next.</summary>
 public static class Pca

@@ -315,13 +315,15 @@ function drawHidden(hv) {
   $('hidden-title').textContent = hv.method === 'pca' ? "First hidden layer's view (PCA of its activations)" : `First hidden layer's view (its ${hv.dims === 3 ? '3-D' : '2-D'} activations)`;
   const from = prevHidden && prevHidden.pts.length === hv.pts.length ? prevHidden.pts : hv.pts, start = performance.now();
   prevHidden = hv;
-  if (hiddenAnim) cancelAnimationFrame(hiddenAnim);
-  const frame = now => {
-    const t = Math.min(1, (now - start) / 220), pts = hv.pts.map((v, i) => from[i] + (v - from[i]) * t);
+  // A few in-between pictures (every 50 ms, not every display frame): the browser's drawing takes
+  // CPU that, on a small machine, training would otherwise have.
+  if (hiddenAnim) clearTimeout(hiddenAnim);
+  const frame = () => {
+    const now = performance.now(), t = Math.min(1, (now - start) / 200), pts = hv.pts.map((v, i) => from[i] + (v - from[i]) * t);
     scatter($('hidden-canvas'), pts, hv.labels, hv.dims, now / 2000, points.classes);
-    if (t < 1 || hv.dims === 3) hiddenAnim = requestAnimationFrame(frame);
+    if (t < 1 || hv.dims === 3) hiddenAnim = setTimeout(frame, t < 1 ? 50 : 100);
   };
-  hiddenAnim = requestAnimationFrame(frame);
+  frame();
 }
 
 function drawLines(line) {
