@@ -260,6 +260,7 @@ public class VizPageTests
         await ApplyAndStep(page, server, 5);
         Assert.Equal("", await page.TextContentAsync("#error"));
         Assert.Equal(["red", "green", "blue"], server.Session.Data.ClassNames);
+        Assert.Equal(["x", "y"], server.Session.Config.Features); // y is back after the one-input dataset
         Assert.Equal(3, await page.Locator("#legend span").CountAsync());
     }
 

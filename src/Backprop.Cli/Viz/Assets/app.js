@@ -400,7 +400,13 @@ async function main() {
   applyOptions(await api('/api/config'));
   await loadPoints();
   $('apply').onclick = apply;
-  $('dataset').onchange = () => $('csv-row').classList.toggle('hidden', $('dataset').value !== 'csv');
+  $('dataset').onchange = () => {
+    const d = $('dataset').value;
+    $('csv-row').classList.toggle('hidden', d !== 'csv');
+    // Leaving the one-input dataset: give the plane back its y.
+    const y = document.querySelector('#features input[data-feature="y"]');
+    if (d !== 'cities-longitude' && y && !document.querySelector('#features input[data-feature*="y"]:checked')) y.checked = true;
+  };
   $('play').onclick = () => control('play');
   $('pause').onclick = () => control('pause');
   $('step').onclick = () => control('step');
