@@ -79,6 +79,7 @@ public static class Cli
         root.Add(ExplainCommand.Create());
         root.Add(Bench.BenchCommand.Create());
         root.Add(Text.GenerateCommand.Create());
+        root.Add(Viz.VizCommand.Create());
         root.SetAction(ShowHelpAndFail);
         return root;
     }

@@ -1,0 +1,297 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Backprop.Cli.Viz;
+
+/// <summary>
+/// The page of <c>backprop viz</c>: Kestrel on 127.0.0.1 only, every request (page, assets, API
+/// and the Server-Sent Events stream) must carry the random token of the printed URL (query
+/// <c>t</c> or header <c>X-Backprop-Token</c>), else 403. Training runs on the session's thread;
+/// a publisher thread turns copies of the model into the page's state at most
+/// <see cref="FramesPerSecond"/> times a second, and only while a page is connected, into one
+/// bounded channel per page that drops stale frames, so a slow page never holds up training.
+/// </summary>
+public sealed class VizServer : IAsyncDisposable
+{
+    /// <summary>Most frames a second sent to the page.</summary>
+    public const int FramesPerSecond = 4;
+
+    private readonly WebApplication _app;
+    private readonly List<Channel<string>> _clients = [];
+    private readonly VizViews _views = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _publisher;
+    private volatile bool _forceFrame = true;
+
+    private VizServer(WebApplication app, VizSession session, string token)
+    {
+        _app = app;
+        Session = session;
+        Token = token;
+    }
+
+    /// <summary>The training session.</summary>
+    public VizSession Session { get; }
+
+    /// <summary>The secret every request must present.</summary>
+    public string Token { get; }
+
+    /// <summary>The page's address, with the token.</summary>
+    public string Url { get; private set; } = "";
+
+    /// <summary>The port listened on.</summary>
+    public int Port { get; private set; }
+
+    /// <summary>Starts the server on 127.0.0.1:<paramref name="port"/> (0: any free port).</summary>
+    public static async Task<VizServer> StartAsync(int port, VizConfig? config = null)
+    {
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Backprop.Cli", ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, port);
+            k.AddServerHeader = false;
+        });
+        builder.Services.Configure<KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = 16 << 20);
+        var app = builder.Build();
+        var server = new VizServer(app, new VizSession(config ?? new VizConfig()), token);
+        server.Map();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            server.Session.Dispose();
+            await app.DisposeAsync();
+            throw;
+        }
+        var address = app.Urls.First();
+        server.Port = new Uri(address).Port;
+        server.Url = $"http://127.0.0.1:{server.Port}/?t={token}";
+        server._publisher = new Thread(server.Publish) { IsBackground = true, Name = "backprop viz publisher" };
+        server._publisher.Start();
+        return server;
+    }
+
+    private bool Authorized(HttpContext c)
+    {
+        string? given = c.Request.Query["t"];
+        if (string.IsNullOrEmpty(given)) given = c.Request.Headers["X-Backprop-Token"];
+        return given != null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(Token));
+    }
+
+    private void Map()
+    {
+        _app.Use(async (c, next) =>
+        {
+            if (!Authorized(c))
+            {
+                c.Response.StatusCode = 403;
+                await c.Response.WriteAsync("403: this page needs the token of the URL that 'backprop viz' printed.\n");
+                return;
+            }
+            c.Response.Headers.CacheControl = "no-store";
+            c.Response.Headers["X-Content-Type-Options"] = "nosniff";
+            await next();
+        });
+        _app.MapGet("/", () => Results.Text(Asset("index.html").Replace("{{TOKEN}}", Token, StringComparison.Ordinal), "text/html; charset=utf-8"));
+        _app.MapGet("/app.js", () => Results.Text(Asset("app.js"), "text/javascript; charset=utf-8"));
+        _app.MapGet("/app.css", () => Results.Text(Asset("app.css"), "text/css; charset=utf-8"));
+        _app.MapGet("/europe.js", () => Results.Text(Asset("europe.js"), "text/javascript; charset=utf-8"));
+        _app.MapGet("/api/config", () => Results.Text(ConfigJson().ToJsonString(), "application/json"));
+        _app.MapPost("/api/config", async (HttpContext c) =>
+        {
+            var body = await JsonNode.ParseAsync(c.Request.Body) as JsonObject ?? throw new VizException("expected a JSON object.");
+            return Guard(() =>
+            {
+                var config = body["config"].Deserialize<VizConfig>(JsonOptions) ?? throw new VizException("no config given.");
+                string? csv = body["csv"]?.GetValue<string>() ?? (config.Dataset == "csv" ? Session.Csv : null);
+                Session.Reset(config, csv);
+                Session.Error = null;
+                _views.Clear();
+                _forceFrame = true;
+                return ConfigJson();
+            });
+        });
+        _app.MapPost("/api/control", async (HttpContext c) =>
+        {
+            var body = await JsonNode.ParseAsync(c.Request.Body) as JsonObject ?? throw new VizException("expected a JSON object.");
+            return Guard(() =>
+            {
+                string action = body["action"]?.GetValue<string>() ?? "";
+                switch (action)
+                {
+                    case "play": Session.Play(); break;
+                    case "pause": Session.Pause(); break;
+                    case "step":
+                        Session.Pause();
+                        Session.StepMany(Math.Clamp(body["steps"]?.GetValue<int>() ?? 1, 1, 1000));
+                        break;
+                    case "reset":
+                        Session.Reset(Session.Config, Session.Csv);
+                        _views.Clear();
+                        break;
+                    default: throw new VizException($"unknown action '{action}'; expected play, pause, step or reset.");
+                }
+                _forceFrame = true;
+                return new JsonObject { ["step"] = Session.Step, ["playing"] = Session.Playing };
+            });
+        });
+        _app.MapPost("/api/inspect", async (HttpContext c) =>
+        {
+            var b = await JsonNode.ParseAsync(c.Request.Body) as JsonObject ?? throw new VizException("expected a JSON object.");
+            return Guard(() => VizInspect.Run(Session.Copy(), b["kind"]?.GetValue<string>() ?? "edge", Int(b, "layer"), Int(b, "to"), Int(b, "from"),
+                Int(b, "example"), b["split"]?.GetValue<string>() == "test"));
+        });
+        _app.MapGet("/api/points", () => Results.Text(PointsJson().ToJsonString(), "application/json"));
+        _app.MapGet("/api/export/command", () => Results.Text(Session.TrainCommandLine() + "\n", "text/plain; charset=utf-8"));
+        _app.MapGet("/api/export/checkpoint", () =>
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"backprop-viz-{Guid.NewGuid():N}.safetensors");
+            try
+            {
+                Session.SaveCheckpoint(path);
+                var bytes = File.ReadAllBytes(path);
+                return Results.File(bytes, "application/octet-stream", $"viz-{Session.Config.Dataset}-step{Session.Step}.safetensors");
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        });
+        _app.MapGet("/events", async (HttpContext c) =>
+        {
+            c.Response.ContentType = "text/event-stream";
+            c.Response.Headers["X-Accel-Buffering"] = "no";
+            var channel = Channel.CreateBounded<string>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+            lock (_clients) _clients.Add(channel);
+            _forceFrame = true;
+            try
+            {
+                await c.Response.WriteAsync(": connected\n\n", c.RequestAborted);
+                await c.Response.Body.FlushAsync(c.RequestAborted);
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(c.RequestAborted, _stop.Token);
+                await foreach (var frame in channel.Reader.ReadAllAsync(stop.Token))
+                {
+                    await c.Response.WriteAsync("data: " + frame + "\n\n", stop.Token);
+                    await c.Response.Body.FlushAsync(stop.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                lock (_clients) _clients.Remove(channel);
+            }
+        });
+    }
+
+    private static int Int(JsonObject b, string name) => b[name]?.GetValue<int>() ?? 0;
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    private static IResult Guard(Func<JsonObject> f)
+    {
+        try
+        {
+            return Results.Text(f().ToJsonString(), "application/json");
+        }
+        catch (Exception e) when (e is VizException or Data.DataFormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException or FormatException or JsonException or ArgumentException)
+        {
+            return Results.Text(new JsonObject { ["error"] = Cli.OneLine(e.Message) }.ToJsonString(), "application/json", statusCode: 400);
+        }
+    }
+
+    private JsonObject ConfigJson() => new()
+    {
+        ["config"] = JsonSerializer.SerializeToNode(Session.Config, JsonOptions),
+        ["datasets"] = new JsonArray([.. VizData.Names.Select(n => (JsonNode)n)]),
+        ["features"] = new JsonArray([.. VizData.FeatureNames.Select(n => (JsonNode)n)]),
+        ["activations"] = new JsonArray([.. NN.Activation.Names.Select(n => (JsonNode)n)]),
+        ["optimizers"] = new JsonArray([.. Training.OptimizerFactory.Names.Select(n => (JsonNode)n)]),
+        ["losses"] = new JsonArray("cross-entropy", "mse"),
+        ["command"] = Session.TrainCommandLine(),
+    };
+
+    private JsonObject PointsJson()
+    {
+        var d = Session.Data;
+        int show = d.Kind == VizKind.Image ? 0 : 2000;
+        return new JsonObject
+        {
+            ["version"] = Session.Version,
+            ["kind"] = d.Kind.ToString().ToLowerInvariant(),
+            ["dims"] = d.Dims,
+            ["box"] = new JsonArray([.. d.Box.Select(v => (JsonNode)v)]),
+            ["map"] = d.Map,
+            ["classes"] = new JsonArray([.. d.ClassNames.Select(n => (JsonNode)n)]),
+            ["features"] = new JsonArray([.. (d.Kind == VizKind.Image ? [] : Session.Config.Features).Select(n => (JsonNode)n)]),
+            ["train"] = new JsonArray([.. d.TrainX.Take(show * d.Dims).Select(v => (JsonNode)v)]),
+            ["trainY"] = new JsonArray([.. d.TrainY.Take(show).Select(v => (JsonNode)v)]),
+            ["test"] = new JsonArray([.. d.TestX.Take(show * d.Dims).Select(v => (JsonNode)v)]),
+            ["testY"] = new JsonArray([.. d.TestY.Take(show).Select(v => (JsonNode)v)]),
+            ["trainCount"] = d.TrainCount,
+            ["testCount"] = d.TestCount,
+        };
+    }
+
+    /// <summary>The publisher: a frame when the model changed, at most <see cref="FramesPerSecond"/> a second, only while a page listens.</summary>
+    private void Publish()
+    {
+        long sent = -1;
+        while (!_stop.IsCancellationRequested)
+        {
+            Thread.Sleep(1000 / FramesPerSecond);
+            Channel<string>[] clients;
+            lock (_clients) clients = [.. _clients];
+            if (clients.Length == 0) continue;
+            bool force = _forceFrame;
+            if (!force && Session.Version == sent) continue;
+            _forceFrame = false;
+            string frame;
+            try
+            {
+                var copy = Session.Copy();
+                sent = copy.Version;
+                frame = _views.Build(Session, copy).ToJsonString();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                frame = new JsonObject { ["type"] = "error", ["error"] = Cli.OneLine(e.Message) }.ToJsonString();
+            }
+            foreach (var c in clients) c.Writer.TryWrite(frame);
+        }
+    }
+
+    private static string Asset(string name)
+    {
+        using var s = typeof(VizServer).Assembly.GetManifestResourceStream("Backprop.Cli.Viz.Assets." + name)
+            ?? throw new InvalidOperationException($"viz asset {name} is missing from the assembly (build problem).");
+        using var r = new StreamReader(s, Encoding.UTF8);
+        return r.ReadToEnd();
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        lock (_clients) foreach (var c in _clients) c.Writer.TryComplete();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _publisher?.Join(2000);
+        Session.Dispose();
+    }
+}
