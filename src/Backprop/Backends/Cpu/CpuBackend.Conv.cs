@@ -212,7 +212,7 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>Unfolds one group's channels of one sample, [Cg, H, W], into col [Cg·KH·KW, OH·OW] (padding as 0).</summary>
-    private static void Im2Col(T* src, T* col, in ConvGeometry g)
+    internal static void Im2Col(T* src, T* col, in ConvGeometry g)
     {
         int ow = g.OW, outPlane = g.OH * ow;
         for (int c = 0; c < g.Cg; c++)
