@@ -191,8 +191,8 @@ public class ConvTests
             new Conv2d(32, 64, 3, stride: 2, padding: 1, generator: g), new Relu(),   // 28x28 -> 14x14
             new Conv2d(64, 64, (3, 1), padding: (1, 0), groups: 64, generator: g),   // depthwise, non-square
             new ConvTranspose2d(64, 16, 2, stride: 2, generator: g));                 // 14x14 -> 28x28
-        var y = net.Forward(Tensor.Randn([8, 1, 28, 28], g));                        // [8, 16, 28, 28]
-        Assert.Equal(new[] { 8, 16, 28, 28 }, y.Shape.ToArray());
+        var y = net.Forward(Tensor.Randn([2, 1, 28, 28], g));                        // [2, 16, 28, 28]
+        Assert.Equal(new[] { 2, 16, 28, 28 }, y.Shape.ToArray());
         Assert.Equal(new[] { "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "5.weight", "5.bias" }, net.StateDict().Keys.ToArray());
     }
 
