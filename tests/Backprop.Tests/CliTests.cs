@@ -130,6 +130,7 @@ public class CliTests
     [InlineData("bench gemm --help", "--size", "--repeats", "--threads")]
     [InlineData("bench peak -h", "--threads", "--json")]
     [InlineData("bench model --help", "--steps", "--warmup-seconds", "window-lm")]
+    [InlineData("bench conv --help", "--batch", "--seconds", "--threads")]
     [InlineData("help train", "--batch-size")]
     [InlineData("train xor --bogus --help", "--batch-size")]   // help wins over a mistake
     public void EveryCommandHasHelp(string args, params string[] mentions)

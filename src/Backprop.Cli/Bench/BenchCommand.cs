@@ -9,7 +9,7 @@ using Backprop.Backends.Cpu;
 namespace Backprop.Cli.Bench;
 
 /// <summary><c>backprop bench gemm|peak|model</c>: speed measurements anyone can rerun on their own machine.</summary>
-public static class BenchCommand
+public static partial class BenchCommand
 {
     // Readable JSON: "·", "≤" and "<" as themselves rather than \u escapes (still valid JSON).
     private static readonly JsonSerializerOptions JsonOut = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -65,6 +65,7 @@ public static class BenchCommand
         bench.Add(peak);
         bench.Add(model);
         bench.Add(AllReduceBench.Create(json));
+        bench.Add(CreateConv(threads, json));
         return bench;
     }
 

@@ -63,7 +63,7 @@ public static class BenchModels
     private static Model GptModel(string name, Generator g)
     {
         const int vocab = 65, context = 64, batch = 32;
-        var model = new Text.Gpt(vocab, context, layers: 4, width: 128, heads: 4, generator: g);
+        var model = new global::Backprop.Text.Gpt(vocab, context, layers: 4, width: 128, heads: 4, generator: g);
         var opt = new AdamW(model.Parameters(), lr: 1e-3);
         var xs = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch, context], g)).ToArray();
         var ys = Enumerable.Range(0, Pool).Select(_ => Tensor.RandInt(0, vocab, [batch * context], g)).ToArray();
