@@ -79,40 +79,51 @@ internal sealed class PoolJob<T> : IParallelWork where T : unmanaged, IFloatingP
         var y = _b.Data<T>();
         var idx = _indices.Data<long>();
         int plane = g.H * g.W, oplane = g.OH * g.OW;
+        // the kernel taps of each output row and column that land inside the input, computed once
+        Span<int> rows = g.OH <= 512 ? stackalloc int[2 * g.OH] : new int[2 * g.OH];
+        Span<int> cols = g.OW <= 512 ? stackalloc int[2 * g.OW] : new int[2 * g.OW];
+        TapRange(rows, g.OH, g.H, g.SH, g.PH, g.DH, g.KH);
+        TapRange(cols, g.OW, g.W, g.SW, g.PW, g.DW, g.KW);
         for (int p = start; p < end; p++)
         {
             int xo = _a._offset + p * plane, yo = _b._offset + p * oplane, io = _indices._offset + p * oplane;
             for (int oh = 0; oh < g.OH; oh++)
             {
-                int hs = oh * g.SH - g.PH;
-                // the kernel rows that land inside the input
-                int kh0 = hs >= 0 ? 0 : (-hs + g.DH - 1) / g.DH;
-                int kh1 = Math.Min(g.KH, (g.H - 1 - hs) / g.DH + 1);
+                int hs = oh * g.SH - g.PH, kh0 = rows[2 * oh], kh1 = rows[2 * oh + 1];
                 for (int ow = 0; ow < g.OW; ow++)
                 {
-                    int ws = ow * g.SW - g.PW;
-                    int kw0 = ws >= 0 ? 0 : (-ws + g.DW - 1) / g.DW;
-                    int kw1 = Math.Min(g.KW, (g.W - 1 - ws) / g.DW + 1);
-                    T best = T.NegativeInfinity;
-                    int arg = -1;
+                    int ws = ow * g.SW - g.PW, kw0 = cols[2 * ow], kw1 = cols[2 * ow + 1];
+                    // start from the first tap (every window has one), then keep the first maximum; NaN wins.
+                    // Selects rather than branches: on random data "v > best" is a coin toss.
+                    int arg = (hs + kh0 * g.DH) * g.W + ws + kw0 * g.DW;
+                    T best = x[xo + arg];
                     for (int kh = kh0; kh < kh1; kh++)
                     {
-                        int row = (hs + kh * g.DH) * g.W;
+                        int row = (hs + kh * g.DH) * g.W + ws;
                         for (int kw = kw0; kw < kw1; kw++)
                         {
-                            int at = row + ws + kw * g.DW;
+                            int at = row + kw * g.DW;
                             T v = x[xo + at];
-                            if (arg < 0 || v > best || T.IsNaN(v))
-                            {
-                                best = v;
-                                arg = at;
-                            }
+                            bool take = v > best || T.IsNaN(v);
+                            best = take ? v : best;
+                            arg = take ? at : arg;
                         }
                     }
                     y[yo + oh * g.OW + ow] = best;
                     idx[io + oh * g.OW + ow] = arg;
                 }
             }
+        }
+    }
+
+    /// <summary>For each output position o: the first and one-past-last kernel tap k with o·s − p + k·d inside [0, size).</summary>
+    private static void TapRange(Span<int> range, int outSize, int size, int s, int p, int d, int k)
+    {
+        for (int o = 0; o < outSize; o++)
+        {
+            int first = o * s - p;
+            range[2 * o] = first >= 0 ? 0 : (-first + d - 1) / d;
+            range[2 * o + 1] = first > size - 1 ? 0 : Math.Min(k, (size - 1 - first) / d + 1);
         }
     }
 
