@@ -56,7 +56,7 @@ public static partial class Functional
         var w = weight?.ContiguousData();
         var b = bias?.ContiguousData();
         x.Backend.BatchNormForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
-            new Backends.View(y._storage, [n, c, l]));
+            y.Reshape(n, c, l).V); // a view of the new output
         if (training)
         {
             mean.BumpVersion();
@@ -97,7 +97,7 @@ public static partial class Functional
             var db = paramGrads ? Tensor.Empty([c], x.DType, x.Backend) : null;
             var wc = weight?.ContiguousData();
             x.Backend.BatchNormBackward(dy3.V, x3.V, mean.V, invstd.V, wc?.V ?? default, weight is not null, training,
-                inputGrad, dx is null ? default : new Backends.View(dx._storage, [n, c, l]), paramGrads, dw?.V ?? default, db?.V ?? default);
+                inputGrad, dx is null ? default : dx.Reshape(n, c, l).V, paramGrads, dw?.V ?? default, db?.V ?? default);
             if (dx is not null) x.AccumulateGrad(dx);
             if (dw is not null)
             {
