@@ -63,7 +63,7 @@ public sealed partial class DataLoader
     internal sealed class Producer
     {
         private readonly Dataset _dataset;
-        private readonly int _batchSize, _samples, _count, _shardRank, _shardCount;
+        private readonly int _batchSize, _samples, _count, _shardRank, _shardCount, _epoch;
         private readonly bool _recycle;
         private readonly int[] _order;
         private readonly Thread _thread;
@@ -84,6 +84,7 @@ public sealed partial class DataLoader
             _samples = loader.Samples;
             (_shardRank, _shardCount) = loader.Shard;
             _count = loader.Count;
+            _epoch = loader._epoch;
             _recycle = loader.RecycleBatches;
             _order = order;
             _make = start;
@@ -115,7 +116,7 @@ public sealed partial class DataLoader
                     int start = index * _batchSize;
                     int length = Math.Min(_batchSize, _samples - start);
                     var (partStart, partLength) = ShardRange(length, _shardRank, _shardCount);
-                    var batch = _dataset.GetBatch(_order.AsSpan(start + partStart, partLength));
+                    var batch = BuildBatch(_dataset, _order.AsSpan(start + partStart, partLength), _epoch);
                     lock (_lock)
                     {
                         _ready = batch;
