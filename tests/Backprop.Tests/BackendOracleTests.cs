@@ -32,7 +32,7 @@ public class BackendOracleTests
     /// f on CPU tensors and on reference copies of them: outputs equal to <paramref name="tol"/>, and the
     /// gradients of ⟨r, f⟩ with respect to every floating-point input too.
     /// </summary>
-    private static void Agree(Func<Tensor[], Tensor> f, double tol, params Tensor[] inputs)
+    internal static void Agree(Func<Tensor[], Tensor> f, double tol, params Tensor[] inputs)
     {
         var cpu = inputs.Select(t => t.DType.IsFloatingPoint() ? t.Detach().RequiresGrad_() : t).ToArray();
         var reference = inputs.Select(t =>

@@ -18,8 +18,8 @@ internal static class TestUtil
         var a = actual.ToDoubleArray();
         Assert.True(expected.Count == a.Length, $"length {a.Length} != expected {expected.Count}");
         for (int i = 0; i < a.Length; i++)
-            Assert.True(Math.Abs(expected[i] - a[i]) <= tol * Math.Max(1, Math.Abs(expected[i])),
-                $"element {i}: expected {expected[i]}, got {a[i]} (tensor {actual})");
+            if (!(Math.Abs(expected[i] - a[i]) <= tol * Math.Max(1, Math.Abs(expected[i])))) // the message (the whole tensor) only on failure
+                Assert.Fail($"element {i}: expected {expected[i]}, got {a[i]} (tensor {actual})");
     }
 
     public static void Close(float[] expected, Tensor actual, double tol = 1e-5) =>

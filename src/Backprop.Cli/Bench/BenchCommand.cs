@@ -9,7 +9,7 @@ using Backprop.Backends.Cpu;
 namespace Backprop.Cli.Bench;
 
 /// <summary><c>backprop bench gemm|peak|model</c>: speed measurements anyone can rerun on their own machine.</summary>
-public static class BenchCommand
+public static partial class BenchCommand
 {
     // Readable JSON: "·", "≤" and "<" as themselves rather than \u escapes (still valid JSON).
     private static readonly JsonSerializerOptions JsonOut = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -63,6 +63,7 @@ public static class BenchCommand
         bench.Add(gemm);
         bench.Add(peak);
         bench.Add(model);
+        bench.Add(CreateConv(threads, json));
         return bench;
     }
 

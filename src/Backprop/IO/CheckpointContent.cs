@@ -135,9 +135,10 @@ public sealed class CheckpointContent
         }
     }
 
-    /// <summary>The Dropout layers' generators with their module names.</summary>
+    /// <summary>The Dropout (and Dropout2d) layers' generators with their module names.</summary>
     private static IEnumerable<(string Name, Generator Generator)> DropoutGenerators(Module model) =>
-        model.NamedModules().Where(m => m.Module is Dropout).Select(m => (m.Name, ((Dropout)m.Module).Generator));
+        model.NamedModules().Where(m => m.Module is Dropout or Dropout2d)
+            .Select(m => (m.Name, m.Module is Dropout d ? d.Generator : ((Dropout2d)m.Module).Generator));
 
     private StateDict? Component(string key, string what, List<string> problems)
     {

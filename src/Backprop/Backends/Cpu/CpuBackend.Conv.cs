@@ -1,0 +1,277 @@
+using System.Numerics.Tensors;
+
+namespace Backprop.Backends.Cpu;
+
+// Convolutions as im2col + the packed GEMM, threads splitting the batch (see docs/performance.md,
+// "Convolutions"). Per sample and group: the input is unfolded into a [C/G·KH·KW, OH·OW] matrix
+// (skipped for a 1×1, stride-1, unpadded kernel, whose input already is that matrix), then
+//   forward          y[n, g]  = W[g] · col                      (Og × OH·OW, inner C/G·KH·KW)
+//   backward input   dcol     = W[g]ᵀ · dy[n, g], folded back    (col2im: overlapping taps add up)
+//   backward weight  dW[g]   += dy[n, g] · colᵀ                  (Og × C/G·KH·KW, inner OH·OW)
+// Each thread takes a contiguous range of samples with its own unfold buffer (thread-static, grown
+// once), and the GEMMs inside run single-threaded; a batch too small to split leaves the threads to
+// the GEMM instead. The weight gradient is summed per thread range into its own buffer and the
+// ranges are added in order, so the result does not depend on which thread ran which range.
+internal sealed partial class CpuBackend
+{
+    public void ConvForward(in View x, in View w, in View bias, bool hasBias, in View y, in ConvGeometry g)
+    {
+        if (y.DType == DType.Float32) ConvKernels<float>.Run(ConvKernels<float>.Kind.Forward, x, w, hasBias ? bias : default, y, g, false);
+        else ConvKernels<double>.Run(ConvKernels<double>.Kind.Forward, x, w, hasBias ? bias : default, y, g, false);
+    }
+
+    public void ConvBackwardInput(in View dy, in View w, in View dx, in ConvGeometry g)
+    {
+        if (dx.DType == DType.Float32) ConvKernels<float>.Run(ConvKernels<float>.Kind.Input, dy, w, default, dx, g, false);
+        else ConvKernels<double>.Run(ConvKernels<double>.Kind.Input, dy, w, default, dx, g, false);
+    }
+
+    public void ConvBackwardWeight(in View x, in View dy, in View dw, in ConvGeometry g, bool accumulate)
+    {
+        if (dw.DType == DType.Float32) ConvKernels<float>.Run(ConvKernels<float>.Kind.Weight, x, dy, default, dw, g, accumulate);
+        else ConvKernels<double>.Run(ConvKernels<double>.Kind.Weight, x, dy, default, dw, g, accumulate);
+    }
+}
+
+internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public enum Kind : byte { Forward, Input, Weight }
+
+    // A unfold buffer per thread that runs a range of samples (workers included), grown once.
+    [ThreadStatic] private static T[]? t_col;
+
+    private static T[] Col(int length)
+    {
+        var b = t_col;
+        if (b == null || b.Length < length) t_col = b = new T[Math.Max(length, (b?.Length ?? 0) * 2)];
+        return b;
+    }
+
+    /// <summary>
+    /// Forward: a = x, b = w, out = y (bias optional). Input: a = dy, b = w, out = dx.
+    /// Weight: a = x, b = dy, out = dw.
+    /// </summary>
+    public static void Run(Kind kind, in View a, in View b, in View bias, in View output, in ConvGeometry g, bool accumulate)
+    {
+        if (output.NumElements == 0) return;
+        if (g.N == 0 || g.Rows == 0 || (long)g.OH * g.OW == 0)
+        {
+            // nothing to sum: y = bias (or 0), dx = 0, dw unchanged or 0
+            var o = output.Span<T>();
+            if (kind == Kind.Weight && accumulate) return;
+            o.Clear();
+            if (kind == Kind.Forward && bias._storage != null)
+            {
+                var bs = bias.Span<T>();
+                int plane = g.OH * g.OW;
+                for (int n = 0; n < g.N; n++)
+                    for (int c = 0; c < g.O; c++) o.Slice((n * g.O + c) * plane, plane).Fill(bs[c]);
+            }
+            return;
+        }
+        int chunks = Math.Min(g.N, Threads.ChunksFor(g.Macs, Gemm.MinMnkPerThread));
+        var job = Job.Current;
+        job.Set(kind, a, b, bias, output, g, accumulate, chunks);
+        try
+        {
+            if (chunks <= 1) job.Run(0, 1);
+            else Threads.For(chunks, job);
+            if (kind == Kind.Weight && chunks > 1) job.AddPartials();
+        }
+        finally { job.Clear(); }
+    }
+
+    private sealed class Job : IParallelWork
+    {
+        [ThreadStatic] private static Job? t_current;
+        public static Job Current => t_current ??= new Job();
+
+        private Kind _kind;
+        private T[]? _a, _b, _bias, _out;
+        private int _aOff, _bOff, _biasOff, _outOff;
+        private ConvGeometry _g;
+        private bool _accumulate;
+        private int _chunks;
+        // The weight gradients of ranges 1..chunks-1 (range 0 writes dw itself).
+        private T[] _partials = [];
+
+        public void Set(Kind kind, in View a, in View b, in View bias, in View output, in ConvGeometry g, bool accumulate, int chunks)
+        {
+            _kind = kind;
+            _a = a.Data<T>(); _aOff = a._offset;
+            _b = b.Data<T>(); _bOff = b._offset;
+            _out = output.Data<T>(); _outOff = output._offset;
+            if (bias._storage != null) { _bias = bias.Data<T>(); _biasOff = bias._offset; }
+            _g = g;
+            _accumulate = accumulate;
+            _chunks = chunks;
+            if (kind == Kind.Weight && chunks > 1)
+            {
+                long need = (long)(chunks - 1) * output.NumElements;
+                if (_partials.Length < need) _partials = new T[need];
+            }
+        }
+
+        public void Clear()
+        {
+            _a = _b = _bias = _out = null;
+        }
+
+        public void AddPartials()
+        {
+            int len = _g.O * _g.Rows;
+            var dw = _out.AsSpan(_outOff, len);
+            for (int c = 1; c < _chunks; c++) TensorPrimitives.Add(dw, _partials.AsSpan((c - 1) * len, len), dw);
+        }
+
+        public void Run(int chunk, int chunks)
+        {
+            ref readonly var g = ref _g;
+            int n0 = (int)((long)g.N * chunk / chunks), n1 = (int)((long)g.N * (chunk + 1) / chunks);
+            bool pointwise = g.Pointwise;
+            int plane = g.H * g.W, outPlane = g.OH * g.OW, rows = g.Rows, cg = g.Cg, og = g.Og;
+            var colArr = pointwise ? null : Col(rows * outPlane);
+            fixed (T* pa = _a, pb = _b, pout = _out, pbias = _bias, pcol = colArr, ppart = _partials)
+            {
+                T* a = pa + _aOff, b = pb + _bOff, o = pout + _outOff;
+                switch (_kind)
+                {
+                    case Kind.Forward:
+                        for (int n = n0; n < n1; n++)
+                        {
+                            T* xs = a + (long)n * g.C * plane, ys = o + (long)n * g.O * outPlane;
+                            bool bias = pbias != null;
+                            if (bias)
+                                for (int c = 0; c < g.O; c++) new Span<T>(ys + (long)c * outPlane, outPlane).Fill(pbias[_biasOff + c]);
+                            for (int grp = 0; grp < g.Groups; grp++)
+                            {
+                                T* xg = xs + (long)grp * cg * plane, col = xg;
+                                if (!pointwise) { Im2Col(xg, pcol, g); col = pcol; }
+                                Mul(false, false, og, outPlane, rows, b + (long)grp * og * rows, rows, col, outPlane,
+                                    bias ? T.One : T.Zero, ys + (long)grp * og * outPlane, outPlane);
+                            }
+                        }
+                        break;
+                    case Kind.Input:
+                        for (int n = n0; n < n1; n++)
+                        {
+                            T* dys = a + (long)n * g.O * outPlane, dxs = o + (long)n * g.C * plane;
+                            for (int grp = 0; grp < g.Groups; grp++)
+                            {
+                                T* dxg = dxs + (long)grp * cg * plane, wg = b + (long)grp * og * rows, dyg = dys + (long)grp * og * outPlane;
+                                if (pointwise)
+                                {
+                                    Mul(true, false, cg, plane, og, wg, rows, dyg, outPlane, T.Zero, dxg, plane);
+                                    continue;
+                                }
+                                Mul(true, false, rows, outPlane, og, wg, rows, dyg, outPlane, T.Zero, pcol, outPlane);
+                                new Span<T>(dxg, cg * plane).Clear();
+                                Col2Im(pcol, dxg, g);
+                            }
+                        }
+                        break;
+                    default:
+                        {
+                            int len = g.O * rows;
+                            T* dw = chunk == 0 ? o : ppart + (long)(chunk - 1) * len;
+                            bool first = chunk != 0 || !_accumulate;
+                            if (n1 == n0 && first) new Span<T>(dw, len).Clear();
+                            for (int n = n0; n < n1; n++)
+                            {
+                                T* xs = a + (long)n * g.C * plane, dys = b + (long)n * g.O * outPlane;
+                                for (int grp = 0; grp < g.Groups; grp++)
+                                {
+                                    T* xg = xs + (long)grp * cg * plane, col = xg;
+                                    if (!pointwise) { Im2Col(xg, pcol, g); col = pcol; }
+                                    Mul(false, true, og, rows, outPlane, dys + (long)grp * og * outPlane, outPlane, col, outPlane,
+                                        first ? T.Zero : T.One, dw + (long)grp * og * rows, rows);
+                                }
+                                first = false;
+                            }
+                        }
+                        break;
+                }
+            }
+        }
+    }
+
+    private static void Mul(bool ta, bool tb, int m, int n, int k, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
+    {
+        if (typeof(T) == typeof(float))
+            Gemm.Sgemm(ta, tb, m, n, k, 1f, (float*)a, lda, (float*)b, ldb, float.CreateTruncating(beta), (float*)c, ldc);
+        else
+            Gemm.Dgemm(ta, tb, m, n, k, 1d, (double*)a, lda, (double*)b, ldb, double.CreateTruncating(beta), (double*)c, ldc);
+    }
+
+    /// <summary>The output columns j whose tap at offset <paramref name="off"/> (input column j·s + off) lands in [0, size).</summary>
+    private static (int Lo, int Hi) Valid(int off, int s, int size, int outSize)
+    {
+        int lo = off >= 0 ? 0 : (-off + s - 1) / s;
+        int hi = size - 1 - off < 0 ? 0 : Math.Min(outSize, (size - 1 - off) / s + 1);
+        return (Math.Min(lo, outSize), Math.Max(hi, Math.Min(lo, outSize)));
+    }
+
+    /// <summary>Unfolds one group's channels of one sample, [Cg, H, W], into col [Cg·KH·KW, OH·OW] (padding as 0).</summary>
+    private static void Im2Col(T* src, T* col, in ConvGeometry g)
+    {
+        int ow = g.OW, outPlane = g.OH * ow;
+        for (int c = 0; c < g.Cg; c++)
+        {
+            T* chan = src + (long)c * g.H * g.W;
+            for (int kh = 0; kh < g.KH; kh++)
+                for (int kw = 0; kw < g.KW; kw++)
+                {
+                    T* dst = col + (long)((c * g.KH + kh) * g.KW + kw) * outPlane;
+                    int off = kw * g.DW - g.PW;
+                    var (lo, hi) = Valid(off, g.SW, g.W, ow);
+                    for (int i = 0; i < g.OH; i++)
+                    {
+                        T* row = dst + i * ow;
+                        int ih = i * g.SH - g.PH + kh * g.DH;
+                        if ((uint)ih >= (uint)g.H)
+                        {
+                            new Span<T>(row, ow).Clear();
+                            continue;
+                        }
+                        if (lo > 0) new Span<T>(row, lo).Clear();
+                        if (hi < ow) new Span<T>(row + hi, ow - hi).Clear();
+                        T* s = chan + (long)ih * g.W + off;
+                        if (g.SW == 1) new ReadOnlySpan<T>(s + lo, hi - lo).CopyTo(new Span<T>(row + lo, hi - lo));
+                        else if (g.SW == 2) for (int j = lo; j < hi; j++) row[j] = s[2 * j];
+                        else for (int j = lo; j < hi; j++) row[j] = s[j * g.SW];
+                    }
+                }
+        }
+    }
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: adds each column entry into the input position it was read from.</summary>
+    private static void Col2Im(T* col, T* dst, in ConvGeometry g)
+    {
+        int ow = g.OW, outPlane = g.OH * ow;
+        for (int c = 0; c < g.Cg; c++)
+        {
+            T* chan = dst + (long)c * g.H * g.W;
+            for (int kh = 0; kh < g.KH; kh++)
+                for (int kw = 0; kw < g.KW; kw++)
+                {
+                    T* src = col + (long)((c * g.KH + kh) * g.KW + kw) * outPlane;
+                    int off = kw * g.DW - g.PW;
+                    var (lo, hi) = Valid(off, g.SW, g.W, ow);
+                    if (hi <= lo) continue;
+                    for (int i = 0; i < g.OH; i++)
+                    {
+                        int ih = i * g.SH - g.PH + kh * g.DH;
+                        if ((uint)ih >= (uint)g.H) continue;
+                        T* row = src + i * ow;
+                        T* d = chan + (long)ih * g.W + off;
+                        if (g.SW == 1)
+                        {
+                            var span = new Span<T>(d + lo, hi - lo);
+                            TensorPrimitives.Add(span, new ReadOnlySpan<T>(row + lo, hi - lo), span);
+                        }
+                        else for (int j = lo; j < hi; j++) d[j * g.SW] += row[j];
+                    }
+                }
+        }
+    }
+}
