@@ -63,7 +63,7 @@ public sealed partial class DataLoader
     internal sealed class Producer
     {
         private readonly Dataset _dataset;
-        private readonly int _batchSize, _samples, _count;
+        private readonly int _batchSize, _samples, _count, _epoch;
         private readonly bool _recycle;
         private readonly int[] _order;
         private readonly Thread _thread;
@@ -83,6 +83,7 @@ public sealed partial class DataLoader
             _batchSize = loader.BatchSize;
             _samples = loader.Samples;
             _count = loader.Count;
+            _epoch = loader._epoch;
             _recycle = loader.RecycleBatches;
             _order = order;
             _make = start;
@@ -112,7 +113,7 @@ public sealed partial class DataLoader
                 {
                     if (_recycle) Release(finished); // its buffers go back to this thread's pool for the next batch
                     int start = index * _batchSize;
-                    var batch = _dataset.GetBatch(_order.AsSpan(start, Math.Min(_batchSize, _samples - start)));
+                    var batch = BuildBatch(_dataset, _order.AsSpan(start, Math.Min(_batchSize, _samples - start)), _epoch);
                     lock (_lock)
                     {
                         _ready = batch;

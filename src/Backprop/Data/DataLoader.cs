@@ -155,7 +155,7 @@ public sealed partial class DataLoader : IEnumerable<Batch>
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         if ((uint)batchIndex >= (uint)Count)
             throw new ArgumentOutOfRangeException(nameof(batchIndex), batchIndex, $"DataLoader.GetBatch: batch {batchIndex} is out of range; an epoch has {Count} batches.");
-        return Dataset.GetBatch(BatchIndices(epoch, batchIndex));
+        return BuildBatch(Dataset, BatchIndices(epoch, batchIndex), epoch);
     }
 
     /// <summary>The position (epoch and next batch) and the settings it depends on, for checkpoints.</summary>
@@ -282,7 +282,7 @@ public sealed partial class DataLoader : IEnumerable<Batch>
                     l._previous.Input?._storage.Release();
                     l._previous.Target?._storage.Release();
                 }
-                Current = l.Dataset.GetBatch(l.BatchIndices(l._epoch, l._next));
+                Current = BuildBatch(l.Dataset, l.BatchIndices(l._epoch, l._next), l._epoch);
                 if (l.RecycleBatches) l._previous = Current;
             }
             // The position moves as the batch is handed out: a checkpoint taken while processing

@@ -88,8 +88,9 @@ public abstract class BatchNormBase : Module
         bool useBatchStats = Training || _runningMean is null;
         if (Training && _numBatchesTracked is not null)
         {
-            using (Tensor.NoGrad()) _numBatchesTracked.Add_(1);
-            if (Momentum is null) factor = 1.0 / (long)_numBatchesTracked.ItemDouble();
+            long tracked = (long)_numBatchesTracked.ItemDouble() + 1;
+            using (Tensor.NoGrad()) _numBatchesTracked.Fill_(tracked);
+            if (Momentum is null) factor = 1.0 / tracked;
         }
         return Functional.BatchNorm(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps);
     }

@@ -61,6 +61,6 @@ public static partial class Functional
             for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0 : scale;
             mask.Backend.Upload<double>(m, mask.V);
         }
-        return x * mask.MarkScratch();
+        return x * mask; // not scratch: a createGraph backward keeps reading the mask
     }
 }

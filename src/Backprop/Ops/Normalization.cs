@@ -70,10 +70,7 @@ public static partial class Functional
                     runningMean.Mul_(1 - momentum).Add_(mean, momentum);
                     runningVar!.Mul_(1 - momentum).Add_(variance, momentum);
                 }
-            mean.MarkScratch();
-            invstd.MarkScratch();
         }
-        else invstd.MarkScratch();
         Engine.Record(y, "BatchNorm", new BatchNormBackward(x, weight, bias, mean, invstd, training, eps), x, weight, bias, saved0: mean, saved1: invstd);
         return y;
     }

@@ -40,7 +40,6 @@ public static partial class Functional
         var y = Tensor.Empty([g.N, g.C, g.OH, g.OW], x.DType, x.Backend);
         var indices = Tensor.Empty([g.N, g.C, g.OH, g.OW], DType.Int64, x.Backend);
         x.Backend.MaxPool2d(xc.V, y.V, indices.V, g);
-        if (!keepIndices) indices.MarkScratch();
         Engine.Record(y, "MaxPool2d", new MaxPool2dBackward(x4, indices, g), x4, saved0: indices);
         return x.Rank == 3 ? (y.Squeeze(0), indices.Squeeze(0)) : (y, indices);
     }
