@@ -23,6 +23,8 @@ public abstract class WorkedExample
         new BackwardNetworkExample(),
         new LinearLayerExample(),
         new NumericalVsBackpropExample(),
+        new AdversarialExample(),
+        new DreamExample(),
     ];
 
     /// <summary>Formats a number with the given decimals, invariant culture.</summary>
