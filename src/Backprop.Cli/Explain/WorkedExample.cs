@@ -24,6 +24,8 @@ public abstract class WorkedExample
         new LinearLayerExample(),
         new NumericalVsBackpropExample(),
         new AttentionExample(),
+        new AdversarialExample(),
+        new DreamExample(),
     ];
 
     /// <summary>Formats a number with the given decimals, invariant culture.</summary>

@@ -7,8 +7,9 @@ public sealed record TrainDefaults(string Model, string Activation, string Optim
 
 /// <summary>A dataset the train command knows, with its split loader and defaults.</summary>
 /// <param name="Standardize">Whether inputs are shifted and scaled to zero mean and unit variance per feature (train statistics).</param>
+/// <param name="CnnDefaults">The defaults with <c>--model cnn</c> (image datasets only).</param>
 public sealed record DatasetEntry(string Name, string Description, Func<string?, int?, (TensorDataset Train, TensorDataset Test)> Load,
-    TrainDefaults Defaults, bool Standardize = false);
+    TrainDefaults Defaults, bool Standardize = false, TrainDefaults? CnnDefaults = null);
 
 /// <summary>The datasets of <c>backprop train</c>.</summary>
 public static class DatasetCatalog
@@ -26,10 +27,10 @@ public static class DatasetCatalog
             new("mlp:64-64-10", "relu", "adam", 0.003, 32, 30)),
         new("mnist", "MNIST 28x28 digits from IDX files in --data (default ../shared/data/mnist)",
             (dir, limit) => (Mnist.Load(dir ?? DefaultMnistDir(), Split.Train, limit), Mnist.Load(dir ?? DefaultMnistDir(), Split.Test)),
-            new("mlp:784-16-16-10", "sigmoid", "sgd", 0.2, 10, 20)),
+            new("mlp:784-16-16-10", "sigmoid", "sgd", 0.2, 10, 20), CnnDefaults: new("cnn", "relu", "adam", 2e-3, 128, 15)),
         new("fashion-mnist", "Fashion-MNIST from --data (default /usr/share/datasets/fashion-mnist; apt-get install dataset-fashion-mnist)",
             (dir, limit) => (FashionMnist.Load(dir, Split.Train, limit), FashionMnist.Load(dir, Split.Test)),
-            new("mlp:784-256-128-10", "relu", "adam", 1e-3, 128, 5), Standardize: true),
+            new("mlp:784-256-128-10", "relu", "adam", 1e-3, 128, 5), Standardize: true, CnnDefaults: new("cnn", "relu", "adam", 2e-3, 128, 40)),
         new("cities", "points around Madrid, Paris, Berlin and Barcelona by (longitude, latitude)",
             (_, limit) => Limit(Synthetic(seed => Cities.Generate(samples: 800, seed: seed)), limit),
             new("mlp:2-16-4", "tanh", "adam", 0.05, 32, 40), Standardize: true),

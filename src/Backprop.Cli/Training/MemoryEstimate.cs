@@ -17,7 +17,8 @@ public static class MemoryEstimate
     {
         ArgumentNullException.ThrowIfNull(spec);
         long parameters = 0, activations = 0;
-        for (int i = 0; i + 1 < spec.Sizes.Length; i++)
+        if (spec.Cnn != null) (parameters, activations) = (spec.Cnn.Parameters, spec.Cnn.ActivationsPerSample * 3);
+        else for (int i = 0; i + 1 < spec.Sizes.Length; i++)
         {
             parameters += (long)spec.Sizes[i] * spec.Sizes[i + 1] + spec.Sizes[i + 1];
             activations += (long)spec.Sizes[i + 1] * 3;

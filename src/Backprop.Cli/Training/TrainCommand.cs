@@ -15,7 +15,7 @@ public static partial class TrainCommand
     private sealed class Options
     {
         public readonly Argument<string[]> Dataset = CliOptions.Positionals("dataset", "the dataset (default: digits, embedded, no download)", DatasetCatalog.All.Select(e => e.Name));
-        public readonly Option<string?> Model = CliOptions.Text("--model", "mlp:A-B-...-Z", "layer sizes from input to output, e.g. mlp:784-16-16-10", CheckModel);
+        public readonly Option<string?> Model = CliOptions.Text("--model", "mlp:A-B-...-Z|cnn[:SPEC]", "layer sizes from input to output, e.g. mlp:784-16-16-10; cnn: the small conv net preset; cnn:1x28x28-c32-bn-relu-m2-...-10 (docs/cli.md)", CheckModel);
         public readonly Option<string?> Activation = CliOptions.Choice("--activation", "activation", NN.Activation.Names, "hidden-layer activation");
         public readonly Option<string?> Loss = CliOptions.Choice("--loss", "loss", ["cross-entropy", "mse"], "loss (mse against one-hot targets; default cross-entropy)");
         public readonly Option<string?> Optimizer = CliOptions.Choice("--optimizer", "optimizer", OptimizerFactory.Names, "optimizer");
@@ -131,6 +131,9 @@ public static partial class TrainCommand
         // Resuming: what the checkpoint recorded is the default, and only options given again change.
         var entry = DatasetCatalog.Find(positionals.Length == 1 ? positionals[0] : recorded?.Dataset ?? "digits");
         var d = entry.Defaults;
+        // A convolutional model takes the dataset's CNN defaults (optimizer, rate, batch, epochs) where it has them.
+        string model = p.GetValue(opt.Model) ?? recorded?.Model ?? d.Model;
+        if (model.StartsWith("cnn", StringComparison.OrdinalIgnoreCase) && entry.CnnDefaults is { } cnnDefaults) d = cnnDefaults with { Model = model };
         // Resuming also keeps the recorded thread count (bit-identical continuation needs it) unless --threads is given.
         int recordedThreads = resume?.Extra["threads"] is JsonValue tv && tv.TryGetValue<int>(out int rt) && rt is >= 1 and <= 1024 ? rt : 0;
         int threads = p.GetValue(opt.Threads) ?? recordedThreads;
@@ -141,7 +144,7 @@ public static partial class TrainCommand
         var options = new TrainOptions
         {
             Dataset = entry.Name,
-            Model = p.GetValue(opt.Model) ?? recorded?.Model ?? d.Model,
+            Model = model,
             Activation = (p.GetValue(opt.Activation) ?? recorded?.Activation ?? d.Activation).ToLowerInvariant(),
             Loss = (p.GetValue(opt.Loss) ?? recorded?.Loss ?? "cross-entropy").ToLowerInvariant(),
             Optimizer = (p.GetValue(opt.Optimizer) ?? recorded?.Optimizer ?? d.Optimizer).ToLowerInvariant(),
