@@ -37,9 +37,12 @@ public static class TrainCommand
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
+        public readonly Option<string?> Plot = CliOptions.Text("--plot", "DIR", "write PNG/SVG charts there at the end: loss, accuracy, gradient flow, confusion matrix, decision regions (2-D data), first-layer weights and misclassified images (image data)");
+        public readonly Option<bool> Animate = CliOptions.Flag("--animate", "with --plot, also an animated GIF of the decision regions, one frame per epoch (2-D data)");
+        public readonly Option<string?> LogDir = CliOptions.Text("--logdir", "DIR", "write TensorBoard event files there: scalars, weight and gradient histograms, images, text");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Plot, Animate, LogDir];
 
         private static string? CheckModel(string text)
         {
@@ -207,6 +210,7 @@ public static class TrainCommand
             }
         }
 
+        using var pictures = TrainingPictures.Create(trainer, p.GetValue(opt.Plot), p.GetValue(opt.Animate), p.GetValue(opt.LogDir));
         double trainSeconds = 0;
         long trainSamples = 0;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
@@ -272,6 +276,7 @@ public static class TrainCommand
                 var (testLoss, acc) = trainer.Evaluate(trainer.Test);
                 var er = new EpochResult(epoch, r.Loss, testLoss, acc, r.Seconds, r.Samples / Math.Max(r.Seconds, 1e-9));
                 trainer.History.Add(er);
+                pictures?.OnEpoch(er);
                 if (!quiet)
                     human.WriteLine($"epoch {epoch,3}/{options.Epochs}  train loss {er.TrainLoss:F4}  test loss {er.TestLoss:F4}  " +
                         $"test accuracy {100 * er.TestAccuracy:F2}%  {er.SamplesPerSecond:F0} samples/s");
@@ -298,6 +303,7 @@ public static class TrainCommand
             }
         }
         var last = trainer.History[^1];
+        if (pictures?.Finish() is { } written && !quiet) human.WriteLine($"pictures: {string.Join(", ", written)}");
         // The result line, even with --quiet (which only drops the progress); --json --quiet prints only the JSON.
         if (!quiet || !json)
             human.WriteLine($"done in {total.Elapsed.TotalSeconds:F1} s: test accuracy {100 * last.TestAccuracy:F2}%" +
