@@ -23,6 +23,8 @@ public abstract class WorkedExample
         new BackwardNetworkExample(),
         new LinearLayerExample(),
         new NumericalVsBackpropExample(),
+        new SensitivityExample(),
+        new LandscapeExample(),
     ];
 
     /// <summary>Formats a number with the given decimals, invariant culture.</summary>
