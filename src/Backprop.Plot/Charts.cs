@@ -46,7 +46,8 @@ public static class Charts
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(logY ? $"log10 {yLabel}" : yLabel);
-        if (series.Count > 1) plot.ShowLegend(Alignment.UpperRight);
+        if (series.Count > 3) plot.ShowLegend(Edge.Right);
+        else if (series.Count > 1) plot.ShowLegend(Alignment.UpperRight);
         return Save(plot, path, svg, width, height);
     }
 

@@ -165,3 +165,61 @@ public class PlotTests
         Assert.Single(flow.Epochs);
     }
 }
+
+/// <summary>The code example of docs/plots.md ("From code"), line for line after its set-up.</summary>
+[Collection("Threads")]
+public class PlotDocExampleTests
+{
+    [Fact]
+    public void TheFromCodeExampleOfPlotsMdRuns()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "backprop-plotdoc-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var cwd = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = dir;
+        try
+        {
+            var model = new NN.Sequential(new NN.Linear(2, 4, generator: new Generator(1)), new NN.Tanh(), new NN.Linear(4, 2, generator: new Generator(2)));
+            var data = Data.Xor.Generate(samples: 40, seed: 1);
+            var opt = new Optim.Sgd(model.Parameters(), lr: 0.1);
+            int epochs = 2;
+            double loss = 0;
+            var xs = new List<double>();
+            var losses = new List<double>();
+            LabelledPoint[] trainPoints = [new(0.5, 0.5, 0), new(-0.5, 0.5, 1)], testPoints = [new(0.2, -0.3, 1)];
+
+            using var flow = new GradientFlow(model);          // hooks every parameter
+            using var tb = new Backprop.Plot.TensorBoard.SummaryWriter("runs/mine");
+            for (int epoch = 1; epoch <= epochs; epoch++)
+            {
+                // ... train one epoch ...
+                var l = NN.Loss.CrossEntropy(model.Forward(data.Inputs), data.Targets);
+                opt.ZeroGrad();
+                l.Backward();
+                opt.Step();
+                loss = l.ItemDouble();
+                xs.Add(epoch);
+                losses.Add(loss);
+                flow.EndEpoch();
+                tb.AddScalar("loss/train", loss, epoch);
+                tb.AddHistogram("weights/0", model[0].Parameters().First().ToDoubleArray(), epoch);
+            }
+            flow.Save("gradient-flow.png");
+            Charts.Lines("loss.png", "loss", "epoch", "loss", [new Series("train", [.. xs], [.. losses])]);
+            var p = DecisionMap.Probabilities(model, -1, 1, -1, 1);    // [row, column, class]
+            Charts.Save(Charts.DecisionRegions(p, -1, 1, -1, 1, trainPoints, testPoints, "my model"), "map.png", svg: false);
+            using (var gif = new GifWriter("map.gif", 420, 420))
+                gif.Add(Charts.Render(Charts.DecisionRegions(p, -1, 1, -1, 1, trainPoints, testPoints, "epoch 1"), 420, 420));
+
+            Assert.Equal((120, 120, 2), (p.GetLength(0), p.GetLength(1), p.GetLength(2)));
+            Assert.Equal(2, flow.Epochs.Count);
+            foreach (var f in new[] { "gradient-flow.png", "loss.png", "map.png", "map.gif" }) Assert.True(new FileInfo(f).Length > 500, f);
+            Assert.Equal(1 + 2 * epochs, Backprop.Plot.TensorBoard.RecordWriter.ReadAll(Directory.GetFiles("runs/mine").Single()).Count);
+        }
+        finally
+        {
+            Environment.CurrentDirectory = cwd;
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -127,6 +127,8 @@ public sealed class SummaryWriter : IDisposable
             body(e);
         });
         RecordWriter.Write(_file, ev);
+        // Each event reaches the file at once, so TensorBoard (or a reader) sees it while the run goes on.
+        _file.Flush(flushToDisk: false);
     }
 
     private static byte[] Message(Action<Fields> write)
