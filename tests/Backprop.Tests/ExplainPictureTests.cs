@@ -57,6 +57,38 @@ public class ExplainPictureTests
         }
     }
 
+    [Fact]
+    public void ACheckpointParametersLandscapeHasBackpropsSlope()
+    {
+        var ck = Path.Combine(Path.GetTempPath(), $"landscape-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var (code, _, err) = Run("train", "digits", "--model", "mlp:64-8-10", "--epochs", "1", "--limit", "200", "--save", ck, "--quiet");
+            Assert.True(code == 0, err);
+            (code, var stdout, err) = Run("explain", "landscape", "--checkpoint", ck, "--param", "2.bias[3]", "--samples", "100");
+            Assert.True(code == 0, err);
+            var lines = stdout.Split('\n');
+            var head = lines.Single(l => l.Contains("backprop: dL/d2.bias[3]")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            double slope = D(head[Array.IndexOf(head, "is") + 1]);
+            var rows = lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(t => t.Length == 3 && t.All(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+                .Select(t => (M: D(t[0]), L: D(t[1]))).ToList();
+            Assert.Equal(41, rows.Count);
+            double h = rows[21].M - rows[20].M;
+            double fourPoint = (-rows[22].L + 8 * rows[21].L - 8 * rows[19].L + rows[18].L) / (12 * h);
+            // A float32 model: the losses carry about 7 digits, so the difference is good to about 1e-5 here.
+            Assert.InRange(Math.Abs(fourPoint - slope), 0, 1e-4 + 1e-3 * Math.Abs(slope));
+            Assert.True(Math.Abs(slope) > 1e-5, $"a slope of {slope} tests nothing");
+            (code, _, err) = Run("explain", "landscape", "--checkpoint", ck, "--param", "0.weight[8,0]");
+            Assert.Equal(2, code);
+            Assert.Contains("0.weight has shape [8x64]", err);
+        }
+        finally
+        {
+            foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(ck) + "*")) File.Delete(f);
+        }
+    }
+
     private static (Sequential Model, TensorDataset Data) Tiny()
     {
         var g = new Generator(3);

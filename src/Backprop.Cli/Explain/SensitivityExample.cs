@@ -144,17 +144,8 @@ public sealed class SensitivityExample : WorkedExample
         }
         else
         {
-            var checkpoint = TrainCommand.LoadCheckpoint(CheckpointPath, "--checkpoint");
-            var options = TrainCommand.RecordedOptions(checkpoint, CheckpointPath, "--checkpoint");
-            trainer = new Trainer(options);
-            try
-            {
-                trainer.Restore(checkpoint);
-            }
-            catch (Backprop.IO.CheckpointMismatchException e)
-            {
-                throw new CliException($"--checkpoint {e.Message}");
-            }
+            trainer = LoadTrainer(CheckpointPath);
+            var options = trainer.Options;
             o.WriteLine($"The model of {CheckpointPath}: {trainer.Spec} {options.Activation} on {options.Dataset}, after {trainer.EpochsDone} epoch(s).");
         }
         var (_, accuracy) = trainer.Evaluate(trainer.Test);
@@ -207,6 +198,27 @@ public sealed class SensitivityExample : WorkedExample
         o.WriteLine($"  the sums agree with autograd's dC/da to {E(maxDiff)}.");
         o.WriteLine("  The activation cannot move by itself: these nudges become, one layer further back, the wishes that");
         o.WriteLine("  that layer's weights, biases and activations receive; backprop repeats the step down to the input.");
+    }
+
+    /// <summary>The trainer (model, data, options) of a checkpoint written by <c>backprop train</c>, or a one-line error.</summary>
+    internal static Trainer LoadTrainer(string path)
+    {
+        var checkpoint = TrainCommand.LoadCheckpoint(path, "--checkpoint");
+        var options = TrainCommand.RecordedOptions(checkpoint, path, "--checkpoint");
+        try
+        {
+            var trainer = new Trainer(options);
+            trainer.Restore(checkpoint);
+            return trainer;
+        }
+        catch (Backprop.IO.CheckpointMismatchException e)
+        {
+            throw new CliException($"--checkpoint {e.Message}");
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or DataFormatException or InvalidDataException)
+        {
+            throw new CliException($"--checkpoint {path}: {options.Dataset}: {Cli.OneLine(e.Message)}");
+        }
     }
 
     /// <summary>The first example the model classifies wrongly, or 0.</summary>
