@@ -12,6 +12,13 @@ public sealed class GradientFlow : IDisposable
     private readonly List<IDisposable> _handles = [];
     private readonly double[] _sum;
     private readonly int[] _count;
+    private readonly long[] _calls;
+
+    /// <summary>
+    /// Record every this many backward passes (default 1: all). A few small ops per parameter per
+    /// recorded pass add up on small models; an epoch's mean over a sample of its steps is the same picture.
+    /// </summary>
+    public int Every { get; set; } = 1;
 
     /// <summary>The parameter names, in the model's order ("0.weight", "0.bias", ...).</summary>
     public IReadOnlyList<string> Names { get; }
@@ -26,12 +33,13 @@ public sealed class GradientFlow : IDisposable
         Names = ps.Select(p => p.Name).ToArray();
         _sum = new double[ps.Count];
         _count = new int[ps.Count];
+        _calls = new long[ps.Count];
         for (int i = 0; i < ps.Count; i++)
         {
             int k = i;
             _handles.Add(ps[i].Param.RegisterPostAccumulateGradHook(t =>
             {
-                if (t.Grad is not { } g) return;
+                if (_calls[k]++ % Math.Max(1, Every) != 0 || t.Grad is not { } g) return;
                 using (Tensor.NoGrad())
                     _sum[k] += g.Abs().Mean().ItemDouble();
                 _count[k]++;

@@ -36,7 +36,8 @@ internal sealed class TrainingPictures : IDisposable
         int f = t.Spec.Sizes[0], side = (int)Math.Round(Math.Sqrt(f));
         ImageSide = f >= 49 && side * side == f ? side : 0;
         if (plotDir != null) Directory.CreateDirectory(plotDir);
-        _flow = new GradientFlow(t.Model);
+        // About 64 recorded steps per epoch: the hooks' few ops per parameter would otherwise slow small models.
+        _flow = new GradientFlow(t.Model) { Every = Math.Max(1, t.Loader.Count / 64) };
         if (TwoD) _bounds = DecisionMap.Bounds(Points(t.Train).Concat(Points(t.Test)));
         if (animate && TwoD && plotDir != null) _gif = new GifWriter(Path.Combine(plotDir, "decision-regions.gif"), FrameSize, FrameSize, delayMilliseconds: 250);
         if (logDir != null)
@@ -63,7 +64,8 @@ internal sealed class TrainingPictures : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new CliException($"{(plotDir != null ? "--plot" : "--logdir")}: cannot write there: {Cli.OneLine(e.Message)}");
+            string which = string.Join(" or ", new[] { ("--plot", plotDir), ("--logdir", logDir) }.Where(x => x.Item2 != null).Select(x => $"{x.Item1} '{x.Item2}'"));
+            throw new CliException($"{which}: cannot write there: {Cli.OneLine(e.Message)}");
         }
     }
 
