@@ -170,6 +170,23 @@ public class PlotTests
 [Collection("Threads")]
 public class PlotDocExampleTests
 {
+    private static string ThisFile([System.Runtime.CompilerServices.CallerFilePath] string path = "") => path;
+
+    private static string Normalize(string line) => System.Text.RegularExpressions.Regex.Replace(line.Split("//")[0], @"\s+", " ").Trim();
+
+    [Fact]
+    public void EveryLineOfTheDocsExampleIsRunHere()
+    {
+        var doc = File.ReadAllText(Path.Combine(DataTestFiles.RepoRoot, "docs", "plots.md")).ReplaceLineEndings("\n");
+        int start = doc.IndexOf("```csharp\n", doc.IndexOf("## From code", StringComparison.Ordinal), StringComparison.Ordinal) + "```csharp\n".Length;
+        var block = doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
+        var tested = File.ReadAllLines(ThisFile()).Select(Normalize).ToHashSet(StringComparer.Ordinal);
+        var lines = block.Split('\n').Select(Normalize).Where(l => l.Length > 0).ToList();
+        Assert.True(lines.Count >= 10, $"the block has {lines.Count} lines");
+        foreach (var line in lines)
+            Assert.True(tested.Contains(line), $"docs/plots.md: the line `{line}` is not in PlotTests.cs; update the test with the docs");
+    }
+
     [Fact]
     public void TheFromCodeExampleOfPlotsMdRuns()
     {
@@ -184,8 +201,8 @@ public class PlotDocExampleTests
             var opt = new Optim.Sgd(model.Parameters(), lr: 0.1);
             int epochs = 2;
             double loss = 0;
-            var xs = new List<double>();
-            var losses = new List<double>();
+            var xs = new double[epochs];
+            var losses = new double[epochs];
             LabelledPoint[] trainPoints = [new(0.5, 0.5, 0), new(-0.5, 0.5, 1)], testPoints = [new(0.2, -0.3, 1)];
 
             using var flow = new GradientFlow(model);          // hooks every parameter
@@ -198,14 +215,14 @@ public class PlotDocExampleTests
                 l.Backward();
                 opt.Step();
                 loss = l.ItemDouble();
-                xs.Add(epoch);
-                losses.Add(loss);
+                xs[epoch - 1] = epoch;
+                losses[epoch - 1] = loss;
                 flow.EndEpoch();
                 tb.AddScalar("loss/train", loss, epoch);
                 tb.AddHistogram("weights/0", model[0].Parameters().First().ToDoubleArray(), epoch);
             }
             flow.Save("gradient-flow.png");
-            Charts.Lines("loss.png", "loss", "epoch", "loss", [new Series("train", [.. xs], [.. losses])]);
+            Charts.Lines("loss.png", "loss", "epoch", "loss", [new Series("train", xs, losses)]);
             var p = DecisionMap.Probabilities(model, -1, 1, -1, 1);    // [row, column, class]
             Charts.Save(Charts.DecisionRegions(p, -1, 1, -1, 1, trainPoints, testPoints, "my model"), "map.png", svg: false);
             using (var gif = new GifWriter("map.gif", 420, 420))
