@@ -16,12 +16,14 @@ public static class ExplainCommand
             Notes = "Worked examples:\n" + string.Join("\n", WorkedExample.All.Select(e => $"  {e.Name,-24}{e.Summary}")),
         };
         command.Add(name);
-        command.SetAction(r => Run(r.GetValue(name) ?? [], r.InvocationConfiguration.Output));
+        var files = new ExplainFileOptions();
+        foreach (var option in files.All()) command.Add(option);
+        command.SetAction(r => Run(r.GetValue(name) ?? [], r.InvocationConfiguration.Output, e => files.Apply(r, e)));
         return command;
     }
 
     /// <summary>Runs the command with its positional arguments.</summary>
-    private static int Run(string[] positionals, TextWriter output)
+    private static int Run(string[] positionals, TextWriter output, Func<WorkedExample, WorkedExample> configure)
     {
         if (positionals.Length == 0)
         {
@@ -36,7 +38,7 @@ public static class ExplainCommand
         var example = WorkedExample.All.FirstOrDefault(e => e.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
             ?? throw new CliException($"unknown example '{name}'; expected one of: {string.Join(", ", WorkedExample.All.Select(e => e.Name))}" +
                 $"{CliOptions.DidYouMean(name, WorkedExample.All.Select(e => e.Name), "'")}.");
-        example.Run(output);
+        configure(example).Run(output);
         return 0;
     }
 }

@@ -26,6 +26,8 @@ public abstract class WorkedExample
         new AttentionExample(),
         new AdversarialExample(),
         new DreamExample(),
+        new SensitivityExample(),
+        new LandscapeExample(),
     ];
 
     /// <summary>Formats a number with the given decimals, invariant culture.</summary>

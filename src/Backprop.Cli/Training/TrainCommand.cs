@@ -38,9 +38,12 @@ public static partial class TrainCommand
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
         public readonly Option<bool> Distributed = CliOptions.Flag("--distributed", "data-parallel training over MPI: start with mpirun -np N; --batch-size is the global batch (docs/distributed.md)");
+        public readonly Option<string?> Plot = CliOptions.Text("--plot", "DIR", "write PNG/SVG charts there at the end: loss, accuracy, gradient flow, confusion matrix, decision regions (2-D data), first-layer weights and misclassified images (image data)");
+        public readonly Option<bool> Animate = CliOptions.Flag("--animate", "with --plot, also an animated GIF of the decision regions, one frame per epoch (2-D data)");
+        public readonly Option<string?> LogDir = CliOptions.Text("--logdir", "DIR", "write TensorBoard event files there: scalars, weight and gradient histograms, images, text");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed, Plot, Animate, LogDir];
 
         private static string? CheckModel(string text)
         {
@@ -214,6 +217,8 @@ public static partial class TrainCommand
             }
         }
 
+        // Only rank 0 of a distributed run draws pictures and writes logs.
+        using var pictures = dist is { IsRoot: false } ? null : TrainingPictures.Create(trainer, p.GetValue(opt.Plot), p.GetValue(opt.Animate), p.GetValue(opt.LogDir));
         double trainSeconds = 0;
         long trainSamples = 0;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
@@ -290,6 +295,7 @@ public static partial class TrainCommand
                 var er = new EpochResult(epoch, r.Loss, testLoss, acc, r.Seconds, r.Samples / Math.Max(r.Seconds, 1e-9));
                 trainer.History.Add(er);
                 dist?.CheckAgreement();
+                pictures?.OnEpoch(er);
                 if (!quiet)
                     human.WriteLine($"epoch {epoch,3}/{options.Epochs}  train loss {er.TrainLoss:F4}  test loss {er.TestLoss:F4}  " +
                         $"test accuracy {100 * er.TestAccuracy:F2}%  {er.SamplesPerSecond:F0} samples/s");
@@ -316,6 +322,7 @@ public static partial class TrainCommand
             }
         }
         var last = trainer.History[^1];
+        if (pictures?.Finish() is { } written && !quiet) human.WriteLine($"pictures: {string.Join(", ", written)}");
         // The result line, even with --quiet (which only drops the progress); --json --quiet prints only the JSON.
         if (dist != null && !quiet) human.WriteLine(dist.Summary());
         if (!quiet || !json)
