@@ -10,8 +10,10 @@ internal sealed class ExplainFileOptions
     public readonly Option<string?> Param = CliOptions.Text("--param", "NAME[i,j]", "landscape (with --checkpoint): the parameter entry to move, e.g. 0.weight[3,5] or 2.bias[1]");
     public readonly Option<int?> Example = CliOptions.Int("--example", "sensitivity: the test example whose nudges are shown (default: the first one the model gets wrong)", 0);
     public readonly Option<string?> Out = CliOptions.Text("--out", "FILE.png", "landscape: draw the curve and the tangent there (an SVG is written beside it)");
+    public readonly Option<int?> Class = CliOptions.Int("--class", "dream: the class to dream of (default 8)", 0, 1 << 20);
+    public readonly Option<string?> OutDir = CliOptions.Text("--out-dir", "DIR", "adversarial, dream: where the images go (default: the current folder)");
 
-    public IEnumerable<Option> All() => [Checkpoint, Samples, Example, Param, Out];
+    public IEnumerable<Option> All() => [Checkpoint, Samples, Example, Param, Out, Class, OutDir];
 
     /// <summary>
     /// A copy of <paramref name="example"/> with the options given (the shared instances in
@@ -19,8 +21,12 @@ internal sealed class ExplainFileOptions
     /// </summary>
     public WorkedExample Apply(ParseResult r, WorkedExample example)
     {
-        bool sens = example is SensitivityExample, land = example is LandscapeExample;
-        foreach (var (option, ok, owner) in new (Option, bool, string)[] { (Checkpoint, sens || land, "sensitivity' or 'explain landscape"), (Samples, sens || land, "sensitivity' or 'explain landscape"), (Example, sens, "sensitivity"), (Param, land, "landscape"), (Out, land, "landscape") })
+        bool sens = example is SensitivityExample, land = example is LandscapeExample, adv = example is AdversarialExample, dream = example is DreamExample;
+        foreach (var (option, ok, owner) in new (Option, bool, string)[]
+        {
+            (Checkpoint, sens || land || adv || dream, "sensitivity', 'landscape', 'adversarial' or 'explain dream"), (Samples, sens || land, "sensitivity' or 'explain landscape"),
+            (Example, sens || adv, "sensitivity' or 'explain adversarial"), (Param, land, "landscape"), (Out, land, "landscape"), (Class, dream, "dream"), (OutDir, adv || dream, "adversarial' or 'explain dream"),
+        })
             if (r.GetResult(option) != null && !ok)
                 throw new CliException($"{option.Name} does not apply to 'explain {example.Name}'; it is an option of 'explain {owner}'.");
         return example switch
@@ -38,6 +44,8 @@ internal sealed class ExplainFileOptions
                 Parameter = r.GetValue(Param),
                 Samples = r.GetValue(Samples) ?? 500,
             },
+            AdversarialExample => new AdversarialExample { CheckpointPath = r.GetValue(Checkpoint), Example = r.GetValue(Example), OutDir = r.GetValue(OutDir) },
+            DreamExample => new DreamExample { CheckpointPath = r.GetValue(Checkpoint), Class = r.GetValue(Class) ?? 8, OutDir = r.GetValue(OutDir) },
             _ => example,
         };
     }
