@@ -23,6 +23,7 @@ public abstract class WorkedExample
         new BackwardNetworkExample(),
         new LinearLayerExample(),
         new NumericalVsBackpropExample(),
+        new RnnGradientsExample(),
     ];
 
     /// <summary>Formats a number with the given decimals, invariant culture.</summary>
