@@ -102,3 +102,36 @@ public class RecurrentTests
         Assert.Equal("Lstm: weight_ih must be [12, 4] for input [2, 5, 4] and hidden size 3, got [12, 5].", e.Message);
     }
 }
+
+/// <summary>A warm training step of the LSTM language model allocates under 16 KB (pooled buffers, no per-step garbage).</summary>
+public class RecurrentMemoryTests
+{
+    [Fact]
+    public void AWarmLstmTrainingStepAllocatesUnder16KB()
+    {
+        var g = new Generator(1);
+        const int vocab = 65, batch = 8, context = 16;
+        var model = new Backprop.Text.RecurrentLanguageModel(Backprop.Text.RecurrentKind.Lstm, vocab, 16, 32, generator: g);
+        var opt = new Backprop.Optim.Adam(model.Parameters(), 2e-3);
+        var x = Tensor.RandInt(0, vocab, [batch, context], g);
+        var y = Tensor.RandInt(0, vocab, [batch * context], g);
+        void Step()
+        {
+            using var scope = Tensor.Scope();
+            var loss = Loss.CrossEntropy(model.Logits(x).Reshape(batch * context, vocab), y);
+            opt.ZeroGrad();
+            loss.Backward();
+            model.DetachState();
+            opt.Step();
+        }
+        for (int i = 0; i < 5; i++) Step();
+        long least = long.MaxValue;
+        for (int i = 0; i < 3; i++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Step();
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(least < 16 * 1024, $"a warm step allocated {least} bytes");
+    }
+}
