@@ -47,6 +47,7 @@ public static class BenchCommand
                   mlp-small   784-16-16-10 sigmoid, SGD, batch 10
                   mlp-256     784-256-128-10 ReLU, Adam, batch 128
                   window-lm   fixed-window character language model, Adam, batch 128
+                  lstm        character LSTM language model (embedding 64, LSTM 256, context 64), Adam, batch 32
                 """,
         };
         model.Add(name);
