@@ -135,3 +135,45 @@ public class RecurrentMemoryTests
         Assert.True(least < 16 * 1024, $"a warm step allocated {least} bytes");
     }
 }
+
+/// <summary>RecurrentLanguageModel: the carried state (truncated BPTT), DetachState, and the decoder that carries the hidden state.</summary>
+public class RecurrentLanguageModelTests
+{
+    [Theory]
+    [InlineData(Backprop.Text.RecurrentKind.Lstm)]
+    [InlineData(Backprop.Text.RecurrentKind.Gru)]
+    [InlineData(Backprop.Text.RecurrentKind.Rnn)]
+    public void ChunksWithCarriedStateEqualOnePassAndTheDecoderAgrees(Backprop.Text.RecurrentKind kind)
+    {
+        var g = new Generator(3);
+        var model = new Backprop.Text.RecurrentLanguageModel(kind, 7, 4, 5, numLayers: 2, generator: g);
+        var tokens = Tensor.RandInt(0, 7, [2, 6], g);
+        var full = model.Logits(tokens).Detach();
+        Assert.Equal([2, 6, 7], full.Shape.ToArray());
+        model.ResetState();
+        var a = model.Logits(tokens.Narrow(1, 0, 3)).Detach();
+        model.DetachState();
+        var b = model.Logits(tokens.Narrow(1, 3, 3)).Detach();
+        TestUtil.Close(full.Narrow(1, 0, 3).Contiguous().ToDoubleArray(), a, 1e-5);
+        TestUtil.Close(full.Narrow(1, 3, 3).Contiguous().ToDoubleArray(), b, 1e-5);
+
+        var decoder = model.StartDecoding(maxContext: 3);
+        var ids = tokens.ToLongArray();
+        for (int t = 0; t < 6; t++)
+            TestUtil.Close(full.Select(0, 0).Select(0, t).ToDoubleArray(), decoder.Append(ids[t]), 1e-5);
+    }
+
+    [Fact]
+    public void DetachStateLetsTheNextChunkBackpropAlone()
+    {
+        var g = new Generator(4);
+        var model = new Backprop.Text.RecurrentLanguageModel(Backprop.Text.RecurrentKind.Lstm, 7, 4, 5, generator: g);
+        var x = Tensor.RandInt(0, 7, [3, 4], g);
+        var y = Tensor.RandInt(0, 7, [12], g);
+        Tensor Loss_() => Loss.CrossEntropy(model.Logits(x).Reshape(12, 7), y);
+        Loss_().Backward();
+        model.DetachState();
+        Loss_().Backward();                                        // stops at the detached state
+        Assert.ThrowsAny<Exception>(() => Loss_().Backward());     // not detached: reaches the previous chunk's freed graph
+    }
+}
