@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 CLI = os.path.join(ROOT, "src", "Backprop.Cli", "bin", "Release", "net10.0", "Backprop.Cli.dll")
 PY = "/usr/bin/python3"
 OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-MODELS = ["mlp-small", "mlp-256", "window-lm", "gpt"]
+MODELS = ["mlp-small", "mlp-256", "window-lm", "gpt", "lstm"]
 
 
 def run_json(cmd, env=None):
@@ -186,9 +186,10 @@ def main():
 
 def report(res, out):
     """Prints the table and writes table.md and throughput.svg into OUT."""
-    units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s", "gpt": "tokens/s"}
+    units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s", "gpt": "tokens/s", "lstm": "tokens/s"}
     names = {"mlp-small": "MLP 784-16-16-10 sigmoid SGD b10", "mlp-256": "MLP 784-256-128-10 ReLU Adam b128",
-             "window-lm": "fixed-window LM Adam b128", "gpt": "GPT d128 4 layers 4 heads ctx 64 AdamW b32"}
+             "window-lm": "fixed-window LM Adam b128", "gpt": "GPT d128 4 layers 4 heads ctx 64 AdamW b32",
+             "lstm": "char LSTM LM e64 h256 ctx64 Adam b32"}
     # Results written before the core type was detected were all measured with SkylakeX.
     core = res["machine"].get("openblas_coretype", "SkylakeX")
     lines = [f"| model | Backprop | PyTorch (OpenBLAS {core}) | PyTorch (Debian default) | ratio vs best PyTorch |",

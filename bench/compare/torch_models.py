@@ -87,6 +87,25 @@ def gpt():
         loss = loss_fn(logits.view(-1, vocab), ys[i % POOL])
         opt.zero_grad()
         loss.backward()
+def lstm_lm():
+    """Character LSTM LM as `backprop bench model lstm`: 65 chars -> embedding 64 -> LSTM 256 -> 65,
+    context 64, batch 32, Adam 2e-3, the state carried between steps and detached (truncated BPTT)."""
+    vocab, embed, hidden, batch, context = 65, 64, 256, 32, 64
+    emb = torch.nn.Embedding(vocab, embed)
+    lstm = torch.nn.LSTM(embed, hidden, batch_first=True)
+    head = torch.nn.Linear(hidden, vocab)
+    opt = torch.optim.Adam(list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters()), lr=2e-3)
+    xs = [torch.randint(0, vocab, (batch, context)) for _ in range(POOL)]
+    ys = [torch.randint(0, vocab, (batch * context,)) for _ in range(POOL)]
+    loss_fn = torch.nn.CrossEntropyLoss()
+    state = [None]
+
+    def step(i):
+        y, (h, c) = lstm(emb(xs[i % POOL]), state[0])
+        loss = loss_fn(head(y).reshape(batch * context, vocab), ys[i % POOL])
+        opt.zero_grad()
+        loss.backward()
+        state[0] = (h.detach(), c.detach())
         opt.step()
     return step, batch * context
 
@@ -96,6 +115,7 @@ MODELS = {
     "mlp-256": lambda: mlp([784, 256, 128, 10], torch.nn.ReLU, 128, lambda p: torch.optim.Adam(p, lr=1e-3)),
     "window-lm": window_lm,
     "gpt": gpt,
+    "lstm": lstm_lm,
 }
 
 

@@ -48,6 +48,7 @@ public static partial class BenchCommand
                   mlp-256     784-256-128-10 ReLU, Adam, batch 128
                   window-lm   fixed-window character language model, Adam, batch 128
                   gpt         GPT width 128, 4 layers, 4 heads, context 64, AdamW, batch 32
+                  lstm        character LSTM language model (embedding 64, LSTM 256, context 64), Adam, batch 32
                 """,
         };
         model.Add(name);

@@ -8,13 +8,13 @@ namespace Backprop.Cli.Bench;
 /// sizes, optimizers and synthetic data on both sides. Each returns a step function over a fixed
 /// pool of batches.
 /// </summary>
-public static class BenchModels
+public static partial class BenchModels
 {
     /// <summary>A benchmark model: one training step on batch i of its pool, and how many samples (or tokens) a step consumes.</summary>
     public sealed record Model(string Name, string Description, int SamplesPerStep, string Unit, Action<int> Step);
 
     /// <summary>Names accepted by <see cref="Create"/>.</summary>
-    public static readonly string[] Names = ["mlp-small", "mlp-256", "window-lm", "gpt"];
+    public static readonly string[] Names = ["mlp-small", "mlp-256", "window-lm", "gpt", "lstm"];
 
     /// <summary>Batches in the data pool (steps cycle through them).</summary>
     public const int Pool = 64;
@@ -51,6 +51,8 @@ public static class BenchModels
                 }
             case "gpt":
                 return GptModel(name, g);
+            case "lstm":
+                return LstmLm(name, g);
             default:
                 throw new CliException($"unknown benchmark model '{name}'; expected one of: {string.Join(", ", Names)}.");
         }

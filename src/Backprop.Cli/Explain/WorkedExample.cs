@@ -28,6 +28,7 @@ public abstract class WorkedExample
         new DreamExample(),
         new SensitivityExample(),
         new LandscapeExample(),
+        new RnnGradientsExample(),
     ];
 
     /// <summary>Formats a number with the given decimals, invariant culture.</summary>
