@@ -260,7 +260,7 @@ public class ResumeTests(ITestOutputHelper output) : IDisposable
         int seen = 0;
         string? tmp = null;
         using var hit = new ManualResetEventSlim();
-        using (var p = Start([.. XorRun, "--save-every", "5", "--save", ck], pauseMs: 400, line =>
+        using (var p = Start([.. XorRun, "--save-every", "5", "--save", ck], pauseMs: 1000, line =>
         {
             const string prefix = "backprop-test-hook: save paused ";
             if (!line.StartsWith(prefix + where + ": ", StringComparison.Ordinal) || ++seen != nth) return;

@@ -22,8 +22,9 @@ internal static class TextModelFactory
         {
             "nlm" => new FixedWindowLm(vocabSize, o.Context, o.Embedding, o.Width, boundary, generator),
             "gpt" => Wrap(() => new Gpt(vocabSize, o.Context, o.Layers, o.Width, o.Heads, o.Dropout, generator)),
-            "rnn" or "lstm" or "gru" => throw new CliException(
-                $"--model {o.Model} is not available yet in this build; the models available are: nlm, gpt."),
+            "rnn" => Wrap(() => new RecurrentLanguageModel(RecurrentKind.Rnn, vocabSize, o.Embedding, o.Width, o.Layers, o.Dropout, generator)),
+            "lstm" => Wrap(() => new RecurrentLanguageModel(RecurrentKind.Lstm, vocabSize, o.Embedding, o.Width, o.Layers, o.Dropout, generator)),
+            "gru" => Wrap(() => new RecurrentLanguageModel(RecurrentKind.Gru, vocabSize, o.Embedding, o.Width, o.Layers, o.Dropout, generator)),
             _ => throw new CliException($"unknown model '{o.Model}'; expected one of: {string.Join(", ", Names)}."),
         };
 

@@ -55,7 +55,7 @@ internal static class TextTrainCommand
         var o = new Options();
         var command = new NotedCommand("text", "Train a language model on a text file (no --data: Tiny Shakespeare).")
         {
-            Notes = "Models: nlm (the fixed-window model of Bengio et al. 2003: --context, --embedding, --width); rnn, lstm, gru, gpt when this build has them.\n" +
+            Notes = "Models: nlm (the fixed-window model of Bengio et al. 2003: --context, --embedding, --width); rnn, lstm, gru (--embedding, --layers, --width, --dropout, --bptt); gpt (--layers, --width, --heads, --context).\n" +
                 "Examples:\n" +
                 "  backprop train text --model nlm --data ../shared/data/names/names.txt --names --steps 20000\n" +
                 "  backprop train text --model nlm --tokenizer bpe:512 --minutes 5 --save shakespeare.safetensors\n" +
