@@ -37,13 +37,14 @@ public static partial class TrainCommand
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
+        public readonly Option<bool> Augment = CliOptions.Flag("--augment", "image datasets: seeded augmentation of the training images, random shifts of up to 2 pixels (and horizontal flips on fashion-mnist), drawn anew every epoch");
         public readonly Option<bool> Distributed = CliOptions.Flag("--distributed", "data-parallel training over MPI: start with mpirun -np N; --batch-size is the global batch (docs/distributed.md)");
         public readonly Option<string?> Plot = CliOptions.Text("--plot", "DIR", "write PNG/SVG charts there at the end: loss, accuracy, gradient flow, confusion matrix, decision regions (2-D data), first-layer weights and misclassified images (image data)");
         public readonly Option<bool> Animate = CliOptions.Flag("--animate", "with --plot, also an animated GIF of the decision regions, one frame per epoch (2-D data)");
         public readonly Option<string?> LogDir = CliOptions.Text("--logdir", "DIR", "write TensorBoard event files there: scalars, weight and gradient histograms, images, text");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed, Plot, Animate, LogDir];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed, Plot, Animate, LogDir, Augment];
 
         private static string? CheckModel(string text)
         {
@@ -159,6 +160,7 @@ public static partial class TrainCommand
             Seed = p.GetValue(opt.Seed) ?? recorded?.Seed ?? 1,
             DataDir = dataDir,
             Limit = p.GetValue(opt.Limit) ?? recorded?.Limit,
+            Augment = p.GetValue(opt.Augment) || (recorded?.Augment ?? false),
         };
         double minAccuracy = p.GetValue(opt.MinAccuracy) ?? 0;
         var overridden = new HashSet<string>();

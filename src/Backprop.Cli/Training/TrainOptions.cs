@@ -32,6 +32,8 @@ public sealed record TrainOptions
     public string? DataDir { get; init; }
     /// <summary>Use only the first N training samples.</summary>
     public int? Limit { get; init; }
+    /// <summary>Seeded augmentation of the training images (random shifts of up to 2 pixels; horizontal flips too on fashion-mnist).</summary>
+    public bool Augment { get; init; }
 
     /// <summary>The options as JSON (snake_case keys), as checkpoints record them.</summary>
     public JsonObject ToJson() => new()
@@ -50,6 +52,7 @@ public sealed record TrainOptions
         ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["data"] = DataDir,
         ["limit"] = Limit,
+        ["augment"] = Augment,
     };
 
     /// <summary>
@@ -78,6 +81,8 @@ public sealed record TrainOptions
                     ? s : throw new FormatException($"'seed' must be a non-negative 64-bit integer, found \"{seed}\""),
                 DataDir = o["data"] is null ? null : RecordedJson.Text(o, "data"),
                 Limit = o["limit"] is null ? null : RecordedJson.Int(o, "limit", 1, int.MaxValue),
+                // absent in checkpoints written before augmentation existed: off
+                Augment = o["augment"] is JsonValue a && a.TryGetValue<bool>(out bool augment) && augment,
             };
         }
         catch (FormatException e)

@@ -106,7 +106,25 @@ public sealed class Trainer
             throw new CliException($"--optimizer {o.Optimizer}: {e.Message}");
         }
         // The trainer reads each batch only within its step, so batch buffers can be recycled.
-        Loader = new DataLoader(Train, o.BatchSize, shuffle: true, seed: o.Seed, recycleBatches: true);
+        Loader = new DataLoader(o.Augment ? Augmented(Train, o) : Train, o.BatchSize, shuffle: true, seed: o.Seed, recycleBatches: true);
+    }
+
+    /// <summary>
+    /// The training images with seeded augmentation (each sample's draw from the seed, the epoch and its
+    /// index, so a resumed run sees the same images): shifts of up to 2 pixels, and horizontal flips on
+    /// fashion-mnist (clothes, unlike digits, keep their class when mirrored).
+    /// </summary>
+    private static AugmentedDataset Augmented(TensorDataset train, TrainOptions o)
+    {
+        int features = train.Inputs.NumElements / Math.Max(1, train.Count);
+        int side = (int)Math.Round(Math.Sqrt(features));
+        if (side * side != features || side < 8)
+            throw new CliException($"--augment: {o.Dataset} is not a dataset of square images (its samples have {features} features).");
+        double shift = 2.0 / side;
+        ImageTransform[] transforms = o.Dataset == "fashion-mnist"
+            ? [new RandomHorizontalFlip(), new RandomTranslate(shift, shift)]
+            : [new RandomTranslate(shift, shift)];
+        return new AugmentedDataset(train, o.Seed, transforms, (1, side, side));
     }
 
     /// <summary>A one-line error naming the set, the features the model expects and those found, unless they agree.</summary>
