@@ -53,6 +53,7 @@ internal static class TensorFormatter
     {
         var ci = CultureInfo.InvariantCulture;
         if (t.DType == DType.Int64) return v => ((long)v).ToString(ci);
+        if (t.DType == DType.Bool) return v => v != 0 ? "True" : "False";
         var finite = VisibleFlat(t, summarize).Select(i => values[i]).Where(double.IsFinite).ToList();
         bool allInt = finite.All(v => v == Math.Round(v));
         double maxAbs = finite.Count > 0 ? finite.Max(Math.Abs) : 0;
