@@ -23,7 +23,7 @@ internal static class TensorFormatter
         }
         var extras = new List<string>();
         if (t.Rank != 1 || summarize) extras.Add($"shape={t.Shape}");
-        if (t.DType != DType.Float32) extras.Add($"dtype={t.DType.Name()}");
+        if (t.DType is not (DType.Float32 or DType.Bool)) extras.Add($"dtype={t.DType.Name()}"); // PyTorch names no dtype for bool either
         if (t.GradFn != null) extras.Add($"grad_fn={t.GradFn}");
         else if (t.RequiresGrad) extras.Add("requires_grad=True");
         foreach (var e in extras) sb.Append(", ").Append(e);

@@ -9,19 +9,21 @@ public partial class Tensor
     /// <summary>
     /// Arithmetic with a bool operand, following PyTorch's type promotion: next to a float or int64 tensor the bool
     /// operand becomes 0/1 of that type (<c>mask * x</c> is x where true, 0 elsewhere); two bool operands give
-    /// bool for + (or) and * (and), float32 for /, and an error for − (as in PyTorch).
+    /// bool for + (or) and * (and), float32 for /; subtraction with a bool operand is an error (as in PyTorch).
     /// </summary>
     private static Tensor BoolArithmetic(string op, Tensor a, Tensor b)
     {
+        if (op == "Sub")
+            throw new NotSupportedException(
+                $"Sub: subtraction with a bool tensor ({a.DType.Name()} {a.Shape} - {b.DType.Name()} {b.Shape}) is not supported (as in PyTorch); " +
+                "to invert a mask use LogicalNot() or !mask, else convert with To(DType.Float32).");
         if (a.DType == DType.Bool && b.DType == DType.Bool)
         {
             return op switch
             {
                 "Add" => LogicalOr(a, b),
                 "Mul" => LogicalAnd(a, b),
-                "Div" => Div(a.To(DType.Float32), b.To(DType.Float32)),
-                _ => throw new NotSupportedException(
-                    $"{op}: subtracting two bool tensors ({a.Shape} and {b.Shape}) is not supported (as in PyTorch); use LogicalXor or convert with To(DType.Float32)."),
+                _ => Div(a.To(DType.Float32), b.To(DType.Float32)),
             };
         }
         var target = a.DType == DType.Bool ? b.DType : a.DType;
@@ -96,6 +98,12 @@ public partial class Tensor
 
     /// <summary>A 0-dimensional bool tensor: true if every element is true (nonzero; true for no elements), like torch.all.</summary>
     public Tensor All() => FullOn([], CountTrue() == _numel ? 1 : 0, DType.Bool, Backend);
+
+    /// <summary>A bool tensor: true where the element is NaN (torch.isnan; false everywhere for int64 and bool).</summary>
+    public Tensor IsNan() => DType.IsFloatingPoint() ? Ne(this) : FullOn(_shape, 0, DType.Bool, Backend);
+
+    /// <summary>A bool tensor: true where the element is finite, neither NaN nor ±∞ (torch.isfinite; true everywhere for int64 and bool).</summary>
+    public Tensor IsFinite() => DType.IsFloatingPoint() ? Dispatch.Zip("IsFinite", this, this, BinaryOp.Sub).Eq(0) : FullOn(_shape, 1, DType.Bool, Backend);
 
     private long CountTrue() => (DType == DType.Bool ? this : Dispatch.Convert(this, DType.Bool)).Sum().GetLong();
 }
