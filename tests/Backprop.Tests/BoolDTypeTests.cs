@@ -250,6 +250,16 @@ public class BoolDTypeTests
     }
 
     [Fact]
+    public void BoolTargetsBatchThroughADataset()
+    {
+        var x = Tensor.Arange(12).Reshape(6, 2).To(Device.Cpu);
+        var m = (Tensor.Arange(6) > 2.5).To(Device.Cpu);
+        var b = new Backprop.Data.TensorDataset(x, m).GetBatch([5, 0, 3]);
+        Assert.Equal(DType.Bool, b.Target.DType);
+        Assert.Equal([true, false, true], b.Target.ToBoolArray());
+    }
+
+    [Fact]
     public void SavesAndLoadsAsSafetensorsBool()
     {
         var m = Tensor.FromArray([true, false, false, true, true, false], 2, 3).To(Device.Cpu); // safetensors IO reads CPU buffers

@@ -20,6 +20,8 @@ internal static class Copy
                 ToBool(src.Span<double>(), dst.Span<bool>()); break;
             case (DType.Bool, DType.Float32) when src._contiguous && dst._contiguous && src._numel == dst._numel:
                 FromBool(src.Span<bool>(), dst.Span<float>()); break;
+            case (DType.Bool, DType.Float64) when src._contiguous && dst._contiguous && src._numel == dst._numel:
+                FromBool(src.Span<bool>(), dst.Span<double>()); break;
             case (DType.Float32, DType.Float64) when src._contiguous && dst._contiguous && src._numel == dst._numel:
                 System.Numerics.Tensors.TensorPrimitives.ConvertChecked<float, double>(src.Span<float>(), dst.Span<double>()); break;
             case (DType.Float64, DType.Float32) when src._contiguous && dst._contiguous && src._numel == dst._numel:
@@ -72,10 +74,10 @@ internal static class Copy
     }
 
     /// <summary>true → 1, false → 0.</summary>
-    private static void FromBool(ReadOnlySpan<bool> x, Span<float> y)
+    private static void FromBool<T>(ReadOnlySpan<bool> x, Span<T> y) where T : unmanaged, INumberBase<T>
     {
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(x);
-        System.Numerics.Tensors.TensorPrimitives.ConvertChecked<byte, float>(bytes, y);
+        System.Numerics.Tensors.TensorPrimitives.ConvertChecked<byte, T>(bytes, y);
     }
 
     private readonly struct CopyInner<T>(T[] src, T[] dst) : IStridedInner where T : unmanaged
