@@ -26,7 +26,9 @@ public partial class Tensor
     public Tensor Sum(int[] dims, bool keepDim = false)
     {
         var mask = Dispatch.DimMask("Sum", Rank, dims);
-        if (DType is DType.Int64 or DType.Bool) return IntSum(mask, keepDim);
+        if (DType == DType.Int64) return IntSum(mask, keepDim);
+        // a count of true elements: summed as float64 through the backend (exact: every count is below 2^53), then int64
+        if (DType == DType.Bool) return Dispatch.Convert(Dispatch.Sum(Dispatch.Convert(this, DType.Float64), mask, keepDim), DType.Int64);
         var y = Dispatch.Sum(this, mask, keepDim);
         Engine.Record(y, "Sum", new SumBackward(this, mask, keepDim, 1), this);
         return y;
