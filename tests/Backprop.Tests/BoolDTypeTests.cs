@@ -249,6 +249,29 @@ public class BoolDTypeTests
         Assert.Equal([false, true], Tensor.Concat([Tensor.FromArray([false]), Tensor.FromArray([true])], 0).ToBoolArray());
     }
 
+    /// <summary>Long contiguous inputs (the vectorized comparison kernel), with NaN, ±∞ and ties, against host comparisons and the reference backend.</summary>
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void LongComparisonsMatchTheHostAndTheReferenceBackend(DType dtype)
+    {
+        var g = new Generator(11);
+        int n = 1037;
+        var av = Enumerable.Range(0, n).Select(i => i % 17 == 0 ? double.NaN : i % 23 == 0 ? double.PositiveInfinity : i % 29 == 0 ? double.NegativeInfinity : Math.Round(g.NextDouble() * 4 - 2, 1)).ToArray();
+        var bv = Enumerable.Range(0, n).Select(i => i % 19 == 0 ? double.NaN : i % 5 == 0 ? av[i] : Math.Round(g.NextDouble() * 4 - 2, 1)).ToArray();
+        var a = Tensor.FromArray(av).To(dtype);
+        var b = Tensor.FromArray(bv).To(dtype);
+        Func<double, double, bool>[] host = [(x, y) => x == y, (x, y) => x != y, (x, y) => x > y, (x, y) => x >= y, (x, y) => x < y, (x, y) => x <= y];
+        Func<Tensor, Tensor, Tensor>[] ops = [(x, y) => x.Eq(y), (x, y) => x.Ne(y), (x, y) => x > y, (x, y) => x >= y, (x, y) => x < y, (x, y) => x <= y];
+        for (int k = 0; k < ops.Length; k++)
+        {
+            var want = av.Zip(bv, host[k]).ToArray();
+            Assert.Equal(want, ops[k](a.To(Device.Cpu), b.To(Device.Cpu)).ToBoolArray());
+            Assert.Equal(want, ops[k](a.To(Device.Reference), b.To(Device.Reference)).ToBoolArray());
+            Assert.Equal(av.Select(x => host[k](x, 0.5)).ToArray(), ops[k](a.To(Device.Cpu), a.To(Device.Cpu).Const(0.5)).ToBoolArray());
+        }
+    }
+
     [Fact]
     public void BoolTargetsBatchThroughADataset()
     {
