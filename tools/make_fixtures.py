@@ -20,10 +20,10 @@ ops_strided.json passes some inputs as transposed (non-contiguous) views. Backwa
 torch.autograd.grad(outputs, inputs, upstreams), i.e. the vector-Jacobian product with a random
 vector, so every element of every gradient is checked.
 
-Not generated, because Backprop deliberately differs: comparisons (0/1 float results), mixed
-float32/float64 operands (an error in Backprop), bool conditions (Backprop's Where takes a float
-mask), splitting a size-0 dimension by size, PyTorch's infinite target gradient of
-binary_cross_entropy at p = 0 or 1.
+Not generated here, because Backprop deliberately differs: mixed
+float32/float64 operands (an error in Backprop), splitting a size-0 dimension by size, PyTorch's infinite target gradient of
+binary_cross_entropy at p = 0 or 1. Comparisons and bool masks have their own fixtures
+(tools/fixtures_bool.py).
 
 training.json: a small MLP (8-16-16-4, tanh or relu) with initial weights drawn by PyTorch in float32
 (so the float32 and float64 runs start from identical values), fixed data split into 4 fixed

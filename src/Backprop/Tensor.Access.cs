@@ -81,6 +81,7 @@ public partial class Tensor
         {
             case DType.Float32: { Span<float> v = stackalloc float[1]; Backend.Download(ElementAt(pos), v); return v[0]; }
             case DType.Float64: { Span<double> v = stackalloc double[1]; Backend.Download(ElementAt(pos), v); return v[0]; }
+            case DType.Bool: { Span<bool> v = stackalloc bool[1]; Backend.Download(ElementAt(pos), v); return v[0] ? 1 : 0; }
             default: return ReadLong(pos);
         }
     }
@@ -98,6 +99,7 @@ public partial class Tensor
         {
             case DType.Float32: Backend.Upload<float>([(float)value], ElementAt(pos)); break;
             case DType.Float64: Backend.Upload<double>([value], ElementAt(pos)); break;
+            case DType.Bool: Backend.Upload<bool>([value != 0], ElementAt(pos)); break;
             default: Backend.Upload<long>([checked((long)value)], ElementAt(pos)); break;
         }
     }
@@ -113,6 +115,7 @@ public partial class Tensor
         {
             case DType.Float32: { var r = new float[_numel]; Backend.Download(V, r.AsSpan()); return r; }
             case DType.Float64: { var r = new double[_numel]; Backend.Download(V, r.AsSpan()); return r; }
+            case DType.Bool: { var r = new bool[_numel]; Backend.Download(V, r.AsSpan()); return r; }
             default: { var r = new long[_numel]; Backend.Download(V, r.AsSpan()); return r; }
         }
     }
@@ -123,6 +126,7 @@ public partial class Tensor
         float[] f => f,
         double[] d => [.. d.Select(v => (float)v)],
         long[] l => [.. l.Select(v => (float)v)],
+        bool[] b => [.. b.Select(v => v ? 1f : 0f)],
         _ => throw new InvalidOperationException(),
     };
 
@@ -132,6 +136,7 @@ public partial class Tensor
         double[] d => d,
         float[] f => [.. f.Select(v => (double)v)],
         long[] l => [.. l.Select(v => (double)v)],
+        bool[] b => [.. b.Select(v => v ? 1.0 : 0.0)],
         _ => throw new InvalidOperationException(),
     };
 
@@ -141,6 +146,17 @@ public partial class Tensor
         long[] l => l,
         float[] f => [.. f.Select(v => (long)v)],
         double[] d => [.. d.Select(v => (long)v)],
+        bool[] b => [.. b.Select(v => v ? 1L : 0L)],
+        _ => throw new InvalidOperationException(),
+    };
+
+    /// <summary>The elements in row-major order as booleans (nonzero is true, NaN included, as PyTorch's conversion to bool).</summary>
+    public bool[] ToBoolArray() => ToHostArray() switch
+    {
+        bool[] b => b,
+        float[] f => [.. f.Select(v => v != 0)],
+        double[] d => [.. d.Select(v => v != 0)],
+        long[] l => [.. l.Select(v => v != 0)],
         _ => throw new InvalidOperationException(),
     };
 

@@ -148,6 +148,9 @@ public partial class Tensor
     /// <summary>An int64 tensor holding <paramref name="data"/> (copied) with the given shape (default: 1-D).</summary>
     public static Tensor FromArray(long[] data, params int[] shape) => FromSpan<long>(data, shape);
 
+    /// <summary>A bool tensor holding <paramref name="data"/> (copied) with the given shape (default: 1-D); a mask for Where, MaskedFill and <c>t[mask]</c>.</summary>
+    public static Tensor FromArray(bool[] data, params int[] shape) => FromSpan<bool>(data, shape);
+
     /// <summary>An int64 tensor holding <paramref name="data"/> (converted) with the given shape (default: 1-D).</summary>
     public static Tensor FromArray(int[] data, params int[] shape) => FromSpan<long>(data.Select(v => (long)v).ToArray(), shape);
 

@@ -143,6 +143,7 @@ public partial class Tensor
             case float[] f: y.Backend.Upload<float>(f, y.V); break;
             case double[] d: y.Backend.Upload<double>(d, y.V); break;
             case long[] l: y.Backend.Upload<long>(l, y.V); break;
+            case bool[] b: y.Backend.Upload<bool>(b, y.V); break;
         }
         return y;
     }

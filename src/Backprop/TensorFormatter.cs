@@ -23,7 +23,7 @@ internal static class TensorFormatter
         }
         var extras = new List<string>();
         if (t.Rank != 1 || summarize) extras.Add($"shape={t.Shape}");
-        if (t.DType != DType.Float32) extras.Add($"dtype={t.DType.Name()}");
+        if (t.DType is not (DType.Float32 or DType.Bool)) extras.Add($"dtype={t.DType.Name()}"); // PyTorch names no dtype for bool either
         if (t.GradFn != null) extras.Add($"grad_fn={t.GradFn}");
         else if (t.RequiresGrad) extras.Add("requires_grad=True");
         foreach (var e in extras) sb.Append(", ").Append(e);
@@ -53,6 +53,7 @@ internal static class TensorFormatter
     {
         var ci = CultureInfo.InvariantCulture;
         if (t.DType == DType.Int64) return v => ((long)v).ToString(ci);
+        if (t.DType == DType.Bool) return v => v != 0 ? "True" : "False";
         var finite = VisibleFlat(t, summarize).Select(i => values[i]).Where(double.IsFinite).ToList();
         bool allInt = finite.All(v => v == Math.Round(v));
         double maxAbs = finite.Count > 0 ? finite.Max(Math.Abs) : 0;

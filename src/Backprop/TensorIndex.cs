@@ -74,10 +74,16 @@ public partial class Tensor
     /// <summary>
     /// The elements where <paramref name="mask"/> is nonzero, in row-major order (like <c>t[mask]</c> in PyTorch):
     /// a mask of t's shape gives a 1-D tensor; a mask over the first k dimensions gives [count, remaining dims...].
-    /// Differentiable (the gradient goes back to the selected elements). Assigning is not supported.
+    /// Differentiable (the gradient goes back to the selected elements). The mask is a bool tensor (from a comparison);
+    /// a float or int64 0/1 mask is accepted too. Assigning writes in place (see <see cref="MaskedAssign_"/>):
+    /// <c>t[t &lt; 0] = Tensor.Scalar(0)</c>.
     /// </summary>
     [IndexerName("At")]
-    public Tensor this[Tensor mask] => MaskedSelect(mask);
+    public Tensor this[Tensor mask]
+    {
+        get => MaskedSelect(mask);
+        set => MaskedAssign_(mask, value);
+    }
 
     private Tensor Indexed(TensorIndex[] indices)
     {
@@ -101,11 +107,10 @@ public partial class Tensor
         return y;
     }
 
-    /// <summary>The elements where <paramref name="mask"/> (same shape as the leading dimensions) is nonzero; see the mask indexer.</summary>
+    /// <summary>The elements where <paramref name="mask"/> (same shape as the leading dimensions) is true (nonzero); see the mask indexer.</summary>
     public Tensor MaskedSelect(Tensor mask)
     {
-        if (mask.Rank > Rank || !_shape.AsSpan(0, mask.Rank).SequenceEqual(mask._shape))
-            throw new ShapeException($"Tensor index: a mask of shape {mask.Shape} does not match the leading dimensions of shape {Shape}.");
+        CheckMaskShape(mask);
         var m = mask.ToDoubleArray();
         var picked = new List<long>();
         for (int i = 0; i < m.Length; i++) if (m[i] != 0) picked.Add(i);
@@ -113,5 +118,47 @@ public partial class Tensor
         int[] rest = _shape[mask.Rank..];
         var flat = Reshape([lead, .. rest]);
         return flat.IndexSelect(0, FromArray(picked.ToArray()).To(Device));
+    }
+
+    private void CheckMaskShape(Tensor mask)
+    {
+        if (mask.Rank > Rank || !_shape.AsSpan(0, mask.Rank).SequenceEqual(mask._shape))
+            throw new ShapeException($"Tensor index: a mask of shape {mask.Shape} does not match the leading dimensions of shape {Shape}.");
+    }
+
+    /// <summary>
+    /// In place, <c>t[mask] = value</c> (PyTorch's masked assignment): the elements where <paramref name="mask"/> (a bool
+    /// tensor, or 0/1 float or int64, over the leading dimensions) is true get <paramref name="value"/>: one element
+    /// (broadcast to every selected element) or a tensor that broadcasts to the selection's shape [count, remaining dims...].
+    /// Float tensors only; not recorded by autograd (like the other in-place updates).
+    /// </summary>
+    public Tensor MaskedAssign_(Tensor mask, Tensor value)
+    {
+        CheckWritable("MaskedAssign_");
+        CheckMaskShape(mask);
+        if (!DType.IsFloatingPoint()) throw Dispatch.NotFloat("MaskedAssign_", this);
+        Dispatch.BackendOf("MaskedAssign_", this, value);
+        var v = value.NoGraph().To(DType);
+        // the mask with a size-1 dimension for every trailing dimension, so it broadcasts over this tensor
+        var wide = mask.Reshape([.. mask._shape, .. Enumerable.Repeat(1, Rank - mask.Rank)]);
+        if (v.NumElements == 1)
+        {
+            Copy_(Where(wide, v.Reshape([]), NoGraph()));
+            return this;
+        }
+        // scatter the values to the selected rows of a [lead, rest...] buffer, then pick them where the mask holds
+        var m = mask.ToBoolArray();
+        var picked = new List<long>();
+        for (int i = 0; i < m.Length; i++) if (m[i]) picked.Add(i);
+        int[] rest = _shape[mask.Rank..];
+        int[] selShape = [picked.Count, .. rest];
+        var sel = Shape.Broadcast("MaskedAssign_", v._shape, selShape);
+        if (!sel.AsSpan().SequenceEqual(selShape))
+            throw new ShapeException($"MaskedAssign_: a value of shape {value.Shape} does not broadcast to the {picked.Count} selected elements' shape {Backprop.Shape.Format(selShape)}.");
+        var rows = FromArray(picked.ToArray()).To(Device).Reshape([picked.Count, .. Enumerable.Repeat(1, rest.Length)]).Expand(selShape).Contiguous();
+        var full = Zeros([m.Length, .. rest], DType).To(Device);
+        Dispatch.ScatterAddInto(full, 0, rows, v.Expand(selShape).Contiguous());
+        Copy_(Where(wide, full.Reshape(_shape), NoGraph()));
+        return this;
     }
 }

@@ -207,7 +207,7 @@ public class TensorApiTests
         Assert.Equal([2, 1], a.Sum(1, keepDim: true).Shape.ToArray());
         long big = 1L << 60;
         Assert.Equal(big + 1, (Tensor.FromArray(new long[] { big }) + Tensor.FromArray(new long[] { 1 })).GetLong(0)); // exact beyond 2^53
-        // comparisons of int64 give 0/1 float32; Mean of a 0/1 result is the fraction of ones
+        // comparisons of int64 give bool; Mean of a bool result is the fraction of true elements
         Assert.Equal(0.5f, a.Gt(Tensor.FromArray(new long[] { 3 })).Mean().Item());
         var e = Assert.Throws<ArgumentException>(() => a + Tensor.Ones(3));
         Assert.Contains("dtypes differ", e.Message);
@@ -254,7 +254,7 @@ public class TensorApiTests
         var x = Tensor.FromArray([1.0, -2.0, 3.0]).RequiresGrad_();
         x[x.Gt(0)].Sum().Backward();
         Close([1, 0, 1], x.Grad!);
-        // the fraction of positive elements: Mean of a 0/1 comparison
+        // the fraction of positive elements: Mean of a bool comparison
         Assert.Equal(0.5f, t.Gt(0).Mean().Item());
     }
 }

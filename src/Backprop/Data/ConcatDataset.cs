@@ -137,6 +137,7 @@ public sealed class ConcatDataset : Dataset
             {
                 case DType.Float32: s.Span<float>().Slice(j * row, row).CopyTo(dst.Span<float>().Slice(rows[j] * row, row)); break;
                 case DType.Float64: s.Span<double>().Slice(j * row, row).CopyTo(dst.Span<double>().Slice(rows[j] * row, row)); break;
+                case DType.Bool: s.Span<bool>().Slice(j * row, row).CopyTo(dst.Span<bool>().Slice(rows[j] * row, row)); break;
                 default: s.Span<long>().Slice(j * row, row).CopyTo(dst.Span<long>().Slice(rows[j] * row, row)); break;
             }
     }

@@ -74,6 +74,7 @@ public abstract partial class Dataset
         {
             case DType.Float32: s.Span<float>().CopyTo(dst.Span<float>().Slice(row * n, n)); break;
             case DType.Float64: s.Span<double>().CopyTo(dst.Span<double>().Slice(row * n, n)); break;
+            case DType.Bool: s.Span<bool>().CopyTo(dst.Span<bool>().Slice(row * n, n)); break;
             default: s.Span<long>().CopyTo(dst.Span<long>().Slice(row * n, n)); break;
         }
     }

@@ -74,6 +74,7 @@ public sealed class TensorDataset : Dataset
         {
             case DType.Float32: GatherRows(source.Span<float>(), dst.Span<float>(), row, indices); break;
             case DType.Float64: GatherRows(source.Span<double>(), dst.Span<double>(), row, indices); break;
+            case DType.Bool: GatherRows(source.Span<bool>(), dst.Span<bool>(), row, indices); break;
             default: GatherRows(source.Span<long>(), dst.Span<long>(), row, indices); break;
         }
         return dst;

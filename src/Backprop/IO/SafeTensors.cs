@@ -49,14 +49,15 @@ public static class SafeTensors
     public const string MetadataKey = "__metadata__";
 
     private static readonly string[] OtherKnownDTypes =
-        ["F16", "BF16", "I32", "I16", "I8", "U8", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"];
+        ["F16", "BF16", "I32", "I16", "I8", "U8", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"];
 
-    /// <summary>The safetensors name of a dtype: F32, F64 or I64.</summary>
+    /// <summary>The safetensors name of a dtype: F32, F64, I64 or BOOL.</summary>
     public static string DTypeName(DType dtype) => dtype switch
     {
         DType.Float32 => "F32",
         DType.Float64 => "F64",
         DType.Int64 => "I64",
+        DType.Bool => "BOOL",
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "SafeTensors: unknown dtype."),
     };
 
@@ -145,6 +146,7 @@ public static class SafeTensors
         {
             DType.Float32 => MemoryMarshal.AsBytes((ReadOnlySpan<float>)c.Span<float>()),
             DType.Float64 => MemoryMarshal.AsBytes((ReadOnlySpan<double>)c.Span<double>()),
+            DType.Bool => MemoryMarshal.AsBytes((ReadOnlySpan<bool>)c.Span<bool>()),
             _ => MemoryMarshal.AsBytes((ReadOnlySpan<long>)c.Span<long>()),
         };
         if (BitConverter.IsLittleEndian)
@@ -226,6 +228,8 @@ public static class SafeTensors
                     source, e.Name, dataStart + e.Begin, ex);
             }
             if (!BitConverter.IsLittleEndian) SwapEndianness(bytes, e.DType.ElementSize());
+            if (e.DType == DType.Bool)
+                foreach (ref byte b in bytes) b = b != 0 ? (byte)1 : (byte)0; // any nonzero byte is true; a .NET bool must be 0 or 1
         }
         return new SafeTensorsFile(source, tensors, metadata);
     }
@@ -234,6 +238,7 @@ public static class SafeTensors
     {
         DType.Float32 => MemoryMarshal.AsBytes(t.Span<float>()),
         DType.Float64 => MemoryMarshal.AsBytes(t.Span<double>()),
+        DType.Bool => MemoryMarshal.AsBytes(t.Span<bool>()),
         _ => MemoryMarshal.AsBytes(t.Span<long>()),
     };
 
@@ -348,6 +353,7 @@ public static class SafeTensors
             "F32" => DType.Float32,
             "F64" => DType.Float64,
             "I64" => DType.Int64,
+            "BOOL" => DType.Bool,
             _ => throw Bad(source, name, at, OtherKnownDTypes.Contains(dtypeName)
                 ? $"tensor '{name}' has dtype {dtypeName}, which Backprop does not support (it reads F32, F64 and I64)"
                 : $"tensor '{name}' has unknown dtype '{dtypeName}' (safetensors dtypes are F32, F64, I64, F16, BF16, I32, ...)"),

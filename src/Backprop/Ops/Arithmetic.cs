@@ -46,6 +46,7 @@ public partial class Tensor
     /// <summary>Elementwise a + b with broadcasting.</summary>
     public static Tensor Add(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Bool || b.DType == DType.Bool) return BoolArithmetic("Add", a, b);
         if (a.DType == DType.Int64 || b.DType == DType.Int64) return IntArithmetic("Add", a, b);
         var y = Dispatch.Zip("Add", a, b, BinaryOp.Add);
         Engine.Record(y, "Add", new AddBackward(a, b), a, b);
@@ -64,6 +65,7 @@ public partial class Tensor
     /// <summary>Elementwise a - b with broadcasting.</summary>
     public static Tensor Sub(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Bool || b.DType == DType.Bool) return BoolArithmetic("Sub", a, b);
         if (a.DType == DType.Int64 || b.DType == DType.Int64) return IntArithmetic("Sub", a, b);
         var y = Dispatch.Zip("Sub", a, b, BinaryOp.Sub);
         Engine.Record(y, "Sub", new SubBackward(a, b), a, b);
@@ -82,6 +84,7 @@ public partial class Tensor
     /// <summary>Elementwise a · b with broadcasting.</summary>
     public static Tensor Mul(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Bool || b.DType == DType.Bool) return BoolArithmetic("Mul", a, b);
         if (a.DType == DType.Int64 || b.DType == DType.Int64) return IntArithmetic("Mul", a, b);
         var y = Dispatch.Zip("Mul", a, b, BinaryOp.Mul);
         Engine.Record(y, "Mul", new MulBackward(a, b), a, b);
@@ -100,6 +103,7 @@ public partial class Tensor
     /// <summary>Elementwise a / b with broadcasting.</summary>
     public static Tensor Div(Tensor a, Tensor b)
     {
+        if (a.DType == DType.Bool || b.DType == DType.Bool) return BoolArithmetic("Div", a, b);
         if (a.DType == DType.Int64 || b.DType == DType.Int64)
             throw new NotSupportedException($"Div: division of int64 tensors ({a.DType.Name()} {a.Shape} / {b.DType.Name()} {b.Shape}) is not supported; convert with To(DType.Float32) first (true division), as torch.div does.");
         var y = Dispatch.Zip("Div", a, b, BinaryOp.Div);
@@ -121,6 +125,8 @@ public partial class Tensor
     /// <summary>Elementwise -x.</summary>
     public static Tensor Neg(Tensor x)
     {
+        if (x.DType == DType.Bool)
+            throw new NotSupportedException($"Neg: negation of a bool tensor {x.Shape} is not supported (as in PyTorch); use LogicalNot() or !mask.");
         if (x.DType == DType.Int64) return IntArithmetic("Sub", x.ScalarOperand(0), x);
         var y = Dispatch.Scaled(x, -1);
         Engine.Record(y, "Neg", new NegBackward(x), x);

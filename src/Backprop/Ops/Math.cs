@@ -4,7 +4,7 @@ using Backprop.Backends;
 
 namespace Backprop;
 
-// Exp, Log, Sqrt, Abs, Clamp, Maximum, Minimum, Where, and (not differentiable) comparisons and Sign.
+// Exp, Log, Sqrt, Abs, Clamp, Maximum, Minimum, Where, and (not differentiable) comparisons (bool results) and Sign.
 public partial class Tensor
 {
     /// <summary>Elementwise e^x. Backward reuses the output: d/dx = e^x.</summary>
@@ -188,7 +188,7 @@ public partial class Tensor
     }
 
     /// <summary>
-    /// Picks a where <paramref name="condition"/> is nonzero, b elsewhere (all three broadcast together).
+    /// Picks a where <paramref name="condition"/> is true (a bool mask; a float or int64 one counts nonzero as true), b elsewhere (all three broadcast together).
     /// Gradients flow to a where the condition holds and to b elsewhere.
     /// </summary>
     public static Tensor Where(Tensor condition, Tensor a, Tensor b)
@@ -216,23 +216,30 @@ public partial class Tensor
         }
     }
 
-    // ---------------------------------------------------------------- comparisons (0/1 results, not differentiable)
+    // ---------------------------------------------------------------- comparisons (bool results, not differentiable)
 
     private Tensor Compare(Tensor other, int op, string name)
     {
-        if (DType == DType.Int64 && other.DType == DType.Int64)
+        // a bool operand compares as 0/1: as int64 next to int64 or bool, else as the other operand's float type
+        var a = this;
+        var b = other;
+        if (a.DType == DType.Bool) a = a.To(b.DType is DType.Int64 or DType.Bool ? DType.Int64 : b.DType);
+        if (b.DType == DType.Bool) b = b.To(a.DType);
+        if (a.DType == DType.Int64 && b.DType == DType.Int64)
         {
             // int64 values compared exactly, on the host (not a hot path)
-            var shape = Shape.Broadcast(name, _shape, other._shape);
-            var ea = Expand(shape).NoGraph().ToLongArray();
-            var eb = other.Expand(shape).NoGraph().ToLongArray();
-            var r = new float[ea.Length];
-            for (int i = 0; i < r.Length; i++) r[i] = CompareResult(ea[i].CompareTo(eb[i]), op) ? 1f : 0f;
-            return Wrap(r, shape);
+            var shape = Shape.Broadcast(name, a._shape, b._shape);
+            var backend = Dispatch.BackendOf(name, a, b);
+            var ea = a.Expand(shape).NoGraph().ToLongArray();
+            var eb = b.Expand(shape).NoGraph().ToLongArray();
+            var r = new bool[ea.Length];
+            for (int i = 0; i < r.Length; i++) r[i] = CompareResult(ea[i].CompareTo(eb[i]), op);
+            return Wrap(r, shape).To(backend.Device);
         }
-        var a = DType == DType.Int64 ? To(other.DType) : this;
-        var b = other.DType == DType.Int64 ? other.To(a.DType) : other;
-        return Dispatch.Zip(name, a.NoGraph(), b.NoGraph(), CompareOps[op]);
+        if (a.DType == DType.Int64) a = a.To(b.DType);
+        if (b.DType == DType.Int64) b = b.To(a.DType);
+        var z = Dispatch.Zip(name, a.NoGraph(), b.NoGraph(), CompareOps[op]); // 0/1 in a's float type
+        return Dispatch.Convert(z, DType.Bool);
     }
 
     private static readonly BinaryOp[] CompareOps = [BinaryOp.Eq, BinaryOp.Ne, BinaryOp.Gt, BinaryOp.Ge, BinaryOp.Lt, BinaryOp.Le];
@@ -247,52 +254,54 @@ public partial class Tensor
         _ => c <= 0,
     };
 
-    /// <summary>1 where this = other, else 0 (float; int64 inputs give float32).</summary>
+    /// <summary>A bool tensor: true where this = other (broadcast; not differentiable). <c>Mean()</c> of it is the fraction of true elements.</summary>
     public Tensor Eq(Tensor other) => Compare(other, 0, "Eq");
-    /// <summary>1 where this ≠ other, else 0.</summary>
+    /// <summary>True where this ≠ other.</summary>
     public Tensor Ne(Tensor other) => Compare(other, 1, "Ne");
-    /// <summary>1 where this &gt; other, else 0.</summary>
+    /// <summary>True where this &gt; other.</summary>
     public Tensor Gt(Tensor other) => Compare(other, 2, "Gt");
-    /// <summary>1 where this ≥ other, else 0.</summary>
+    /// <summary>True where this ≥ other.</summary>
     public Tensor Ge(Tensor other) => Compare(other, 3, "Ge");
-    /// <summary>1 where this &lt; other, else 0.</summary>
+    /// <summary>True where this &lt; other.</summary>
     public Tensor Lt(Tensor other) => Compare(other, 4, "Lt");
-    /// <summary>1 where this ≤ other, else 0.</summary>
+    /// <summary>True where this ≤ other.</summary>
     public Tensor Le(Tensor other) => Compare(other, 5, "Le");
-    /// <summary>1 where this = value.</summary>
-    public Tensor Eq(double value) => Eq(Const(value));
-    /// <summary>1 where this &gt; value.</summary>
-    public Tensor Gt(double value) => Gt(Const(value));
-    /// <summary>1 where this &lt; value.</summary>
-    public Tensor Lt(double value) => Lt(Const(value));
-    /// <summary>1 where this ≥ value.</summary>
-    public Tensor Ge(double value) => Ge(Const(value));
-    /// <summary>1 where this ≤ value.</summary>
-    public Tensor Le(double value) => Le(Const(value));
+    /// <summary>True where this = value.</summary>
+    public Tensor Eq(double value) => Eq(ScalarOperand(value));
+    /// <summary>True where this ≠ value.</summary>
+    public Tensor Ne(double value) => Ne(ScalarOperand(value));
+    /// <summary>True where this &gt; value.</summary>
+    public Tensor Gt(double value) => Gt(ScalarOperand(value));
+    /// <summary>True where this &lt; value.</summary>
+    public Tensor Lt(double value) => Lt(ScalarOperand(value));
+    /// <summary>True where this ≥ value.</summary>
+    public Tensor Ge(double value) => Ge(ScalarOperand(value));
+    /// <summary>True where this ≤ value.</summary>
+    public Tensor Le(double value) => Le(ScalarOperand(value));
 
-    /// <summary>1 where a &gt; b, else 0 (broadcast; a float tensor, so <c>(a &gt; 0).Mean()</c> is the fraction).</summary>
+    /// <summary>A bool tensor: true where a &gt; b (broadcast; <c>(a &gt; 0).Mean()</c> is the fraction, <c>Sum()</c> the int64 count).</summary>
     public static Tensor operator >(Tensor a, Tensor b) => a.Gt(b);
-    /// <summary>1 where a &lt; b, else 0.</summary>
+    /// <summary>True where a &lt; b.</summary>
     public static Tensor operator <(Tensor a, Tensor b) => a.Lt(b);
-    /// <summary>1 where a ≥ b, else 0.</summary>
+    /// <summary>True where a ≥ b.</summary>
     public static Tensor operator >=(Tensor a, Tensor b) => a.Ge(b);
-    /// <summary>1 where a ≤ b, else 0.</summary>
+    /// <summary>True where a ≤ b.</summary>
     public static Tensor operator <=(Tensor a, Tensor b) => a.Le(b);
-    /// <summary>1 where a &gt; b, else 0.</summary>
+    /// <summary>True where a &gt; b.</summary>
     public static Tensor operator >(Tensor a, double b) => a.Gt(b);
-    /// <summary>1 where a &lt; b, else 0.</summary>
+    /// <summary>True where a &lt; b.</summary>
     public static Tensor operator <(Tensor a, double b) => a.Lt(b);
-    /// <summary>1 where a ≥ b, else 0.</summary>
+    /// <summary>True where a ≥ b.</summary>
     public static Tensor operator >=(Tensor a, double b) => a.Ge(b);
-    /// <summary>1 where a ≤ b, else 0.</summary>
+    /// <summary>True where a ≤ b.</summary>
     public static Tensor operator <=(Tensor a, double b) => a.Le(b);
-    /// <summary>1 where a &gt; b, else 0.</summary>
+    /// <summary>True where a &gt; b.</summary>
     public static Tensor operator >(double a, Tensor b) => b.Lt(a);
-    /// <summary>1 where a &lt; b, else 0.</summary>
+    /// <summary>True where a &lt; b.</summary>
     public static Tensor operator <(double a, Tensor b) => b.Gt(a);
-    /// <summary>1 where a ≥ b, else 0.</summary>
+    /// <summary>True where a ≥ b.</summary>
     public static Tensor operator >=(double a, Tensor b) => b.Le(a);
-    /// <summary>1 where a ≤ b, else 0.</summary>
+    /// <summary>True where a ≤ b.</summary>
     public static Tensor operator <=(double a, Tensor b) => b.Ge(a);
 
     private Tensor NotEqualZero() => Dispatch.Map("Where", this, UnaryOp.NonZero);

@@ -22,11 +22,13 @@ public partial class Tensor
     /// <summary>Sum over one dimension.</summary>
     public Tensor Sum(int dim, bool keepDim = false) => Sum([dim], keepDim);
 
-    /// <summary>Sum over the given dimensions (all when empty).</summary>
+    /// <summary>Sum over the given dimensions (all when empty). Of an int64 or bool tensor: an exact int64 sum (for bool, the count of true elements, as in PyTorch).</summary>
     public Tensor Sum(int[] dims, bool keepDim = false)
     {
         var mask = Dispatch.DimMask("Sum", Rank, dims);
         if (DType == DType.Int64) return IntSum(mask, keepDim);
+        // a count of true elements: summed as float64 through the backend (exact: every count is below 2^53), then int64
+        if (DType == DType.Bool) return Dispatch.Convert(Dispatch.Sum(Dispatch.Convert(this, DType.Float64), mask, keepDim), DType.Int64);
         var y = Dispatch.Sum(this, mask, keepDim);
         Engine.Record(y, "Sum", new SumBackward(this, mask, keepDim, 1), this);
         return y;
@@ -71,9 +73,13 @@ public partial class Tensor
     /// <summary>Mean over one dimension.</summary>
     public Tensor Mean(int dim, bool keepDim = false) => Mean([dim], keepDim);
 
-    /// <summary>Mean over the given dimensions (all when empty).</summary>
+    /// <summary>
+    /// Mean over the given dimensions (all when empty). Of a bool tensor: the fraction of true elements as float32
+    /// (PyTorch refuses the mean of a bool tensor; here <c>pred.Eq(y).Mean()</c> is the accuracy).
+    /// </summary>
     public Tensor Mean(int[] dims, bool keepDim = false)
     {
+        if (DType == DType.Bool) return To(DType.Float32).Mean(dims, keepDim);
         var mask = Dispatch.DimMask("Mean", Rank, dims);
         long count = ReducedCount(mask);
         var y = Dispatch.Sum(this, mask, keepDim);

@@ -13,6 +13,15 @@ internal static class Copy
             case (DType.Float32, DType.Float32): Run<float>(src, dst, sa); break;
             case (DType.Float64, DType.Float64): Run<double>(src, dst, sa); break;
             case (DType.Int64, DType.Int64): Run<long>(src, dst, sa); break;
+            case (DType.Bool, DType.Bool): Run<bool>(src, dst, sa); break;
+            case (DType.Float32, DType.Bool) when src._contiguous && dst._contiguous && src._numel == dst._numel:
+                ToBool(src.Span<float>(), dst.Span<bool>()); break;
+            case (DType.Float64, DType.Bool) when src._contiguous && dst._contiguous && src._numel == dst._numel:
+                ToBool(src.Span<double>(), dst.Span<bool>()); break;
+            case (DType.Bool, DType.Float32) when src._contiguous && dst._contiguous && src._numel == dst._numel:
+                FromBool(src.Span<bool>(), dst.Span<float>()); break;
+            case (DType.Bool, DType.Float64) when src._contiguous && dst._contiguous && src._numel == dst._numel:
+                FromBool(src.Span<bool>(), dst.Span<double>()); break;
             case (DType.Float32, DType.Float64) when src._contiguous && dst._contiguous && src._numel == dst._numel:
                 System.Numerics.Tensors.TensorPrimitives.ConvertChecked<float, double>(src.Span<float>(), dst.Span<double>()); break;
             case (DType.Float64, DType.Float32) when src._contiguous && dst._contiguous && src._numel == dst._numel:
@@ -36,11 +45,18 @@ internal static class Copy
         {
             int ps = src._offset, pd = dst._offset;
             for (int d = 0; d < rank; d++) { ps += idx[d] * sa[d]; pd += idx[d] * dst._strides[d]; }
-            double v = src.DType switch { DType.Float32 => src.Data<float>()[ps], DType.Float64 => src.Data<double>()[ps], _ => src.Data<long>()[ps] };
+            double v = src.DType switch
+            {
+                DType.Float32 => src.Data<float>()[ps],
+                DType.Float64 => src.Data<double>()[ps],
+                DType.Bool => src.Data<bool>()[ps] ? 1 : 0,
+                _ => src.Data<long>()[ps],
+            };
             switch (dst.DType)
             {
                 case DType.Float32: dst.Data<float>()[pd] = (float)v; break;
                 case DType.Float64: dst.Data<double>()[pd] = v; break;
+                case DType.Bool: dst.Data<bool>()[pd] = v != 0; break; // NaN is true, as bool(nan) in PyTorch
                 default: dst.Data<long>()[pd] = checked((long)v); break;
             }
             for (int d = rank - 1; d >= 0; d--)
@@ -49,6 +65,19 @@ internal static class Copy
                 idx[d] = 0;
             }
         }
+    }
+
+    /// <summary>x ≠ 0 (NaN counts as true), 1 byte out per float in.</summary>
+    private static void ToBool<T>(ReadOnlySpan<T> x, Span<bool> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = x[i] != T.Zero;
+    }
+
+    /// <summary>true → 1, false → 0.</summary>
+    private static void FromBool<T>(ReadOnlySpan<bool> x, Span<T> y) where T : unmanaged, INumberBase<T>
+    {
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(x);
+        System.Numerics.Tensors.TensorPrimitives.ConvertChecked<byte, T>(bytes, y);
     }
 
     private readonly struct CopyInner<T>(T[] src, T[] dst) : IStridedInner where T : unmanaged

@@ -19,6 +19,7 @@ internal sealed partial class CpuBackend : IBackend
     {
         DType.Float32 => new CpuStorage<float>(length),
         DType.Float64 => new CpuStorage<double>(length),
+        DType.Bool => new CpuStorage<bool>(length),
         _ => new CpuStorage<long>(length),
     };
 
@@ -56,6 +57,7 @@ internal sealed partial class CpuBackend : IBackend
             {
                 case DType.Float32: y.Span<float>().Fill((float)value); break;
                 case DType.Float64: y.Span<double>().Fill(value); break;
+                case DType.Bool: y.Span<bool>().Fill(value != 0); break;
                 default: y.Span<long>().Fill(checked((long)value)); break;
             }
             return;

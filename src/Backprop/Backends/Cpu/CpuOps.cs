@@ -293,11 +293,31 @@ internal static class CpuOps
         }
     }
 
-    internal readonly struct CmpOp<T>(int op) : IBinarySpan<T> where T : IFloatingPointIeee754<T>
+    internal readonly struct CmpOp<T>(int op) : IBinarySpan<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y)
         {
-            for (int i = 0; i < a.Length; i++)
+            int i = 0;
+            if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            {
+                var one = Vector<T>.One;
+                for (; i <= a.Length - Vector<T>.Count; i += Vector<T>.Count)
+                {
+                    var va = new Vector<T>(a[i..]);
+                    var vb = new Vector<T>(b[i..]);
+                    var m = op switch
+                    {
+                        0 => Vector.Equals(va, vb),
+                        1 => Vector.OnesComplement(Vector.Equals(va, vb)), // NaN ≠ anything
+                        2 => Vector.GreaterThan(va, vb),
+                        3 => Vector.GreaterThanOrEqual(va, vb),
+                        4 => Vector.LessThan(va, vb),
+                        _ => Vector.LessThanOrEqual(va, vb),
+                    };
+                    Vector.ConditionalSelect(m, one, Vector<T>.Zero).CopyTo(y[i..]);
+                }
+            }
+            for (; i < a.Length; i++)
             {
                 bool r = op switch
                 {

@@ -42,6 +42,7 @@ internal sealed partial class CpuBackend
         {
             case DType.Float32: GatherCore<float>(x, dim, index, y); break;
             case DType.Float64: GatherCore<double>(x, dim, index, y); break;
+            case DType.Bool: GatherCore<bool>(x, dim, index, y); break;
             default: GatherCore<long>(x, dim, index, y); break;
         }
     }
@@ -87,6 +88,7 @@ internal sealed partial class CpuBackend
                 {
                     case DType.Float32: x.Data<float>().AsSpan(x._offset + idx[i] * row, row).CopyTo(y.Data<float>().AsSpan(y._offset + i * row, row)); break;
                     case DType.Float64: x.Data<double>().AsSpan(x._offset + idx[i] * row, row).CopyTo(y.Data<double>().AsSpan(y._offset + i * row, row)); break;
+                    case DType.Bool: x.Data<bool>().AsSpan(x._offset + idx[i] * row, row).CopyTo(y.Data<bool>().AsSpan(y._offset + i * row, row)); break;
                     default: x.Data<long>().AsSpan(x._offset + idx[i] * row, row).CopyTo(y.Data<long>().AsSpan(y._offset + i * row, row)); break;
                 }
             return;

@@ -54,6 +54,7 @@ internal sealed partial class ReferenceBackend : IBackend
         float f => f,
         double d => d,
         long l => l,
+        bool b => b ? 1 : 0,
         _ => throw new NotSupportedException($"Reference backend: element type {typeof(T).Name}."),
     };
 
@@ -64,6 +65,7 @@ internal sealed partial class ReferenceBackend : IBackend
         {
             int p = Position(x, i);
             if (typeof(T) == typeof(long)) destination[i] = (T)(object)s.GetLong(p);
+            else if (typeof(T) == typeof(bool)) destination[i] = (T)(object)(s.Get(p) != 0);
             else if (typeof(T) == typeof(float)) destination[i] = (T)(object)(float)s.Get(p);
             else destination[i] = (T)(object)s.Get(p);
         }
@@ -181,7 +183,7 @@ internal sealed partial class ReferenceBackend : IBackend
 
     public (long NaN, long PosInf, long NegInf) CountNonFinite(in View x)
     {
-        if (x.DType == DType.Int64) return (0, 0, 0);
+        if (x.DType is DType.Int64 or DType.Bool) return (0, 0, 0);
         var s = S(x);
         long nan = 0, pos = 0, neg = 0;
         for (int i = 0; i < x._numel; i++)
