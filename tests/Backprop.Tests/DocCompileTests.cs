@@ -10,6 +10,7 @@ namespace Backprop.Tests;
 /// Every <c>```csharp</c> block of the README and of docs/*.md is compiled here against the library
 /// (the blocks that <see cref="DocSnippetTests"/> also runs, and all the others), so no snippet can
 /// drift from the API. A block may be preceded by an HTML comment:
+/// <c>&lt;!-- snippet-run: CODE --&gt;</c> does the same and also runs the block (CODE may be empty);
 /// <c>&lt;!-- snippet-setup: CODE --&gt;</c> puts CODE (declarations the block assumes, such as a
 /// <c>model</c> or an <c>x</c>) before it; <c>&lt;!-- snippet: not compiled: REASON --&gt;</c> skips it,
 /// and the reason is required; <c>&lt;!-- snippet: excerpt of PATH --&gt;</c> marks a quotation of the
@@ -90,16 +91,43 @@ public sealed partial class DocCompileTests
         return CSharpSyntaxTree.ParseText(text, options, path: id);
     }
 
-    /// <summary>The compile errors of each block (by id; absent when it compiles).</summary>
-    internal static Dictionary<string, string> Compile(IReadOnlyList<(string Id, string Code, string Setup)> blocks)
+    /// <summary>
+    /// The compile errors of each block (by id; absent when it compiles). When all compile, the blocks
+    /// whose ids are in <paramref name="run"/> are then run, in order, and an exception one throws is its error.
+    /// </summary>
+    internal static Dictionary<string, string> Compile(IReadOnlyList<(string Id, string Code, string Setup)> blocks, ISet<string>? run = null)
     {
         var options = CSharpParseOptions.Default.WithLanguageVersion(LanguageVersion.Latest);
         var trees = blocks.Select(b => Tree(b.Code, b.Setup, b.Id)).Append(CSharpSyntaxTree.ParseText(Usings + Context, options, path: "context"));
         var compilation = CSharpCompilation.Create("Snippets", trees, References.Value,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        return compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error)
+        var errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error)
             .GroupBy(d => d.Location.SourceTree?.FilePath ?? "?")
             .ToDictionary(g => g.Key, g => string.Join("; ", g.Take(3).Select(d => $"line {d.Location.GetMappedLineSpan().StartLinePosition.Line + 1}: {d.GetMessage()}")));
+        if (errors.Count > 0 || run is not { Count: > 0 }) return errors;
+        using var pe = new MemoryStream();
+        var emitted = compilation.Emit(pe);
+        Assert.True(emitted.Success, "the snippets compiled but could not be emitted");
+        var assembly = System.Reflection.Assembly.Load(pe.ToArray());
+        foreach (var (id, _, _) in blocks.Where(b => run.Contains(b.Id)))
+        {
+            var method = assembly.GetType($"{id}.Snippet")!.GetMethod("Run", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
+            var console = Console.Out;
+            try
+            {
+                Console.SetOut(TextWriter.Null);    // what the snippet prints is not the test's output
+                method.Invoke(null, [Array.Empty<string>()]);
+            }
+            catch (System.Reflection.TargetInvocationException e) when (e.InnerException is { } inner)
+            {
+                errors[id] = $"compiled, but running it threw {inner.GetType().Name}: {inner.Message}";
+            }
+            finally
+            {
+                Console.SetOut(console);
+            }
+        }
+        return errors;
     }
 
     /// <summary>The compile errors of one block ("" when it compiles).</summary>
@@ -113,6 +141,7 @@ public sealed partial class DocCompileTests
         var blocks = new List<(string Id, string Code, string Setup)>();
         var where = new Dictionary<string, string>();
         int skipped = 0, excerpts = 0;
+        var run = new HashSet<string>(StringComparer.Ordinal);
         foreach (var doc in Documents())
         {
             string text = File.ReadAllText(doc).ReplaceLineEndings("\n");
@@ -139,16 +168,19 @@ public sealed partial class DocCompileTests
                     excerpts++;
                     continue;
                 }
-                string setup = mark.StartsWith("snippet-setup:", StringComparison.Ordinal) ? mark["snippet-setup:".Length..] : "";
+                string setup = mark.StartsWith("snippet-setup:", StringComparison.Ordinal) ? mark["snippet-setup:".Length..]
+                    : mark.StartsWith("snippet-run:", StringComparison.Ordinal) ? mark["snippet-run:".Length..] : "";
                 string id = $"Doc{blocks.Count}";
+                if (mark.StartsWith("snippet-run:", StringComparison.Ordinal)) run.Add(id);
                 blocks.Add((id, m.Groups["code"].Value, setup));
                 where[id] = $"{name}:{line}";
             }
         }
-        foreach (var (id, errors) in Compile(blocks))
+        foreach (var (id, errors) in Compile(blocks, run))
             failures.Add($"{(where.TryGetValue(id, out var w) ? w : id)}: {errors}");
         int compiled = blocks.Count;
         Assert.True(failures.Count == 0, $"{failures.Count} of {compiled} C# blocks in the docs do not compile:\n{string.Join("\n", failures)}");
+        Assert.True(run.Count >= 4, $"only {run.Count} blocks are run");
         Assert.True(compiled >= 30, $"only {compiled} blocks compiled ({skipped} skipped): is the pattern still finding them?");
     }
 
@@ -166,5 +198,7 @@ public sealed partial class DocCompileTests
         Assert.Equal("", Compile("var t = Tensor.Zeros(2, 3);\nConsole.WriteLine(t.Sum().Item());", ""));
         Assert.Contains("line 2", Compile("var t = Tensor.Zeros(2, 3);\nt.NoSuchMethod();", ""));
         Assert.Equal("", Compile("t.Add_(1);", "var t = Tensor.Zeros(2, 3);"));
+        var thrown = Compile([("Throws", "var s = Tensor.Zeros(2, 3).Reshape(4);", "")], new HashSet<string> { "Throws" });
+        Assert.Contains("running it threw ShapeException", thrown["Throws"]);
     }
 }
