@@ -109,6 +109,24 @@ public class PlotTests
     }
 
     [Fact]
+    public void TrainPlotDrawsTheFirstConvLayersFiltersOfACnn()
+    {
+        var dir = TempDir();
+        try
+        {
+            var (code, _, err) = Run("train", "digits", "--model", "cnn:1x8x8-c6-relu-m2-10", "--epochs", "1", "--limit", "200", "--plot", dir, "--quiet");
+            Assert.True(code == 0, err);
+            AssertPng(Path.Combine(dir, "first-layer-filters.png"));
+            AssertPng(Path.Combine(dir, "misclassified.png"));
+            Assert.False(File.Exists(Path.Combine(dir, "first-layer-weights.png")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void TrainPlotWritesWeightTilesAndMisclassifiedImagesForImageData()
     {
         var dir = TempDir();

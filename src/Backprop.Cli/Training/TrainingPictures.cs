@@ -139,13 +139,27 @@ internal sealed class TrainingPictures : IDisposable
                 var plot = RegionPlot($"after epoch {_curves[^1].Epoch}");
                 files.AddRange(Charts.Save(plot, P("decision-regions.png"), svg: false, 560, 520));
             }
-            if (ImageSide > 0 && _t.Model[0] is Linear first)
+            var firstConv = _t.Model.NamedModules().Select(m => m.Module).OfType<Conv2d>().FirstOrDefault();
+            if (ImageSide > 0 && _t.Model[0] is not Linear && firstConv != null)
             {
-                int n = Math.Min(first.OutFeatures, 64);
-                var w = first.Weight.ToDoubleArray();
-                var tiles = Enumerable.Range(0, n).Select(r => w.AsSpan(r * first.InFeatures, first.InFeatures).ToArray()).ToList();
-                files.Add(Charts.Tiles(P("first-layer-weights.png"), tiles, ImageSide, ImageSide, signed: true,
-                    scale: Math.Max(2, 112 / ImageSide), captions: tiles.Select((_, i) => $"#{i}").ToList(), title: "first-layer weights (red +, blue -)"));
+                // A CNN: the first convolution's learned filters (its first input channel), one tile per output channel.
+                int n = Math.Min(firstConv.OutChannels, 64), kh = firstConv.KernelSize.H, kw = firstConv.KernelSize.W;
+                int per = firstConv.Weight.NumElements / firstConv.OutChannels;
+                var w = firstConv.Weight.ToDoubleArray();
+                var tiles = Enumerable.Range(0, n).Select(o => w.AsSpan(o * per, kh * kw).ToArray()).ToList();
+                files.Add(Charts.Tiles(P("first-layer-filters.png"), tiles, kh, kw, signed: true, scale: Math.Max(4, 48 / Math.Max(kh, kw)),
+                    captions: tiles.Select((_, i) => $"#{i}").ToList(), title: $"first conv layer's {kh}x{kw} filters (red +, blue -)"));
+            }
+            if (ImageSide > 0 && (_t.Model[0] is Linear || firstConv != null))
+            {
+                if (_t.Model[0] is Linear first)
+                {
+                    int n = Math.Min(first.OutFeatures, 64);
+                    var w = first.Weight.ToDoubleArray();
+                    var tiles = Enumerable.Range(0, n).Select(r => w.AsSpan(r * first.InFeatures, first.InFeatures).ToArray()).ToList();
+                    files.Add(Charts.Tiles(P("first-layer-weights.png"), tiles, ImageSide, ImageSide, signed: true,
+                        scale: Math.Max(2, 112 / ImageSide), captions: tiles.Select((_, i) => $"#{i}").ToList(), title: "first-layer weights (red +, blue -)"));
+                }
                 var inputs = _t.Test.Inputs.ToDoubleArray();
                 var wrong = Enumerable.Range(0, truth.Length).Where(i => predicted[i] != truth[i]).Take(36).ToList();
                 if (wrong.Count > 0)
