@@ -93,7 +93,7 @@ public static partial class AtomicFile
             using (var file = CreateTemporary(path, tmp))
             {
                 KeepMode(target, file);
-                write(full ? new FullDiskStream(file) : pause > 0 ? new PausingStream(file, pause, tmp) : file);
+                write(full || pause > 0 ? new HookStream(file, pause, full, tmp) : file);
                 // Flush(true) reaches the disk (fsync), so the rename below never publishes a file
                 // whose blocks were not written yet.
                 file.Flush(flushToDisk: true);
@@ -348,34 +348,12 @@ public static partial class AtomicFile
         Thread.Sleep(ms);
     }
 
-    /// <summary>The test hook's stream: after the first write reaches the file, it pauses once.</summary>
-    private sealed class PausingStream(FileStream inner, int ms, string tmp) : Stream
-    {
-        private bool _paused;
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            inner.Write(buffer);
-            if (_paused) return;
-            _paused = true;
-            inner.Flush(); // to the OS, so a kill now leaves a temporary file with only these bytes
-            Pause(ms, "mid-write", tmp);
-        }
-    }
-
-    /// <summary>The full-disk test hook's stream: the first write reaches the file, every later one fails with ENOSPC.</summary>
-    private sealed class FullDiskStream(FileStream inner) : Stream
+    /// <summary>
+    /// The test hooks' stream: the first write reaches the file (flushed to the OS, so a kill now leaves a
+    /// temporary file with only these bytes); then it pauses once, or, for the full-disk hook, every
+    /// later write fails with ENOSPC.
+    /// </summary>
+    private sealed class HookStream(FileStream inner, int pauseMs, bool full, string tmp) : Stream
     {
         private bool _wrote;
 
@@ -392,10 +370,12 @@ public static partial class AtomicFile
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
-            if (_wrote) throw new IOException($"No space left on device : '{inner.Name}'", 28);
+            if (_wrote && full) throw new IOException($"No space left on device : '{inner.Name}'", 28);
             inner.Write(buffer);
-            inner.Flush();
+            if (_wrote) return;
             _wrote = true;
+            inner.Flush();
+            if (!full) Pause(pauseMs, "mid-write", tmp);
         }
     }
 }
