@@ -219,6 +219,9 @@ public class ConvTests
 }
 
 /// <summary>The CPU convolution kernels (im2col + GEMM, threads over the batch) against the reference backend's definitions.</summary>
+// In the non-parallel "Threads" collection: the allocation test counts every thread's allocations
+// (the convolution's workers too), which other tests running beside it would add to.
+[Collection("Threads")]
 public class ConvOracleTests
 {
     public static IEnumerable<object[]> Seeds => Enumerable.Range(1, 6).Select(s => new object[] { s });
