@@ -87,6 +87,10 @@ def gpt():
         loss = loss_fn(logits.view(-1, vocab), ys[i % POOL])
         opt.zero_grad()
         loss.backward()
+        opt.step()
+    return step, batch * context
+
+
 def lstm_lm():
     """Character LSTM LM as `backprop bench model lstm`: 65 chars -> embedding 64 -> LSTM 256 -> 65,
     context 64, batch 32, Adam 2e-3, the state carried between steps and detached (truncated BPTT)."""
