@@ -21,18 +21,6 @@ public partial class InterruptTests : IDisposable
 
     private static (int Code, string Out, string Err) Run(params string[] args) => ResumeTests.Run(args);
 
-    private static Dictionary<string, Tensor> Tensors(string path) =>
-        Checkpoint.Load(path).Components.SelectMany(c => c.Value.Tensors.Select(t => (Key: $"{c.Key}.{t.Key}", t.Value))).ToDictionary(t => t.Key, t => t.Value);
-
-    internal static void AssertSameRun(string expected, string actual)
-    {
-        CheckpointTests.AssertBitIdentical(Tensors(expected), Tensors(actual));
-        var (a, b) = (Checkpoint.Load(expected), Checkpoint.Load(actual));
-        Assert.Equal((a.Epoch, a.Step), (b.Epoch, b.Step));
-        Assert.Equal(a.Components["loader"].Meta.ToJsonString(), b.Components["loader"].Meta.ToJsonString());
-        Assert.Equal(a.RngStates["init"], b.RngStates["init"]);
-    }
-
     [Fact]
     public void ASaveNameTooLongFailsBeforeTraining()
     {
@@ -112,7 +100,7 @@ public partial class InterruptTests : IDisposable
         Assert.Equal(0, Run([.. Long[..^2], "--epochs", epochs, "--save", P("ref"), "--quiet"]).Code);
         var resumed = Run(["train", "--resume", ck, "--epochs", epochs, "--save", P("resumed"), "--quiet"]);
         Assert.True(resumed.Code == 0, resumed.Err);
-        AssertSameRun(P("ref"), P("resumed"));
+        ResumeTests.AssertSameRun(P("ref"), P("resumed"));
     }
 
     [Fact]

@@ -29,7 +29,8 @@ public class ResumeTests(ITestOutputHelper output) : IDisposable
     private static Dictionary<string, Tensor> Tensors(string path) =>
         Checkpoint.Load(path).Components.SelectMany(c => c.Value.Tensors.Select(t => (Key: $"{c.Key}.{t.Key}", t.Value))).ToDictionary(t => t.Key, t => t.Value);
 
-    private static void AssertSameRun(string expected, string actual)
+    /// <summary>Asserts two checkpoints hold the same run: bit-identical tensors, position, loader state and init generator.</summary>
+    internal static void AssertSameRun(string expected, string actual)
     {
         CheckpointTests.AssertBitIdentical(Tensors(expected), Tensors(actual));
         var (a, b) = (Checkpoint.Load(expected), Checkpoint.Load(actual));
