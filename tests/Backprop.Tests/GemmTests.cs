@@ -325,6 +325,19 @@ public class GemmTests
                 $"element {i}: {fused[i]} packed as it goes, {upFront[i]} packed up front");
     }
 
+    /// <summary>
+    /// `.ci/run` runs this class again with AVX-512 (and then AVX2) switched off in the runtime, so that
+    /// every micro-kernel is tested on an AVX-512 machine; this checks the switch really took effect
+    /// (a renamed runtime knob would otherwise test the same kernel three times and pass).
+    /// </summary>
+    [Fact]
+    public void TheKernelCiAsksForIsTheOneInUse()
+    {
+        var expected = Environment.GetEnvironmentVariable("BACKPROP_EXPECT_GEMM_KERNEL");
+        if (string.IsNullOrEmpty(expected)) return;
+        Assert.StartsWith(expected, Gemm.Describe());
+    }
+
     [Fact]
     public void WiderThanColumnBlockSingleThreaded()
     {

@@ -23,6 +23,11 @@ public static unsafe partial class Gemm
     private static readonly bool Avx512Paths;
     // Whether the kernel writes edge tiles into C itself (masked stores) or needs a scratch tile.
     private static readonly bool KernelStoresEdges;
+    // The kernel's packing twins (null without them): the first row of tiles packs a plain B, and
+    // the first tile of each row a plain A, as they read them (see MacroKernel).
+    private static readonly delegate*<nint, float*, nint, float*, nint, float*, nint, float, float, int, float*, void> KernelPackB;
+    private static readonly delegate*<nint, float*, nint, float*, nint, float*, nint, float, float, int, float*, float*, void> KernelPackA;
+    private static bool FusedPacking => KernelPackA != null;
 
     // Below this many multiply-adds (m·n·k) packing and tile bookkeeping cost more than they save
     // (measured: the direct path wins up to about 24³ and loses from 28³ on). With B transposed the
@@ -52,6 +57,8 @@ public static unsafe partial class Gemm
             // other (±2%); MC = 120 loses 8% to repacking B, KC = 256 slightly more to C traffic.
             (MC, KC, NC) = (960, 512, 256);
             Avx512Paths = KernelStoresEdges = true;
+            KernelPackB = &GemmMicroKernels.Avx512Kernel12x32PackB;
+            KernelPackA = &GemmMicroKernels.Avx512Kernel12x32PackA;
         }
         else if (Avx2.IsSupported && Fma.IsSupported)
         {
@@ -60,6 +67,9 @@ public static unsafe partial class Gemm
             (MR, NR) = (6, 16);
             // Same reasoning for 256 KiB-1 MiB L2 parts: 6 KiB A panel, 192 KiB B block.
             (MC, KC, NC) = (960, 256, 192);
+            KernelStoresEdges = true;
+            KernelPackB = &GemmMicroKernels.Avx2Kernel6x16PackB;
+            KernelPackA = &GemmMicroKernels.Avx2Kernel6x16PackA;
         }
         else
         {
@@ -464,8 +474,8 @@ public static unsafe partial class Gemm
         float* packA = sharedA == null ? buffers.A((nint)mcMax * kcMax) : null;
         float* packB = sharedB == null ? buffers.B((nint)ncMax * kcMax) : null;
         float* tile = buffers.Tile(mr * nr);
-        // The first tile of a block row must take the 12×32 kernel (not the narrow one) to pack A.
-        bool fuseA = FuseAPacking && Avx512Paths && !p.TransA && sharedA == null && n1 - n0 > nr / 2;
+        // The first tile of a block row must take the full kernel (not the narrow one) to pack A.
+        bool fuseA = FuseAPacking && FusedPacking && !p.TransA && sharedA == null && n1 - n0 > nr / 2;
 
         for (int ic = m0; ic < m1; ic += mcMax)
         {
@@ -475,7 +485,7 @@ public static unsafe partial class Gemm
                 int kc = Math.Min(kcMax, p.K - pc);
                 float* blockA, sourceA = null;
                 if (sharedA != null) blockA = sharedA + pc * padA + (nint)ic * kc;
-                // Whole 12-row panels of a plain A: the first tile of each row packs its panel as
+                // Whole MR-row panels of a plain A: the first tile of each row packs its panel as
                 // it reads it (a last partial panel is packed here, with its zero rows).
                 else if (fuseA)
                 {
@@ -512,8 +522,8 @@ public static unsafe partial class Gemm
                             continue;
                         }
                     }
-                    // Whole 32-column panels of a plain B: the first row of tiles packs them as it reads them.
-                    else if (Avx512Paths && !p.TransB && nc % nr == 0)
+                    // Whole NR-column panels of a plain B: the first row of tiles packs them as it reads them.
+                    else if (FusedPacking && !p.TransB && nc % nr == 0)
                     {
                         blockB = packB;
                         sourceB = p.B + pc * p.Ldb + jc;
@@ -554,12 +564,12 @@ public static unsafe partial class Gemm
                 if (sourceA != null && jr == 0 && mValid == mr)
                 {
                     bool packsB = sourceB != null && ir == 0;
-                    GemmMicroKernels.Avx512Kernel12x32PackA(kc, sourceA + ir * lda, lda, packsB ? sourceB : pb, packsB ? ldb : nr,
+                    KernelPackA(kc, sourceA + ir * lda, lda, packsB ? sourceB : pb, packsB ? ldb : nr,
                         pc, ldc, alpha, beta, nValid, pa, packsB ? pb : null);
                 }
                 else if (sourceB != null && ir == 0)
                 {
-                    GemmMicroKernels.Avx512Kernel12x32PackB(kc, pa, mr, sourceB + jr, ldb, pc, ldc, alpha, beta, mValid, pb);
+                    KernelPackB(kc, pa, mr, sourceB + jr, ldb, pc, ldc, alpha, beta, mValid, pb);
                 }
                 else Tile(kc, pa, pb, pc, ldc, alpha, beta, tile, mValid, nValid);
             }
@@ -612,9 +622,9 @@ public static unsafe partial class Gemm
             {
                 if (Interlocked.CompareExchange(ref claims[q], 1, 0) == 0)
                 {
-                    if (Avx512Paths && !p.TransB && nValid == nr)
+                    if (FusedPacking && !p.TransB && nValid == nr)
                     {
-                        GemmMicroKernels.Avx512Kernel12x32PackB(kc, pa, MR, p.B + pc0 * p.Ldb + jc + jr, p.Ldb, c + jr, p.Ldc, p.Alpha, beta, mValid, pb);
+                        KernelPackB(kc, pa, MR, p.B + pc0 * p.Ldb + jc + jr, p.Ldb, c + jr, p.Ldc, p.Alpha, beta, mValid, pb);
                     }
                     else
                     {

@@ -399,10 +399,43 @@ internal static unsafe class GemmMicroKernels
     }
 
     /// <summary>AVX2+FMA 6x16 micro-kernel: 12 accumulators, 2 B vectors and a broadcast fill the 16 ymm registers.</summary>
-    /// <remarks>Full tiles only: <paramref name="rows"/> and <paramref name="cols"/> must be 6 and 16.</remarks>
+    /// <remarks>
+    /// Writes only the first <paramref name="rows"/> rows and <paramref name="cols"/> columns of C (masked
+    /// stores), so edge tiles go straight to C; the panels themselves must hold a full 6×16 tile.
+    /// The AVX2 twin of <see cref="Avx512Kernel12x32"/>, with the same packing variants.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Avx2Kernel6x16(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
-        int rows, int cols)
+        int rows, int cols) =>
+        Avx2Tile6x16<Read, Read>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, cols, null, null);
+
+    /// <summary>
+    /// <see cref="Avx2Kernel6x16"/> on a full 16-column panel of B read where it lies (rows
+    /// <paramref name="strideB"/> apart), writing the panel packed (16 floats per k step) to
+    /// <paramref name="packedB"/> as it goes, as <see cref="Avx512Kernel12x32PackB"/> does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx2Kernel6x16PackB(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, float* packedB) =>
+        Avx2Tile6x16<Read, Pack>(kc, a, strideA, b, strideB, c, ldc, alpha, beta, rows, 16, packedB, null);
+
+    /// <summary>
+    /// <see cref="Avx2Kernel6x16"/> on 6 full rows of a plain A read where they lie (row r at
+    /// a + r·<paramref name="lda"/>), writing the micro-panel packed (6 floats per k step) to
+    /// <paramref name="packedA"/>, as <see cref="Avx512Kernel12x32PackA"/> does; with
+    /// <paramref name="packedB"/> it also packs B.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx2Kernel6x16PackA(nint kc, float* a, nint lda, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int cols, float* packedA, float* packedB)
+    {
+        if (packedB != null) Avx2Tile6x16<Pack, Pack>(kc, a, lda, b, strideB, c, ldc, alpha, beta, 6, 16, packedB, packedA);
+        else Avx2Tile6x16<Pack, Read>(kc, a, lda, b, strideB, c, ldc, alpha, beta, 6, cols, null, packedA);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Avx2Tile6x16<TA, TB>(nint kc, float* a, nint strideA, float* b, nint strideB, float* c, nint ldc, float alpha, float beta,
+        int rows, int cols, float* packedB, float* packedA) where TA : struct, IPanel where TB : struct, IPanel
     {
         Vector256<float> c0_0 = default, c0_1 = default;
         Vector256<float> c1_0 = default, c1_1 = default;
@@ -411,35 +444,75 @@ internal static unsafe class GemmMicroKernels
         Vector256<float> c4_0 = default, c4_1 = default;
         Vector256<float> c5_0 = default, c5_1 = default;
         PrefetchTile(c, ldc, 6, 15);
+        nint ahead = TB.Packs ? strideB * PackBAhead : 0;
+        nint l1 = strideA, l2 = 2 * strideA, l3 = 3 * strideA, l4 = 4 * strideA, l5 = 5 * strideA;
         for (; kc > 0; kc--)
         {
+            if (TB.Packs)
+            {
+                // Two lines: a row of 16 floats off a 64-byte boundary spans them.
+                Sse.Prefetch0(b + ahead);
+                Sse.Prefetch0(b + ahead + 15);
+            }
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            var a0 = Vector256.Create(a[0]);
+            if (TB.Packs)
+            {
+                Vector256.Store(b0, packedB);
+                Vector256.Store(b1, packedB + 8);
+                packedB += 16;
+            }
+            var a0 = Vector256.Create(TA.Packs ? a[0] : a[0]);
+            if (TA.Packs) packedA[0] = a0.ToScalar();
             c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
             c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
-            var a1 = Vector256.Create(a[1]);
+            var a1 = Vector256.Create(TA.Packs ? a[l1] : a[1]);
+            if (TA.Packs) packedA[1] = a1.ToScalar();
             c1_0 = Fma.MultiplyAdd(a1, b0, c1_0);
             c1_1 = Fma.MultiplyAdd(a1, b1, c1_1);
-            var a2 = Vector256.Create(a[2]);
+            var a2 = Vector256.Create(TA.Packs ? a[l2] : a[2]);
+            if (TA.Packs) packedA[2] = a2.ToScalar();
             c2_0 = Fma.MultiplyAdd(a2, b0, c2_0);
             c2_1 = Fma.MultiplyAdd(a2, b1, c2_1);
-            var a3 = Vector256.Create(a[3]);
+            var a3 = Vector256.Create(TA.Packs ? a[l3] : a[3]);
+            if (TA.Packs) packedA[3] = a3.ToScalar();
             c3_0 = Fma.MultiplyAdd(a3, b0, c3_0);
             c3_1 = Fma.MultiplyAdd(a3, b1, c3_1);
-            var a4 = Vector256.Create(a[4]);
+            var a4 = Vector256.Create(TA.Packs ? a[l4] : a[4]);
+            if (TA.Packs) packedA[4] = a4.ToScalar();
             c4_0 = Fma.MultiplyAdd(a4, b0, c4_0);
             c4_1 = Fma.MultiplyAdd(a4, b1, c4_1);
-            var a5 = Vector256.Create(a[5]);
+            var a5 = Vector256.Create(TA.Packs ? a[l5] : a[5]);
+            if (TA.Packs) packedA[5] = a5.ToScalar();
             c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
             c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
-            a += strideA; b += strideB;
+            if (TA.Packs)
+            {
+                a++;
+                packedA += 6;
+            }
+            else a += strideA;
+            b += strideB;
         }
         var va = Vector256.Create(alpha);
+        if (rows < 6 || cols < 16)
+        {
+            // Edge tile: masked stores write only the valid corner, straight into C.
+            var m0 = FirstLanes256(cols);
+            var m1 = FirstLanes256(cols - 8);
+            var vbe = Vector256.Create(beta);
+            StoreEdgeRow(c0_0, c0_1, c + 0 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 1) StoreEdgeRow(c1_0, c1_1, c + 1 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 2) StoreEdgeRow(c2_0, c2_1, c + 2 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 3) StoreEdgeRow(c3_0, c3_1, c + 3 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 4) StoreEdgeRow(c4_0, c4_1, c + 4 * ldc, va, vbe, beta, m0, m1);
+            if (rows > 5) StoreEdgeRow(c5_0, c5_1, c + 5 * ldc, va, vbe, beta, m0, m1);
+            return;
+        }
         if (beta == 0f)
         {
-            Vector256.Store(c0_0 * va, c);
-            Vector256.Store(c0_1 * va, c + 8);
+            Vector256.Store(c0_0 * va, c + 0 * ldc);
+            Vector256.Store(c0_1 * va, c + 0 * ldc + 8);
             Vector256.Store(c1_0 * va, c + 1 * ldc);
             Vector256.Store(c1_1 * va, c + 1 * ldc + 8);
             Vector256.Store(c2_0 * va, c + 2 * ldc);
@@ -454,8 +527,8 @@ internal static unsafe class GemmMicroKernels
         else
         {
             var vb = Vector256.Create(beta);
-            Vector256.Store(Fma.MultiplyAdd(c0_0, va, vb * Vector256.Load(c)), c);
-            Vector256.Store(Fma.MultiplyAdd(c0_1, va, vb * Vector256.Load(c + 8)), c + 8);
+            Vector256.Store(Fma.MultiplyAdd(c0_0, va, vb * Vector256.Load(c + 0 * ldc)), c + 0 * ldc);
+            Vector256.Store(Fma.MultiplyAdd(c0_1, va, vb * Vector256.Load(c + 0 * ldc + 8)), c + 0 * ldc + 8);
             Vector256.Store(Fma.MultiplyAdd(c1_0, va, vb * Vector256.Load(c + 1 * ldc)), c + 1 * ldc);
             Vector256.Store(Fma.MultiplyAdd(c1_1, va, vb * Vector256.Load(c + 1 * ldc + 8)), c + 1 * ldc + 8);
             Vector256.Store(Fma.MultiplyAdd(c2_0, va, vb * Vector256.Load(c + 2 * ldc)), c + 2 * ldc);
@@ -466,6 +539,28 @@ internal static unsafe class GemmMicroKernels
             Vector256.Store(Fma.MultiplyAdd(c4_1, va, vb * Vector256.Load(c + 4 * ldc + 8)), c + 4 * ldc + 8);
             Vector256.Store(Fma.MultiplyAdd(c5_0, va, vb * Vector256.Load(c + 5 * ldc)), c + 5 * ldc);
             Vector256.Store(Fma.MultiplyAdd(c5_1, va, vb * Vector256.Load(c + 5 * ldc + 8)), c + 5 * ldc + 8);
+        }
+    }
+
+    /// <summary>A mask of the first <paramref name="n"/> lanes (none for n ≤ 0, all for n ≥ 8), as AVX's masked loads and stores take it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> FirstLanes256(int n) =>
+        Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(n)).AsSingle();
+
+    /// <summary>C[row] = alpha·(x0, x1) + beta·C[row] under two 8-lane masks: lanes outside them are neither read nor written.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreEdgeRow(Vector256<float> x0, Vector256<float> x1, float* c, Vector256<float> va, Vector256<float> vb, float beta,
+        Vector256<float> m0, Vector256<float> m1)
+    {
+        if (beta == 0f)
+        {
+            Avx.MaskStore(c, m0, x0 * va);
+            Avx.MaskStore(c + 8, m1, x1 * va);
+        }
+        else
+        {
+            Avx.MaskStore(c, m0, Fma.MultiplyAdd(x0, va, vb * Avx.MaskLoad(c, m0)));
+            Avx.MaskStore(c + 8, m1, Fma.MultiplyAdd(x1, va, vb * Avx.MaskLoad(c + 8, m1)));
         }
     }
 
