@@ -11,7 +11,10 @@ where it lists AVX2 and FMA, neither otherwise; forcing SkylakeX on a CPU withou
 SIGILL). The table names the core type used. An OPENBLAS_CORETYPE already in the environment is kept.
 Ratios are taken against the faster of the two for each row.
 
-usage: python3 bench/compare/compare.py [--rounds 5] [--threads 2] [--out bench/compare/results]
+usage: python3 bench/compare/compare.py [--rounds 5] [--threads 2] [--out bench/compare/results] [--only ROWS] [--isa avx2]
+       --only gemm,gpt,...    only these rows (model names, gemm, contention)
+       --isa avx2             the AVX2 paths of both on an AVX-512 machine: Backprop with AVX-512 switched off in
+                              the runtime (DOTNET_EnableAVX512=0), OpenBLAS with OPENBLAS_CORETYPE=Haswell
        python3 bench/compare/compare.py --coretype    (prints the OpenBLAS core type it would use, and exits)
 Needs: apt-get install -y python3-torch libopenblas0-openmp; a Release build of src/Backprop.Cli
 (the script builds it).
@@ -133,7 +136,15 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--report-only", action="store_true", help="rewrite table.md and throughput.svg from OUT/results.json")
     ap.add_argument("--coretype", action="store_true", help="print the OPENBLAS_CORETYPE this machine gets, and exit")
+    ap.add_argument("--only", default="", help="comma-separated rows to run: model names, gemm, contention (default: all)")
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native",
+                    help="avx2: DOTNET_EnableAVX512=0 for Backprop and OPENBLAS_CORETYPE=Haswell for PyTorch")
     a = ap.parse_args()
+    global CORETYPE
+    if a.isa == "avx2":
+        os.environ["DOTNET_EnableAVX512"] = "0"  # .NET 10's switch (DOTNET_EnableAVX512F no longer has an effect)
+        CORETYPE = "Haswell"
+    only = set(filter(None, a.only.split(",")))
     if a.coretype:
         print(CORETYPE or "auto")
         return
@@ -146,9 +157,12 @@ def main():
         subprocess.run(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src", "Backprop.Cli")], check=True, capture_output=True)
     os.makedirs(a.out, exist_ok=True)
     res = {"machine": machine(), "threads": a.threads, "rounds": a.rounds, "models": {}, "gemm": {}}
+    res["machine"]["backprop_kernel"] = backprop("bench", "gemm", "--size", "64", "--threads", "1")["kernel"].split(" micro-kernel")[0]
 
     # Models: alternate Backprop and both PyTorch configurations within each round.
     for m in MODELS:
+        if only and m not in only:
+            continue
         runs = {"backprop": [], "torch_default": [], "torch_openblas": []}
         for r in range(a.rounds):
             runs["backprop"].append(backprop("bench", "model", m, "--threads", t)["samples_per_second"])
@@ -160,7 +174,7 @@ def main():
     # GEMM and the FMA peak.
     res["peak"] = {"threads_1": backprop("bench", "peak", "--threads", "1")["gflops"],
                    "threads_n": backprop("bench", "peak", "--threads", t)["gflops"]}
-    for n in (1024, 2048):
+    for n in ((1024, 2048) if not only or "gemm" in only else ()):
         runs = {"backprop": [], "torch_default": [], "torch_openblas": []}
         for r in range(a.rounds):
             runs["backprop"].append(backprop("bench", "gemm", "--size", str(n), "--threads", t)["gflops"])
@@ -170,11 +184,19 @@ def main():
     res["peak"]["threads_n_after"] = backprop("bench", "peak", "--threads", t)["gflops"]
 
     # Contention: the overhead-bound model while another process keeps one core busy.
+    if only and "contention" not in only:
+        json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
+        report(res, a.out)
+        return
     with BusyCore():
         bp_busy = statistics.median(backprop("bench", "model", "mlp-small", "--threads", t)["samples_per_second"] for _ in range(3))
         th_busy = {c: statistics.median(torch(c, "mlp-small", "--threads", t, "--steps", "2000")["samples_per_second"] for _ in range(3))
                    for c in ("openblas", "default")}
-    ms = res["models"]["mlp-small"]
+    def unloaded(k):  # mlp-small without the busy core, when --only left its model row out
+        run = (lambda: backprop("bench", "model", "mlp-small", "--threads", t)) if k == "backprop" else \
+            (lambda: torch(k[len("torch_"):], "mlp-small", "--threads", t))
+        return {"median": statistics.median(run()["samples_per_second"] for _ in range(3))}
+    ms = res["models"].get("mlp-small") or {k: unloaded(k) for k in ("backprop", "torch_openblas", "torch_default")}
     res["contention"] = {"backprop": bp_busy, "torch_openblas": th_busy["openblas"], "torch_default": th_busy["default"],
                          "backprop_slowdown": ms["backprop"]["median"] / bp_busy,
                          "torch_openblas_slowdown": ms["torch_openblas"]["median"] / th_busy["openblas"],
@@ -208,8 +230,8 @@ def report(res, out):
     for n, g in res["gemm"].items():
         lines.append(f"| GEMM {n}x{n}x{n} (GFLOP/s; FMA peak {pk:.0f}) | {g['backprop']:.0f} ({100*g['backprop']/pk:.0f}% of peak) | "
                      f"{g['torch_openblas']:.0f} | {g['torch_default']:.0f} | {g['backprop']/max(g['torch_openblas'], g['torch_default']):.2f}x |")
-    c = res["contention"]
-    lines.append(f"| mlp-small with one core busy (samples/s; slowdown) | {c['backprop']:,.0f} ({c['backprop_slowdown']:.1f}x slower) | "
+    c = res.get("contention")
+    if c: lines.append(f"| mlp-small with one core busy (samples/s; slowdown) | {c['backprop']:,.0f} ({c['backprop_slowdown']:.1f}x slower) | "
                  f"{c['torch_openblas']:,.0f} ({c['torch_openblas_slowdown']:.1f}x slower) | {c['torch_default']:,.0f} ({c['torch_default_slowdown']:.1f}x slower) | |")
     table = "\n".join(lines)
     print(table)
@@ -218,7 +240,7 @@ def report(res, out):
         plot.append({"name": f"GEMM {n}", "backprop": g["backprop"], "torch_best": max(g["torch_openblas"], g["torch_default"]),
                      "unit": "GFLOP/s", "peak": pk})
     svg_bars(plot, os.path.join(out, "throughput.svg"))
-    print(f"\nmachine: {res['machine']}; {res['threads']} threads; medians of {res['rounds']} alternating rounds; "
+    print(f"\nmachine: {res['machine']}; Backprop kernels: {res['machine'].get('backprop_kernel', '?')}; {res['threads']} threads; medians of {res['rounds']} alternating rounds; "
           f"FMA peak {res['peak']['threads_1']:.0f} GFLOP/s on 1 thread, {pk:.0f} on {res['threads']}. Written to {out}/")
 
 
