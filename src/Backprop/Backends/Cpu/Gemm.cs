@@ -78,6 +78,13 @@ public static unsafe partial class Gemm
             (MR, NR) = (4, 2 * System.Numerics.Vector<float>.Count);
             (MC, KC, NC) = (512, 256, 256);
         }
+        // For tuning on a new machine (docs/performance.md): BACKPROP_GEMM_BLOCKING=MC,KC,NC overrides
+        // the block sizes above (MC a multiple of MR, NC of NR); anything else is ignored.
+        if (Environment.GetEnvironmentVariable("BACKPROP_GEMM_BLOCKING") is { } blocking
+            && blocking.Split(',') is [var mcText, var kcText, var ncText]
+            && int.TryParse(mcText, out int mc) && int.TryParse(kcText, out int kc) && int.TryParse(ncText, out int nc)
+            && mc > 0 && kc > 0 && nc > 0 && mc % MR == 0 && nc % NR == 0)
+            (MC, KC, NC) = (mc, kc, nc);
     }
 
     /// <summary>Names the SGEMM micro-kernel, blocking, path thresholds and thread count in use.</summary>
