@@ -41,12 +41,18 @@ public partial class InterruptTests : IDisposable
 
     private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0, int fullAfter = 0)
     {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var psi = new ProcessStartInfo(ResetsSigInt ? "/usr/bin/env" : dotnet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (ResetsSigInt)
+        {
+            psi.ArgumentList.Add("--default-signal=INT");
+            psi.ArgumentList.Add(dotnet);
+        }
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Backprop.Cli.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("BACKPROP_THREADS");
@@ -61,6 +67,27 @@ public partial class InterruptTests : IDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return p;
+    }
+
+    // A process started with SIGINT ignored passes that on to its children, and .NET (like Python)
+    // leaves an ignored SIGINT ignored: `dotnet test ... &` in a script (bash starts background jobs
+    // that way) made the SIGINT tests fail. The CLI is started with SIGINT back at its default where
+    // coreutils' env can do that (8.31 and later), so the tests do not depend on how they were run.
+    private static readonly bool ResetsSigInt = File.Exists("/usr/bin/env") && Probe();
+
+    private static bool Probe()
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("/usr/bin/env", ["--default-signal=INT", "true"]) { RedirectStandardError = true })!;
+            p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
     }
 
     private static void WaitFor(Func<bool> condition, Process p, string what)
