@@ -17,6 +17,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     private Trainer? _trainer;
     private MpiCommunicator? _comm;
     private double _blockingSeconds;
+    private string _progress = "off", _threadLevel = "";
 
     /// <summary>This rank and the number of ranks, as the launcher's environment says (before MPI starts).</summary>
     public int Rank { get; }
@@ -78,6 +79,8 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         if (_comm.Size != Size || _comm.Rank != Rank)
             throw new CliException($"--distributed: MPI says rank {_comm.Rank} of {_comm.Size}, the launcher's environment rank {Rank} of {Size}.");
         _trainer = trainer;
+        _progress = _comm.Progress == MpiCommunicator.ProgressMode.Thread && Size > 1 ? $"thread, {_comm.ProgressIntervalMicroseconds} us" : "off";
+        _threadLevel = _comm.ThreadLevel.ToString();
         trainer.Loader.SetShard(Rank, Size);
         _comm.Activity = "the parameter broadcast";
         Ddp = new DistributedDataParallel(trainer.Model, _comm, bucketBytes);
@@ -167,6 +170,12 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
             ["exposed_seconds_per_step"] = exposed,
             ["hidden_fraction"] = _blockingSeconds > 0 ? Math.Clamp(1 - exposed / _blockingSeconds, 0, 1) : 0,
             ["buckets_started_during_backward"] = s.Buckets > 0 ? (double)s.BucketsDuringBackward / s.Buckets : 0,
+            ["buckets_completed_during_backward"] = s.Buckets > 0 ? (double)s.BucketsCompletedDuringBackward / s.Buckets : 0,
+            // the share of the step's all-reduce bytes whose reduction finished while backward still ran (hidden behind it)
+            ["bytes_hidden_fraction"] = s.Steps > 0 && d.BytesPerStep > 0 ? (double)s.BytesCompletedDuringBackward / (s.Steps * d.BytesPerStep) : 0,
+            ["progress"] = _progress,
+            ["mpi_thread_level"] = _threadLevel,
+            ["sync_batch_norm_layers"] = d.SyncBatchNormLayers,
         };
     }
 
@@ -176,7 +185,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         var j = ToJson();
         return string.Create(CultureInfo.InvariantCulture,
             $"distributed: {Size} ranks x {Threads.Count} thread(s), {Ddp!.BucketCount} bucket(s) of <= {Ddp.BucketBytes / 1024} KiB, {Ddp.BytesPerStep} bytes all-reduced per step, " +
-            $"blocking all-reduce {1e3 * (double)j["allreduce_seconds_blocking"]!:F3} ms, exposed {1e3 * (double)j["exposed_seconds_per_step"]!:F3} ms per step (hidden {100 * (double)j["hidden_fraction"]!:F0}%)");
+            $"blocking all-reduce {1e3 * (double)j["allreduce_seconds_blocking"]!:F3} ms, exposed {1e3 * (double)j["exposed_seconds_per_step"]!:F3} ms per step (hidden {100 * (double)j["hidden_fraction"]!:F0}%; {100 * (double)j["bytes_hidden_fraction"]!:F0}% of the bytes reduced before backward ended)");
     }
 
     /// <summary>MPI_Finalize (after a barrier, so no rank leaves while another still talks to it).</summary>
