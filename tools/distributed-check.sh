@@ -5,8 +5,9 @@
 #  3. a 2-rank run that fails at step 15 (one rank throws) leaves its step-10 checkpoint; resuming it
 #     with 2 ranks is bit-identical to the uninterrupted run, with 4 ranks it agrees to 1e-5;
 #  4. a global batch not divisible by the ranks is a one-line error; no mpirun is a one-line error;
-#  6. the CNN preset (batch norm synchronized across the ranks, dropout masks from the global sample
-#     index): 2 ranks x batch 32 agree with 1 process to 1e-5 after 10 steps (parameters and running statistics).
+#  6. a small CNN on the digits (batch norm synchronized across the ranks, dropout masks from the global
+#     sample index): 2 ranks x batch 32 agree with 1 process to 1e-5 after 20 steps (parameters and running
+#     statistics; the MNIST preset is measured in docs/distributed.md, its 10,000-image evaluation is too slow here).
 # Usage: tools/distributed-check.sh path/to/Backprop.Cli.dll
 set -euo pipefail
 dll=$1
@@ -52,9 +53,8 @@ echo "$out" | grep -E "^error: --distributed: this process was not started by mp
 
 echo "-- 5. SIGKILL of a rank mid-epoch"
 "$here/distributed-fault.sh" "$dll"
-echo "-- 6. the CNN preset (SyncBatchNorm, dropout): 2 ranks x batch 32 against 1 process x batch 32, 10 steps"
-data=${BACKPROP_MNIST:-$here/../../shared/data/mnist}
-cnn=(mnist --data "$data" --model cnn --optimizer sgd --lr 0.05 --batch-size 32 --limit 320 --epochs 1 --seed 5 --quiet)
+echo "-- 6. a CNN with batch norm and dropout (SyncBatchNorm, masks from the global sample index): 2 ranks x batch 32 against 1 process, 20 steps"
+cnn=(--model cnn:1x8x8-c8-bn-relu-m2-c16-bn-relu-d0.25-10 --optimizer sgd --lr 0.05 --batch-size 32 --limit 640 --epochs 1 --seed 5 --quiet)
 run "${cnn[@]}" --threads 1 --save "$dir/cnn1.safetensors"
 mrun 2 "${cnn[@]}" --save "$dir/cnn2.safetensors"
 cmp_ "$dir/cnn2.safetensors" "$dir/cnn1.safetensors" --rtol 1e-5

@@ -191,4 +191,11 @@ public class DistributedSyncTests
         Assert.NotEqual(whole, Functional.DropoutPerSample(x, 0.5, 43, 0).ToArray()); // keys differ
         Assert.All(whole, v => Assert.True(v == 0 || v == 2));
     }
+
+    [Fact]
+    public void TheResumeHintAfterAnInterruptNamesMpirunUnderMpirun()
+    {
+        Assert.Equal("backprop train --resume ck.safetensors --save ck.safetensors", Cli.Training.TrainCommand.ResumeCommand(null, "ck.safetensors"));
+        Assert.StartsWith("mpirun -np 4 backprop train --resume ck.safetensors --save ck.safetensors --distributed", Cli.Training.TrainCommand.ResumeCommand(4, "ck.safetensors"));
+    }
 }

@@ -83,7 +83,9 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         _threadLevel = _comm.ThreadLevel.ToString();
         trainer.Loader.SetShard(Rank, Size);
         _comm.Activity = "the parameter broadcast";
-        Ddp = new DistributedDataParallel(trainer.Model, _comm, bucketBytes);
+        // BACKPROP_SYNC_BATCHNORM=off: each rank normalizes with its own part's statistics (PyTorch's plain BatchNorm under DDP)
+        bool syncBn = !string.Equals(Environment.GetEnvironmentVariable("BACKPROP_SYNC_BATCHNORM"), "off", StringComparison.OrdinalIgnoreCase);
+        Ddp = new DistributedDataParallel(trainer.Model, _comm, bucketBytes, syncBn);
         _comm.Activity = "the all-reduce timing";
         _blockingSeconds = Ddp.MeasureAllReduceSeconds();
         trainer.Sync = this;
