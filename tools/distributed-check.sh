@@ -7,7 +7,9 @@
 #  4. a global batch not divisible by the ranks is a one-line error; no mpirun is a one-line error;
 #  6. a small CNN on the digits (batch norm synchronized across the ranks, dropout masks from the global
 #     sample index): 2 ranks x batch 32 agree with 1 process to 1e-5 after 20 steps (parameters and running
-#     statistics; the MNIST preset is measured in docs/distributed.md, its 10,000-image evaluation is too slow here).
+#     statistics), and a second 2-rank run is bit-identical (the progress thread and
+#     5 buckets in flight; the MNIST preset is measured in docs/distributed.md, its 10,000-image evaluation
+#     is too slow here).
 # Usage: tools/distributed-check.sh path/to/Backprop.Cli.dll
 set -euo pipefail
 dll=$1
@@ -56,6 +58,9 @@ echo "-- 5. SIGKILL of a rank mid-epoch"
 echo "-- 6. a CNN with batch norm and dropout (SyncBatchNorm, masks from the global sample index): 2 ranks x batch 32 against 1 process, 20 steps"
 cnn=(--model cnn:1x8x8-c8-bn-relu-m2-c16-bn-relu-d0.25-10 --optimizer sgd --lr 0.05 --batch-size 32 --limit 640 --epochs 1 --seed 5 --quiet)
 run "${cnn[@]}" --threads 1 --save "$dir/cnn1.safetensors"
-mrun 2 "${cnn[@]}" --save "$dir/cnn2.safetensors"
+# 1 KiB buckets: 5 gradient all-reduces in flight during backward, between the batch-norm layers' blocking ones
+BACKPROP_BUCKET_KB=1 mrun 2 "${cnn[@]}" --save "$dir/cnn2.safetensors"
 cmp_ "$dir/cnn2.safetensors" "$dir/cnn1.safetensors" --rtol 1e-5
+BACKPROP_BUCKET_KB=1 mrun 2 "${cnn[@]}" --save "$dir/cnn2b.safetensors"
+cmp_ "$dir/cnn2.safetensors" "$dir/cnn2b.safetensors" --exact
 echo "-- distributed checks passed"
