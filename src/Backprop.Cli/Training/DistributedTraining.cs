@@ -14,7 +14,8 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
 {
     private readonly double[] _reduce = new double[3];
     private readonly long _faultStep = -1;
-    private Trainer? _trainer;
+    private NN.Module? _model;
+    private Func<long> _stepOf = () => 0;
     private MpiCommunicator? _comm;
     private double _blockingSeconds;
     private string _progress = "off", _threadLevel = "";
@@ -60,11 +61,32 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     public void Attach(Trainer trainer)
     {
         int b = trainer.Options.BatchSize;
-        if (b % Size != 0)
-            throw new CliException($"--batch-size {b} is the global batch and must be divisible by the {Size} ranks (mpirun -np {Size}); e.g. --batch-size {Math.Max(Size, b / Size * Size)}.");
+        CheckBatch(b);
         int last = trainer.Loader.Samples % b;
         if (last > 0 && last < Size)
             throw new CliException($"--distributed: the last batch of each epoch has {last} sample(s) ({trainer.Loader.Samples} samples, batch {b}), fewer than the {Size} ranks; change --batch-size or --limit.");
+        Start(trainer.Model, () => trainer.Step, () => trainer.Loader.SetShard(Rank, Size));
+        trainer.Sync = this;
+    }
+
+    /// <summary>
+    /// The same for <c>train text</c>: checks the batch size, starts MPI and wraps the language model;
+    /// the caller draws each global batch and keeps its part (<see cref="Data.DataLoader.ShardRange"/>). Collective.
+    /// </summary>
+    public void AttachModel(NN.Module model, int batchSize, Func<long> stepOf)
+    {
+        CheckBatch(batchSize);
+        Start(model, stepOf, () => { });
+    }
+
+    private void CheckBatch(int b)
+    {
+        if (b % Size != 0)
+            throw new CliException($"--batch-size {b} is the global batch and must be divisible by the {Size} ranks (mpirun -np {Size}); e.g. --batch-size {Math.Max(Size, b / Size * Size)}.");
+    }
+
+    private void Start(NN.Module model, Func<long> stepOf, Action shard)
+    {
         long bucketBytes = DistributedDataParallel.DefaultBucketBytes;
         if (Environment.GetEnvironmentVariable("BACKPROP_BUCKET_KB") is { } kb && long.TryParse(kb, CultureInfo.InvariantCulture, out long k) && k > 0)
             bucketBytes = k * 1024;
@@ -78,25 +100,24 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         }
         if (_comm.Size != Size || _comm.Rank != Rank)
             throw new CliException($"--distributed: MPI says rank {_comm.Rank} of {_comm.Size}, the launcher's environment rank {Rank} of {Size}.");
-        _trainer = trainer;
+        (_model, _stepOf) = (model, stepOf);
         _progress = _comm.Progress == MpiCommunicator.ProgressMode.Thread && Size > 1 ? $"thread, {_comm.ProgressIntervalMicroseconds} us" : "off";
         _threadLevel = _comm.ThreadLevel.ToString();
-        trainer.Loader.SetShard(Rank, Size);
+        shard();
         _comm.Activity = "the parameter broadcast";
         // BACKPROP_SYNC_BATCHNORM=off: each rank normalizes with its own part's statistics (PyTorch's plain BatchNorm under DDP)
         bool syncBn = !string.Equals(Environment.GetEnvironmentVariable("BACKPROP_SYNC_BATCHNORM"), "off", StringComparison.OrdinalIgnoreCase);
-        Ddp = new DistributedDataParallel(trainer.Model, _comm, bucketBytes, syncBn);
+        Ddp = new DistributedDataParallel(model, _comm, bucketBytes, syncBn);
         _comm.Activity = "the all-reduce timing";
         _blockingSeconds = Ddp.MeasureAllReduceSeconds();
-        trainer.Sync = this;
     }
 
     /// <inheritdoc/>
     public double AfterForward(double localLoss, int localSamples, bool stopRequested)
     {
-        var t = _trainer!;
-        if (t.Step + 1 == _faultStep) throw new InvalidOperationException($"injected fault (BACKPROP_DISTRIBUTED_FAULT) at step {_faultStep}");
-        _comm!.Activity = $"step {t.Step + 1}";
+        long step = _stepOf();
+        if (step + 1 == _faultStep) throw new InvalidOperationException($"injected fault (BACKPROP_DISTRIBUTED_FAULT) at step {_faultStep}");
+        _comm!.Activity = $"step {step + 1}";
         _reduce[0] = localLoss * localSamples;
         _reduce[1] = localSamples;
         _reduce[2] = stopRequested ? 1 : 0;
@@ -126,7 +147,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     public void CheckAgreement()
     {
         ulong h = 1469598103934665603UL;
-        foreach (var p in _trainer!.Model.Parameters())
+        foreach (var p in _model!.Parameters())
             foreach (float v in p.ToArray())
                 h = (h ^ BitConverter.SingleToUInt32Bits(v)) * 1099511628211UL;
         double mine = h & ((1UL << 52) - 1);
@@ -134,7 +155,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         _comm!.Activity = "the parameter agreement check";
         _comm.AllReduceMax(both);
         if (both[0] != mine || -both[1] != mine)
-            _comm.Abort($"error: rank {Rank} of {Size}: the ranks' parameters differ after step {_trainer.Step} (the all-reduce gave ranks different sums); ending the job.", 5);
+            _comm.Abort($"error: rank {Rank} of {Size}: the ranks' parameters differ after step {_stepOf()} (the all-reduce gave ranks different sums); ending the job.", 5);
     }
 
     /// <summary>One failure on this rank: print it (naming the rank) and end every rank.</summary>
