@@ -198,4 +198,14 @@ public class DistributedSyncTests
         Assert.Equal("backprop train --resume ck.safetensors --save ck.safetensors", Cli.Training.TrainCommand.ResumeCommand(null, "ck.safetensors"));
         Assert.StartsWith("mpirun -np 4 backprop train --resume ck.safetensors --save ck.safetensors --distributed", Cli.Training.TrainCommand.ResumeCommand(4, "ck.safetensors"));
     }
+
+    [Fact]
+    public void TrainTextDistributedWithoutMpirunIsOneLine()
+    {
+        if (Mpi.StartedByLauncher) return;
+        var err = new StringWriter();
+        Assert.Equal(2, Cli.Cli.Run(["train", "text", "--steps", "1", "--distributed"], new StringWriter(), err));
+        Assert.StartsWith("error: --distributed: this process was not started by mpirun", err.ToString());
+        Assert.Single(err.ToString().Trim().Split('\n'));
+    }
 }
