@@ -9,6 +9,8 @@ public abstract class PendingReduce
     public abstract bool Test();
     /// <summary>Waits until it completes.</summary>
     public abstract void Wait();
+    /// <summary>Whether it is known to have completed, without calling MPI (a progress thread's finding).</summary>
+    public virtual bool IsCompleted => false;
 }
 
 /// <summary>
@@ -79,11 +81,24 @@ public sealed class LocalCommunicator : Communicator
 /// other ranks within <see cref="Timeout"/> (a rank hung, or died without mpirun noticing), this
 /// rank prints one line and calls MPI_Abort, which ends the whole job (the watchdog; a rank that
 /// dies is normally noticed by mpirun itself, which ends the job at once).
+/// <para>
+/// Progress: Open MPI advances a non-blocking collective only inside MPI calls made by some thread
+/// of the process. A <em>progress thread</em> (<see cref="Progress"/>) calls MPI_Test on the
+/// reductions in flight every <see cref="ProgressIntervalMicroseconds"/> while backward runs on the
+/// other threads, so a bucket's all-reduce moves while the layers below compute their gradients.
+/// Every MPI call is made under one lock, which is what MPI_THREAD_SERIALIZED asks (Open MPI 4.1
+/// grants MPI_THREAD_MULTIPLE, which allows it too).
+/// </para>
 /// </summary>
 public sealed unsafe class MpiCommunicator : Communicator
 {
     private readonly int _rank, _size;
     private bool _finalized;
+    private readonly object _mpi = new();
+    private readonly List<Request> _inFlight = [];
+    private readonly SemaphoreSlim _work = new(0);
+    private Thread? _progress;
+    private volatile bool _stopProgress;
 
     /// <summary>The longest a collective may wait for the other ranks (BACKPROP_DISTRIBUTED_TIMEOUT seconds, default 300).</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(DefaultTimeoutSeconds());
@@ -94,6 +109,25 @@ public sealed unsafe class MpiCommunicator : Communicator
     /// <summary>What the rank was doing, for the watchdog's message ("all-reduce of step 57").</summary>
     public string Activity { get; set; } = "start-up";
 
+    /// <summary>How non-blocking reductions progress while the caller computes.</summary>
+    public enum ProgressMode
+    {
+        /// <summary>Only when the caller tests or waits (MPI's default: little moves before the wait).</summary>
+        Off,
+        /// <summary>A background thread tests the reductions in flight every <see cref="ProgressIntervalMicroseconds"/>.</summary>
+        Thread,
+    }
+
+    /// <summary>The progress mode (BACKPROP_MPI_PROGRESS=off|thread; default thread).</summary>
+    public ProgressMode Progress { get; }
+
+    /// <summary>The pause of the progress thread between two sweeps of MPI_Test, in microseconds (BACKPROP_MPI_PROGRESS_US, default 50).</summary>
+    public int ProgressIntervalMicroseconds { get; } = 50;
+
+    /// <summary>Sweeps of the progress thread (each an MPI_Test of every reduction in flight).</summary>
+    public long ProgressSweeps => Interlocked.Read(ref _sweeps);
+    private long _sweeps;
+
     /// <summary>Initializes MPI (a one-line <see cref="MpiException"/> when libmpi is missing or mpirun did not start the process).</summary>
     public MpiCommunicator()
     {
@@ -102,6 +136,45 @@ public sealed unsafe class MpiCommunicator : Communicator
             throw new MpiException($"--distributed: Open MPI provides thread level {ThreadLevel}; Backprop needs at least Serialized.");
         _rank = Mpi.Rank;
         _size = Mpi.Size;
+        Progress = Environment.GetEnvironmentVariable("BACKPROP_MPI_PROGRESS")?.ToLowerInvariant() switch
+        {
+            null or "" or "thread" => ProgressMode.Thread,
+            "off" => ProgressMode.Off,
+            var v => throw new MpiException($"--distributed: BACKPROP_MPI_PROGRESS={v}: expected thread or off."),
+        };
+        if (int.TryParse(Environment.GetEnvironmentVariable("BACKPROP_MPI_PROGRESS_US"), out int us) && us >= 0) ProgressIntervalMicroseconds = us;
+        if (Progress == ProgressMode.Thread && _size > 1)
+        {
+            _progress = new Thread(ProgressLoop) { IsBackground = true, Name = "mpi-progress" };
+            _progress.Start();
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "usleep")]
+    private static extern int USleep(uint microseconds);
+
+    private void ProgressLoop()
+    {
+        var pending = new List<Request>();
+        while (!_stopProgress)
+        {
+            lock (_inFlight)
+            {
+                pending.Clear();
+                pending.AddRange(_inFlight);
+            }
+            if (pending.Count == 0)
+            {
+                _work.Wait(100);
+                continue;
+            }
+            bool allDone = true;
+            foreach (var r in pending)
+                if (!r.Test()) allDone = false;
+            Interlocked.Increment(ref _sweeps);
+            lock (_inFlight) _inFlight.RemoveAll(r => r.Done);
+            if (!allDone && ProgressIntervalMicroseconds > 0) USleep((uint)ProgressIntervalMicroseconds);
+        }
     }
 
     private static double DefaultTimeoutSeconds() =>
@@ -113,14 +186,19 @@ public sealed unsafe class MpiCommunicator : Communicator
     /// <inheritdoc/>
     public override int Size => _size;
 
+    private bool TestLocked(ref nint request)
+    {
+        lock (_mpi) return Mpi.Test(ref request);
+    }
+
     /// <summary>Waits for a request with the watchdog: spins on MPI_Test, then yields, then sleeps; past <see cref="Timeout"/>, aborts the job.</summary>
     internal void WaitBounded(ref nint request)
     {
-        if (Mpi.Test(ref request)) return;
+        if (TestLocked(ref request)) return;
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; ; i++)
         {
-            if (Mpi.Test(ref request)) return;
+            if (TestLocked(ref request)) return;
             if (i < 2000) continue;
             var waited = Stopwatch.GetElapsedTime(start);
             if (waited > Timeout)
@@ -134,14 +212,43 @@ public sealed unsafe class MpiCommunicator : Communicator
     private sealed class Request(MpiCommunicator comm, nint request) : PendingReduce
     {
         private nint _request = request;
-        public override bool Test() => _request == 0 || Mpi.Test(ref _request);
-        public override void Wait() { if (_request != 0) comm.WaitBounded(ref _request); }
+        private volatile bool _done = request == 0;
+        public bool Done => _done;
+        public override bool IsCompleted => _done;
+
+        public override bool Test()
+        {
+            if (_done) return true;
+            lock (comm._mpi)
+            {
+                if (_done) return true;
+                if (Mpi.Test(ref _request)) _done = true;
+            }
+            return _done;
+        }
+
+        public override void Wait()
+        {
+            if (_done) return;
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; !Test(); i++)
+            {
+                if (i < 2000) continue;
+                var waited = Stopwatch.GetElapsedTime(start);
+                if (waited > comm.Timeout)
+                    comm.Abort($"error: rank {comm._rank} of {comm._size}: no reply from the other ranks for {comm.Timeout.TotalSeconds:F0} s during {comm.Activity} " +
+                        "(a rank hung or died); ending the job (BACKPROP_DISTRIBUTED_TIMEOUT sets the limit).", 4);
+                if (waited.TotalMilliseconds < 50) Thread.Yield();
+                else Thread.Sleep(1);
+            }
+        }
     }
 
     /// <inheritdoc/>
     public override void Barrier()
     {
-        nint r = Mpi.StartBarrier();
+        nint r;
+        lock (_mpi) r = Mpi.StartBarrier();
         WaitBounded(ref r);
     }
 
@@ -150,7 +257,8 @@ public sealed unsafe class MpiCommunicator : Communicator
     {
         fixed (float* p = data)
         {
-            nint r = Mpi.StartBroadcast(p, data.Length, Mpi.Float, root);
+            nint r;
+            lock (_mpi) r = Mpi.StartBroadcast(p, data.Length, Mpi.Float, root);
             WaitBounded(ref r);
         }
     }
@@ -164,7 +272,8 @@ public sealed unsafe class MpiCommunicator : Communicator
     {
         fixed (double* p = data)
         {
-            nint r = Mpi.StartAllReduce(p, data.Length, Mpi.Double, op);
+            nint r;
+            lock (_mpi) r = Mpi.StartAllReduce(p, data.Length, Mpi.Double, op);
             WaitBounded(ref r);
         }
     }
@@ -173,8 +282,15 @@ public sealed unsafe class MpiCommunicator : Communicator
     public override PendingReduce StartAllReduceSum(float[] buffer, int offset, int count)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan((long)offset + count, buffer.Length);
+        Request req;
         fixed (float* p = buffer) // pinned by the caller, so the address stays valid after this block
-            return new Request(this, Mpi.StartAllReduce(p + offset, count, Mpi.Float, Mpi.OpSum));
+            lock (_mpi) req = new Request(this, Mpi.StartAllReduce(p + offset, count, Mpi.Float, Mpi.OpSum));
+        if (_progress != null && !req.Done)
+        {
+            lock (_inFlight) _inFlight.Add(req);
+            _work.Release();
+        }
+        return req;
     }
 
     /// <inheritdoc/>
@@ -185,11 +301,14 @@ public sealed unsafe class MpiCommunicator : Communicator
         Mpi.Abort(code);
     }
 
-    /// <summary>MPI_Finalize (once).</summary>
+    /// <summary>Stops the progress thread and calls MPI_Finalize (once).</summary>
     public override void Dispose()
     {
         if (_finalized) return;
         _finalized = true;
-        Mpi.Shutdown();
+        _stopProgress = true;
+        _work.Release();
+        _progress?.Join();
+        lock (_mpi) Mpi.Shutdown();
     }
 }

@@ -61,11 +61,19 @@ public sealed class DistributedDataParallel : NN.Module
     /// </summary>
     public double GradientScale { get; private set; }
 
+    /// <summary>The batch-norm layers synchronized across the ranks.</summary>
+    public int SyncBatchNormLayers { get; }
+
     /// <summary>Statistics of the synchronized steps so far.</summary>
     public DdpStats Stats { get; } = new();
 
-    /// <summary>Wraps <paramref name="module"/>: broadcasts rank 0's parameters and buffers, and hooks every parameter that requires grad.</summary>
-    public DistributedDataParallel(NN.Module module, Communicator communicator, long bucketBytes = DefaultBucketBytes)
+    /// <summary>
+    /// Wraps <paramref name="module"/>: broadcasts rank 0's parameters and buffers, and hooks every
+    /// parameter that requires grad. With <paramref name="syncBatchNorm"/> (and more than one rank)
+    /// every batch-norm layer of the module normalizes with the statistics of the whole global batch
+    /// (<see cref="NN.BatchNormBase.Sync"/>, like PyTorch's SyncBatchNorm).
+    /// </summary>
+    public DistributedDataParallel(NN.Module module, Communicator communicator, long bucketBytes = DefaultBucketBytes, bool syncBatchNorm = true)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(communicator);
@@ -79,6 +87,9 @@ public sealed class DistributedDataParallel : NN.Module
             if (p.DType != DType.Float32)
                 throw new ArgumentException($"DistributedDataParallel: parameter '{name}' is {p.DType.Name()}; only float32 parameters are supported.");
         Broadcast(module);
+        if (syncBatchNorm && communicator.Size > 1)
+            foreach (var (_, m) in module.NamedModules())
+                if (m is NN.BatchNormBase bn) { bn.Sync = new CommunicatorBatchNormSync(this); SyncBatchNormLayers++; }
 
         // Buckets in reverse parameter order: the last layer's gradients are ready first.
         var buckets = new List<Bucket>();
@@ -219,7 +230,10 @@ public sealed class DistributedDataParallel : NN.Module
         long start = Stopwatch.GetTimestamp();
         bool overlapped = _nextLaunch > 0;
         double backwardOverlap = overlapped ? Stopwatch.GetElapsedTime(_firstLaunch, start).TotalSeconds : 0;
-        int launchedDuringBackward = _nextLaunch;
+        int launchedDuringBackward = _nextLaunch, completedDuringBackward = 0;
+        long completedBytes = 0;
+        for (int i = 0; i < _nextLaunch; i++)
+            if (_buckets[i].Pending!.IsCompleted) { completedDuringBackward++; completedBytes += 4L * _buckets[i].Buffer.Length; }
         Launch(all: true);
         foreach (var bucket in _buckets) bucket.Pending!.Wait();
         double waited = Stopwatch.GetElapsedTime(start).TotalSeconds;
@@ -240,7 +254,7 @@ public sealed class DistributedDataParallel : NN.Module
             }
         _nextLaunch = 0;
         _syncCalls++;
-        Stats.Add(waited, backwardOverlap, launchedDuringBackward, _buckets.Length);
+        Stats.Add(waited, backwardOverlap, launchedDuringBackward, completedDuringBackward, completedBytes, _buckets.Length);
         return waited;
     }
 
@@ -273,6 +287,21 @@ public sealed class DistributedDataParallel : NN.Module
     }
 }
 
+/// <summary>Batch-norm statistics summed over the ranks of a <see cref="DistributedDataParallel"/> (blocking all-reduces in float64).</summary>
+internal sealed class CommunicatorBatchNormSync(DistributedDataParallel ddp) : NN.BatchNormSync
+{
+    public override double LocalShare => ddp.GradientScale;
+
+    public override Tensor AllReduceSum(Tensor local)
+    {
+        if (local.Rank != 1) throw new ShapeException($"BatchNormSync.AllReduceSum: expected a vector, got {local.Shape}.");
+        var host = new double[local.NumElements];
+        local.To(DType.Float64).Contiguous().CopyToHost<double>(host);
+        ddp.Communicator.AllReduceSum(host);
+        return Tensor.FromArray(host, host.Length).To(local.DType);
+    }
+}
+
 /// <summary>Counters of the synchronized steps of a <see cref="DistributedDataParallel"/>.</summary>
 public sealed class DdpStats
 {
@@ -284,11 +313,18 @@ public sealed class DdpStats
     public double OverlapSeconds { get; private set; }
     /// <summary>Buckets started from the hooks, while backward ran, summed over steps.</summary>
     public long BucketsDuringBackward { get; private set; }
+    /// <summary>Buckets whose all-reduce had completed before backward ended (moved by the progress thread), summed over steps.</summary>
+    public long BucketsCompletedDuringBackward { get; private set; }
     /// <summary>Buckets in total, summed over steps.</summary>
     public long Buckets { get; private set; }
 
-    internal void Add(double exposed, double overlap, int duringBackward, int buckets)
+    /// <summary>Bytes of the buckets whose all-reduce had completed before backward ended, summed over steps.</summary>
+    public long BytesCompletedDuringBackward { get; private set; }
+
+    internal void Add(double exposed, double overlap, int duringBackward, int completedDuringBackward, long completedBytes, int buckets)
     {
+        BytesCompletedDuringBackward += completedBytes;
+        BucketsCompletedDuringBackward += completedDuringBackward;
         Steps++;
         ExposedSeconds += exposed;
         OverlapSeconds += overlap;

@@ -252,5 +252,10 @@ public class DistributedTests
         Assert.Equal(1, (int)d["buckets"]!);
         Assert.Equal(4, (int)d["steps"]!);
         Assert.Equal(4, (int)json["steps"]!);
+        // the progress thread runs (MPI granted at least SERIALIZED), and the overlap measures are fractions
+        Assert.StartsWith("thread", (string)d["progress"]!);
+        Assert.Contains((string)d["mpi_thread_level"]!, new[] { "Serialized", "Multiple" });
+        Assert.InRange((double)d["bytes_hidden_fraction"]!, 0, 1);
+        Assert.Equal(0, (int)d["sync_batch_norm_layers"]!);
     }
 }

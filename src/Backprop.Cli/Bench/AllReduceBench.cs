@@ -34,7 +34,7 @@ internal static class AllReduceBench
         var buffer = GC.AllocateArray<float>(maxMb * (1 << 18), pinned: true);
         void Once(int count)
         {
-            if (!blocking) { Once(count); return; }
+            if (!blocking) { comm.StartAllReduceSum(buffer, 0, count).Wait(); return; }
             fixed (float* p = buffer) Mpi.AllReduce(p, count, Mpi.Float, Mpi.OpSum);
         }
         for (long bytes = 8; bytes <= (long)maxMb << 20; bytes *= 4)

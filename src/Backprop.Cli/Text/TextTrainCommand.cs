@@ -43,10 +43,11 @@ internal static class TextTrainCommand
         public readonly Option<bool> Quiet = CliOptions.Flag("--quiet", "no progress output, only the final line");
         public readonly Option<string?> Save = CliOptions.Text("--save", "PATH", "write a checkpoint (model, optimizer, tokenizer) at every validation and at the end");
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH", "continue the run recorded in a checkpoint until --steps steps in total; its options apply unless given again");
+        public readonly Option<bool> Distributed = CliOptions.Flag("--distributed", "data-parallel training over MPI: start with mpirun -np N; --batch-size is the global batch (docs/distributed.md)");
 
         public IEnumerable<Option> All() =>
             [Model, Data, Lines, Names, Bptt, Tokenizer, MinCount, Context, Embedding, Layers, Width, Heads, Dropout, Steps, Minutes, BatchSize, Optimizer, Lr, MinLr,
-             WeightDecay, Seed, EvalEvery, Samples, Threads, MaxValLoss, Json, Quiet, Save, Resume];
+             WeightDecay, Seed, EvalEvery, Samples, Threads, MaxValLoss, Json, Quiet, Save, Resume, Distributed];
     }
 
     /// <summary>The subcommand, added to 'train'.</summary>
@@ -67,6 +68,7 @@ internal static class TextTrainCommand
             int previousThreads = Threads.Count;
             try
             {
+                if (r.GetValue(o.Distributed)) return RunDistributed(r, o);
                 return Run(r, o, r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
             }
             finally
@@ -77,7 +79,34 @@ internal static class TextTrainCommand
         return command;
     }
 
-    private static int Run(ParseResult p, Options opt, TextWriter stdout, TextWriter stderr)
+    /// <summary>
+    /// <c>train text --distributed</c>: one rank of an mpirun job (random windows or --lines items; each
+    /// rank keeps its part of every global batch). Only rank 0 writes output and checkpoints; a failure
+    /// after MPI started prints one line naming the rank and ends every rank.
+    /// </summary>
+    private static int RunDistributed(ParseResult r, Options o)
+    {
+        var dist = new DistributedTraining();
+        Threads.Count = DistributedTraining.DefaultThreads();
+        try
+        {
+            int code = Run(r, o, dist.IsRoot ? r.InvocationConfiguration.Output : TextWriter.Null,
+                dist.IsRoot ? r.InvocationConfiguration.Error : TextWriter.Null, dist);
+            dist.Dispose();
+            return code;
+        }
+        catch (Exception e) when (dist.Started)
+        {
+            dist.Fail(e, e is CliException ? 2 : 1);
+            throw;
+        }
+        catch (CliException) when (!dist.IsRoot)
+        {
+            return 2;
+        }
+    }
+
+    private static int Run(ParseResult p, Options opt, TextWriter stdout, TextWriter stderr, DistributedTraining? dist = null)
     {
         bool json = p.GetValue(opt.Json), quiet = p.GetValue(opt.Quiet);
         var human = json ? stderr : stdout;
@@ -143,6 +172,15 @@ internal static class TextTrainCommand
             throw new CliException($"--bptt applies to sequence models (rnn, lstm, gru, gpt) on a running text, not to {(nlm ? "--model nlm, which reads fixed windows" : "--lines data, whose items are separate sequences")}.");
         double? minutes = p.GetValue(opt.Minutes);
         int samples = p.GetValue(opt.Samples) ?? (lines ? 5 : 0);
+        if (dist != null)
+        {
+            // What would make the ranks differ (a wall-clock limit) or the run depend on N (dropout
+            // masks drawn per layer, streams split by rows) is refused up front, on every rank alike.
+            if (options.Bptt) throw new CliException("--distributed: --bptt is not supported yet (its streams are not split across ranks); train on random windows or --lines.");
+            if (minutes != null) throw new CliException("--distributed: --minutes is not supported (the ranks' clocks would stop them at different steps); use --steps.");
+            if (options.Dropout > 0) throw new CliException("--distributed: text models with --dropout are not supported yet (their masks would depend on the number of ranks); use --dropout 0.");
+            if (!dist.IsRoot) samples = 0;
+        }
 
         TextTrainer trainer;
         try
@@ -153,6 +191,11 @@ internal static class TextTrainCommand
         catch (CheckpointMismatchException e)
         {
             throw new CliException($"--resume {Cli.OneLine(e.Message)}");
+        }
+        if (dist != null)
+        {
+            dist.AttachModel(trainer.Model, options.BatchSize, () => trainer.Step);
+            trainer.Dist = dist;
         }
         if (!quiet)
         {
@@ -178,7 +221,7 @@ internal static class TextTrainCommand
             (lossSum, lossCount) = (0, 0);
             if (!quiet)
                 human.WriteLine($"step {trainer.Step,7}/{options.Steps}  train loss {e.TrainLoss:F4}  val loss {e.ValLoss:F4}  {e.TokensPerSecond:F0} tokens/s  {total.Elapsed.TotalSeconds:F0} s");
-            if (savePath != null) SaveTo(trainer, savePath);
+            if (savePath != null && dist is not { IsRoot: false }) SaveTo(trainer, savePath);
         }
         // One interval: steps up to the next validation (with a progress bar on an interactive terminal, like 'backprop train').
         Action? progressStep = null;
@@ -270,6 +313,7 @@ internal static class TextTrainCommand
                 ["train_seconds"] = trainer.TrainSeconds,
                 ["resumed_from"] = resumePath,
                 ["checkpoint"] = savePath,
+                ["distributed"] = dist?.ToJson(),
                 ["samples"] = new JsonArray([.. drawn.Select(s => (JsonNode)s)]),
                 ["history"] = new JsonArray([.. trainer.History.Select(h => (JsonNode)new JsonObject
                 {

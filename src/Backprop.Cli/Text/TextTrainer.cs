@@ -42,6 +42,9 @@ internal sealed class TextTrainer
     }
 
     public TextTrainOptions Options { get; }
+
+    /// <summary>Data-parallel training (--distributed), or null: one process.</summary>
+    public DistributedTraining? Dist { get; set; }
     public TextData Data { get; }
     public LanguageModel Model { get; }
     public Optimizer Optimizer { get; }
@@ -87,7 +90,9 @@ internal sealed class TextTrainer
             Model.ResetState();
             var indices = new int[Options.BatchSize];
             for (int i = 0; i < indices.Length; i++) indices[i] = _batches.NextInt(Data.Train.Count);
-            (x, y) = Data.Train.GetBatch(indices);
+            // --distributed: every rank draws the same global batch and keeps its part of it
+            var part = Dist is { } d ? DataLoader.ShardRange(indices.Length, d.Rank, d.Size) : (Start: 0, Length: indices.Length);
+            (x, y) = Data.Train.GetBatch(indices.AsSpan(part.Start, part.Length));
         }
         long targets = Windows ? y.NumElements : y.ToLongArray().Count(v => v >= 0);
         var sw = Stopwatch.StartNew();
@@ -97,10 +102,13 @@ internal sealed class TextTrainer
             Optimizer.Lr = LrAt(Step + 1);
             var loss = LossOf(x, y, Reduction.Mean);
             l = loss.ItemDouble();
+            // the mean over every rank's targets (each rank's loss weighted by its targets; so are the gradients)
+            if (Dist != null) l = Dist.AfterForward(targets > 0 ? l : 0, (int)targets, false);
             if (!double.IsFinite(l))
                 throw new TrainingDivergedException($"training diverged at step {Step + 1}: the loss became {l}; try a smaller --lr.");
             Optimizer.ZeroGrad();
             loss.Backward();
+            Dist?.BeforeUpdate();
             Optimizer.Step();
             Model.DetachState();
         }

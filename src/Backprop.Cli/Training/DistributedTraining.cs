@@ -14,9 +14,11 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
 {
     private readonly double[] _reduce = new double[3];
     private readonly long _faultStep = -1;
-    private Trainer? _trainer;
+    private NN.Module? _model;
+    private Func<long> _stepOf = () => 0;
     private MpiCommunicator? _comm;
     private double _blockingSeconds;
+    private string _progress = "off", _threadLevel = "";
 
     /// <summary>This rank and the number of ranks, as the launcher's environment says (before MPI starts).</summary>
     public int Rank { get; }
@@ -59,11 +61,32 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     public void Attach(Trainer trainer)
     {
         int b = trainer.Options.BatchSize;
-        if (b % Size != 0)
-            throw new CliException($"--batch-size {b} is the global batch and must be divisible by the {Size} ranks (mpirun -np {Size}); e.g. --batch-size {Math.Max(Size, b / Size * Size)}.");
+        CheckBatch(b);
         int last = trainer.Loader.Samples % b;
         if (last > 0 && last < Size)
             throw new CliException($"--distributed: the last batch of each epoch has {last} sample(s) ({trainer.Loader.Samples} samples, batch {b}), fewer than the {Size} ranks; change --batch-size or --limit.");
+        Start(trainer.Model, () => trainer.Step, () => trainer.Loader.SetShard(Rank, Size));
+        trainer.Sync = this;
+    }
+
+    /// <summary>
+    /// The same for <c>train text</c>: checks the batch size, starts MPI and wraps the language model;
+    /// the caller draws each global batch and keeps its part (<see cref="Data.DataLoader.ShardRange"/>). Collective.
+    /// </summary>
+    public void AttachModel(NN.Module model, int batchSize, Func<long> stepOf)
+    {
+        CheckBatch(batchSize);
+        Start(model, stepOf, () => { });
+    }
+
+    private void CheckBatch(int b)
+    {
+        if (b % Size != 0)
+            throw new CliException($"--batch-size {b} is the global batch and must be divisible by the {Size} ranks (mpirun -np {Size}); e.g. --batch-size {Math.Max(Size, b / Size * Size)}.");
+    }
+
+    private void Start(NN.Module model, Func<long> stepOf, Action shard)
+    {
         long bucketBytes = DistributedDataParallel.DefaultBucketBytes;
         if (Environment.GetEnvironmentVariable("BACKPROP_BUCKET_KB") is { } kb && long.TryParse(kb, CultureInfo.InvariantCulture, out long k) && k > 0)
             bucketBytes = k * 1024;
@@ -77,21 +100,24 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         }
         if (_comm.Size != Size || _comm.Rank != Rank)
             throw new CliException($"--distributed: MPI says rank {_comm.Rank} of {_comm.Size}, the launcher's environment rank {Rank} of {Size}.");
-        _trainer = trainer;
-        trainer.Loader.SetShard(Rank, Size);
+        (_model, _stepOf) = (model, stepOf);
+        _progress = _comm.Progress == MpiCommunicator.ProgressMode.Thread && Size > 1 ? $"thread, {_comm.ProgressIntervalMicroseconds} us" : "off";
+        _threadLevel = _comm.ThreadLevel.ToString();
+        shard();
         _comm.Activity = "the parameter broadcast";
-        Ddp = new DistributedDataParallel(trainer.Model, _comm, bucketBytes);
+        // BACKPROP_SYNC_BATCHNORM=off: each rank normalizes with its own part's statistics (PyTorch's plain BatchNorm under DDP)
+        bool syncBn = !string.Equals(Environment.GetEnvironmentVariable("BACKPROP_SYNC_BATCHNORM"), "off", StringComparison.OrdinalIgnoreCase);
+        Ddp = new DistributedDataParallel(model, _comm, bucketBytes, syncBn);
         _comm.Activity = "the all-reduce timing";
         _blockingSeconds = Ddp.MeasureAllReduceSeconds();
-        trainer.Sync = this;
     }
 
     /// <inheritdoc/>
     public double AfterForward(double localLoss, int localSamples, bool stopRequested)
     {
-        var t = _trainer!;
-        if (t.Step + 1 == _faultStep) throw new InvalidOperationException($"injected fault (BACKPROP_DISTRIBUTED_FAULT) at step {_faultStep}");
-        _comm!.Activity = $"step {t.Step + 1}";
+        long step = _stepOf();
+        if (step + 1 == _faultStep) throw new InvalidOperationException($"injected fault (BACKPROP_DISTRIBUTED_FAULT) at step {_faultStep}");
+        _comm!.Activity = $"step {step + 1}";
         _reduce[0] = localLoss * localSamples;
         _reduce[1] = localSamples;
         _reduce[2] = stopRequested ? 1 : 0;
@@ -121,7 +147,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     public void CheckAgreement()
     {
         ulong h = 1469598103934665603UL;
-        foreach (var p in _trainer!.Model.Parameters())
+        foreach (var p in _model!.Parameters())
             foreach (float v in p.ToArray())
                 h = (h ^ BitConverter.SingleToUInt32Bits(v)) * 1099511628211UL;
         double mine = h & ((1UL << 52) - 1);
@@ -129,7 +155,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         _comm!.Activity = "the parameter agreement check";
         _comm.AllReduceMax(both);
         if (both[0] != mine || -both[1] != mine)
-            _comm.Abort($"error: rank {Rank} of {Size}: the ranks' parameters differ after step {_trainer.Step} (the all-reduce gave ranks different sums); ending the job.", 5);
+            _comm.Abort($"error: rank {Rank} of {Size}: the ranks' parameters differ after step {_stepOf()} (the all-reduce gave ranks different sums); ending the job.", 5);
     }
 
     /// <summary>One failure on this rank: print it (naming the rank) and end every rank.</summary>
@@ -167,6 +193,12 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
             ["exposed_seconds_per_step"] = exposed,
             ["hidden_fraction"] = _blockingSeconds > 0 ? Math.Clamp(1 - exposed / _blockingSeconds, 0, 1) : 0,
             ["buckets_started_during_backward"] = s.Buckets > 0 ? (double)s.BucketsDuringBackward / s.Buckets : 0,
+            ["buckets_completed_during_backward"] = s.Buckets > 0 ? (double)s.BucketsCompletedDuringBackward / s.Buckets : 0,
+            // the share of the step's all-reduce bytes whose reduction finished while backward still ran (hidden behind it)
+            ["bytes_hidden_fraction"] = s.Steps > 0 && d.BytesPerStep > 0 ? (double)s.BytesCompletedDuringBackward / (s.Steps * d.BytesPerStep) : 0,
+            ["progress"] = _progress,
+            ["mpi_thread_level"] = _threadLevel,
+            ["sync_batch_norm_layers"] = d.SyncBatchNormLayers,
         };
     }
 
@@ -176,7 +208,7 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         var j = ToJson();
         return string.Create(CultureInfo.InvariantCulture,
             $"distributed: {Size} ranks x {Threads.Count} thread(s), {Ddp!.BucketCount} bucket(s) of <= {Ddp.BucketBytes / 1024} KiB, {Ddp.BytesPerStep} bytes all-reduced per step, " +
-            $"blocking all-reduce {1e3 * (double)j["allreduce_seconds_blocking"]!:F3} ms, exposed {1e3 * (double)j["exposed_seconds_per_step"]!:F3} ms per step (hidden {100 * (double)j["hidden_fraction"]!:F0}%)");
+            $"blocking all-reduce {1e3 * (double)j["allreduce_seconds_blocking"]!:F3} ms, exposed {1e3 * (double)j["exposed_seconds_per_step"]!:F3} ms per step (hidden {100 * (double)j["hidden_fraction"]!:F0}%; {100 * (double)j["bytes_hidden_fraction"]!:F0}% of the bytes reduced before backward ended)");
     }
 
     /// <summary>MPI_Finalize (after a barrier, so no rank leaves while another still talks to it).</summary>

@@ -31,4 +31,9 @@ public static partial class TrainCommand
             return 2;
         }
     }
+
+    /// <summary>The command that continues a run from its checkpoint: under mpirun, an mpirun line with the same number of ranks.</summary>
+    internal static string ResumeCommand(int? ranks, string savePath) => ranks == null
+        ? $"backprop train --resume {savePath} --save {savePath}"
+        : $"mpirun -np {ranks} backprop train --resume {savePath} --save {savePath} --distributed (any -np continues at the same global sample)";
 }

@@ -259,7 +259,7 @@ public static partial class TrainCommand
             string where = $"epoch {trainer.EpochsDone + (trainer.Loader.BatchIndex > 0 ? 1 : 0)}, step {trainer.Step}";
             if (savePath != null && savedStep != trainer.Step) Save();
             stderr.WriteLine($"interrupted by {interrupt.Name} at {where}" +
-                (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
+                (savePath != null ? $"; checkpoint {savePath} written; continue with: {ResumeCommand(dist?.Size, savePath)}" : "; no checkpoint (no --save)") + ".");
             return interrupt.ExitCode;
         }
         // Distributed: a collective, so that every rank stops at the same place whichever got the signal.

@@ -66,6 +66,10 @@ public sealed class Trainer
     public bool StopRequested { get => Volatile.Read(ref _stop); set => Volatile.Write(ref _stop, value); }
     private bool _stop;
 
+    // Dropout masks from (seed, step, the sample's index in the global batch), so that a distributed
+    // run draws the same masks as one process (docs/distributed.md); null without dropout layers.
+    private readonly SampleMasks? _masks;
+
     /// <summary>Data-parallel training (--distributed), or null: one process.</summary>
     internal IStepSync? Sync { get; set; }
 
@@ -105,6 +109,8 @@ public sealed class Trainer
         {
             throw new CliException($"--optimizer {o.Optimizer}: {e.Message}");
         }
+        _masks = new SampleMasks((ulong)o.Seed);
+        if (_masks.Attach(Model) == 0) _masks = null;
         // The trainer reads each batch only within its step, so batch buffers can be recycled.
         Loader = new DataLoader(o.Augment ? Augmented(Train, o) : Train, o.BatchSize, shuffle: true, seed: o.Seed, recycleBatches: true);
     }
@@ -172,6 +178,7 @@ public sealed class Trainer
             {
                 // Everything the step computes goes back to the buffer pool at the end of the step.
                 using var step = Tensor.Scope();
+                if (_masks != null) (_masks.Step, _masks.FirstSample) = (Step, Loader.LastShardStart);
                 var loss = LossOf(Model.Forward(x), y);
                 // Checked before the update, so a diverged step never reaches the parameters.
                 l = loss.ItemDouble();

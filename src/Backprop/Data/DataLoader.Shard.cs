@@ -49,3 +49,22 @@ public sealed partial class DataLoader
         return batch.Slice(start, length);
     }
 }
+
+public sealed partial class DataLoader
+{
+    /// <summary>
+    /// The index, within its global batch, of the first sample of the part of the batch this loader
+    /// handed out last (0 when not sharded): with it, per-sample randomness (dropout masks from the
+    /// global sample index, <see cref="NN.SampleMasks"/>) is the same whatever the number of parts.
+    /// Valid after a batch was handed out.
+    /// </summary>
+    public int LastShardStart
+    {
+        get
+        {
+            if (_shardCount == 1 || Count == 0) return 0;
+            int index = (_next == 0 ? Count : _next) - 1;
+            return ShardRange(Math.Min(BatchSize, Samples - index * BatchSize), _shardRank, _shardCount).Start;
+        }
+    }
+}

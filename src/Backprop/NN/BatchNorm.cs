@@ -74,6 +74,13 @@ public abstract class BatchNormBase : Module
     /// <summary>Whether running statistics are kept.</summary>
     public bool TrackRunningStats { get; }
 
+    /// <summary>
+    /// When set (data-parallel training sets it), training normalizes with the statistics of the
+    /// batch over all ranks (<see cref="Functional.SyncBatchNorm"/>, like torch.nn.SyncBatchNorm);
+    /// null: this process's batch only.
+    /// </summary>
+    public BatchNormSync? Sync { get; set; }
+
     /// <summary>Checks the input's rank (1d: [N, C] or [N, C, L]; 2d: [N, C, H, W]).</summary>
     protected abstract void CheckInput(Tensor input);
 
@@ -92,6 +99,8 @@ public abstract class BatchNormBase : Module
             using (Tensor.NoGrad()) _numBatchesTracked.Fill_(tracked);
             if (Momentum is null) factor = 1.0 / tracked;
         }
+        if (Training && Sync is not null)
+            return Functional.SyncBatchNorm(input, Sync, _runningMean, _runningVar, Weight, Bias, factor, Eps);
         return Functional.BatchNorm(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps);
     }
 

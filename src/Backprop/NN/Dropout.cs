@@ -23,8 +23,22 @@ public sealed class Dropout : Module
     /// <summary>The generator that draws the masks (its state belongs in checkpoints).</summary>
     public Generator Generator => _generator;
 
+    private SampleMasks? _masks;
+    private int _layer, _calls;
+    private long _callsStep = -1;
+
+    /// <summary>The per-sample mask stream this layer draws from (<see cref="SampleMasks.Attach"/>), or null: the layer's own generator.</summary>
+    public SampleMasks? Masks => _masks;
+
+    internal void UsePerSampleMasks(SampleMasks masks, int layer) => (_masks, _layer) = (masks, layer);
+
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.Dropout(input, P, Training, _generator);
+    public override Tensor Forward(Tensor input)
+    {
+        if (_masks is null || !Training || P == 0) return Functional.Dropout(input, P, Training, _generator);
+        if (_callsStep != _masks.Step) (_callsStep, _calls) = (_masks.Step, 0);
+        return Functional.DropoutPerSample(input, P, _masks.Key(_layer, _calls++), _masks.FirstSample);
+    }
 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"p={P}";

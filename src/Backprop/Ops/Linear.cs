@@ -174,4 +174,41 @@ public static partial class Functional
         }
         return x * mask.MarkScratch();
     }
+
+    /// <summary>
+    /// Inverted dropout in training whose mask for sample i (row i of dimension 0) is drawn from a
+    /// generator seeded with (<paramref name="key"/>, <paramref name="firstSample"/> + i): each sample's
+    /// mask depends on its global index, not on the rows around it (<see cref="SampleMasks"/>).
+    /// </summary>
+    public static Tensor DropoutPerSample(Tensor x, double p, ulong key, long firstSample)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (p < 0 || p > 1) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout: probability must be in [0, 1].");
+        if (p == 0) return x;
+        if (x.Rank < 1) throw new ShapeException($"Dropout: per-sample masks need a batch dimension, got a scalar.");
+        var mask = Tensor.Empty([.. x.Shape.AsSpan()], x.DType, x.Backend);
+        double scale = p == 1 ? 0 : 1 / (1 - p);
+        int rows = x.Size(0), per = rows == 0 ? 0 : x.NumElements / rows;
+        if (x.DType == DType.Float32)
+        {
+            var m = HostScratch<float>.Get(mask.NumElements);
+            for (int r = 0; r < rows; r++)
+            {
+                var g = new Generator(SampleMasks.Mix(key ^ SampleMasks.Mix((ulong)(firstSample + r))));
+                for (int i = r * per; i < (r + 1) * per; i++) m[i] = g.NextDouble() < p ? 0f : (float)scale;
+            }
+            mask.Backend.Upload<float>(m, mask.V);
+        }
+        else
+        {
+            var m = HostScratch<double>.Get(mask.NumElements);
+            for (int r = 0; r < rows; r++)
+            {
+                var g = new Generator(SampleMasks.Mix(key ^ SampleMasks.Mix((ulong)(firstSample + r))));
+                for (int i = r * per; i < (r + 1) * per; i++) m[i] = g.NextDouble() < p ? 0 : scale;
+            }
+            mask.Backend.Upload<double>(m, mask.V);
+        }
+        return x * mask.MarkScratch();
+    }
 }
