@@ -68,6 +68,7 @@ public static partial class BenchCommand
         bench.Add(model);
         bench.Add(AllReduceBench.Create(json));
         bench.Add(CreateConv(threads, json));
+        bench.Add(CreateCnnSplit(threads, json));
         return bench;
     }
 
