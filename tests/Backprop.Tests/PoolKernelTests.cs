@@ -20,7 +20,8 @@ public class PoolKernelTests
         { 3, 4, 9, 11, 2, 2, 2, 2, 0 },   // the preset's pooling; a row and a column no window covers
         { 3, 4, 9, 11, 2, 2, 2, 2, 1 },
         { 2, 3, 9, 37, 2, 2, 2, 2, 0 },   // 18 outputs a row: two 8-wide SIMD blocks and a scalar tail, an odd column
-        { 3, 2, 28, 28, 2, 2, 2, 2, 0 },  // the preset's first pooling: one SIMD block and six scalar outputs a row
+        { 3, 2, 28, 28, 2, 2, 2, 2, 0 },  // the preset's first pooling: 8 + 4 outputs a row in SIMD, 2 scalar
+        { 4, 3, 14, 14, 2, 2, 2, 2, 0 },  // its second: 4 in SIMD (128-bit), 3 scalar
         { 2, 3, 10, 8, 3, 3, 3, 3, 0 },   // tiled 3×3: two rows no window covers
         { 1, 2, 7, 10, 2, 3, 2, 3, 1 },   // tiled 2×3, a column left over
         { 2, 2, 9, 7, 3, 3, 2, 2, 0 },    // overlapping windows: the unpadded forward, the scattering backward

@@ -193,7 +193,7 @@ internal sealed unsafe class PoolJob<T> : IParallelWork where T : unmanaged, IFl
     /// the even and odd columns of both input rows are split apart (a permute of each half, then the
     /// halves joined), and the four taps are taken in the scalar order with the scalar rule (a later tap
     /// wins when it is larger or NaN) as lane-wise selects. Returns how many outputs it wrote (a multiple
-    /// of 8); the caller finishes the row.
+    /// of 4, eight at a time then four); the caller finishes the row.
     /// </summary>
     private static int MaxRow2x2(float* a, float* b, int r0, int w, int ow, float* y, long* idx)
     {
@@ -224,13 +224,47 @@ internal sealed unsafe class PoolJob<T> : IParallelWork where T : unmanaged, IFl
             lo.Store(idx + j);
             hi.Store(idx + j + 4);
         }
+        if (j + 4 <= ow && Vector128.IsHardwareAccelerated)
+        {
+            // four more (the 7 outputs a row of a 14×14 plane: four here, three scalar)
+            int c = 2 * j;
+            var (a0, a1) = EvenOdd(Vector128.Load(a + c), Vector128.Load(a + c + 4));
+            var (b0, b1) = EvenOdd(Vector128.Load(b + c), Vector128.Load(b + c + 4));
+            var one4 = Vector128<int>.One;
+            var below4 = Vector128.Create(w);
+            var best = a0;
+            var arg = Vector128<int>.Zero;
+            var take = (Vector128.GreaterThan(a1, best) | ~Vector128.Equals(a1, a1)).AsInt32();
+            best = Vector128.ConditionalSelect(take.AsSingle(), a1, best);
+            arg = Vector128.ConditionalSelect(take, one4, arg);
+            take = (Vector128.GreaterThan(b0, best) | ~Vector128.Equals(b0, b0)).AsInt32();
+            best = Vector128.ConditionalSelect(take.AsSingle(), b0, best);
+            arg = Vector128.ConditionalSelect(take, below4, arg);
+            take = (Vector128.GreaterThan(b1, best) | ~Vector128.Equals(b1, b1)).AsInt32();
+            best = Vector128.ConditionalSelect(take.AsSingle(), b1, best);
+            arg = Vector128.ConditionalSelect(take, below4 + one4, arg);
+            best.Store(y + j);
+            var (lo, hi) = Vector128.Widen(arg + Vector128.Create(0, 2, 4, 6) + Vector128.Create(r0 + c));
+            lo.Store(idx + j);
+            hi.Store(idx + j + 2);
+            j += 4;
+        }
         return j;
+    }
+
+    /// <summary>The even- and odd-indexed elements of the 8 floats p ++ q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<float> Even, Vector128<float> Odd) EvenOdd(Vector128<float> p, Vector128<float> q)
+    {
+        var ps = Vector128.Shuffle(p, Vector128.Create(0, 2, 1, 3)); // p0 p2 | p1 p3
+        var qs = Vector128.Shuffle(q, Vector128.Create(0, 2, 1, 3));
+        return (Vector128.Create(ps.GetLower(), qs.GetLower()), Vector128.Create(ps.GetUpper(), qs.GetUpper()));
     }
 
     /// <summary>
     /// One input row of the 2×2 tiled backward in float32, eight windows (16 columns) at a time: each
     /// column gets its window's gradient where the window's argmax is that column, else 0; the even and
-    /// odd columns are interleaved back with permutes. Returns the windows done (a multiple of 8).
+    /// odd columns are interleaved back with permutes. Returns the windows done (a multiple of 4).
     /// </summary>
     private static int ScatterRow2(float* dy, long* idx, int row, int ow, float* d)
     {
@@ -245,6 +279,16 @@ internal sealed unsafe class PoolJob<T> : IParallelWork where T : unmanaged, IFl
             var odd = Vector256.ConditionalSelect(Vector256.Equals(at, Vector256<int>.One).AsSingle(), g, Vector256<float>.Zero);
             Vector256.Shuffle(Vector256.Create(even.GetLower(), odd.GetLower()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(d + 2 * j);
             Vector256.Shuffle(Vector256.Create(even.GetUpper(), odd.GetUpper()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(d + 2 * j + 8);
+        }
+        if (j + 4 <= ow && Vector128.IsHardwareAccelerated)
+        {
+            var at = Vector128.Narrow(Vector128.Load(idx + j), Vector128.Load(idx + j + 2)) - Vector128.Create(0, 2, 4, 6) - Vector128.Create(row + 2 * j);
+            var g = Vector128.Load(dy + j);
+            var even = Vector128.ConditionalSelect(Vector128.Equals(at, Vector128<int>.Zero).AsSingle(), g, Vector128<float>.Zero);
+            var odd = Vector128.ConditionalSelect(Vector128.Equals(at, Vector128<int>.One).AsSingle(), g, Vector128<float>.Zero);
+            Vector128.Shuffle(Vector128.Create(even.GetLower(), odd.GetLower()), Vector128.Create(0, 2, 1, 3)).Store(d + 2 * j);
+            Vector128.Shuffle(Vector128.Create(even.GetUpper(), odd.GetUpper()), Vector128.Create(0, 2, 1, 3)).Store(d + 2 * j + 4);
+            j += 4;
         }
         return j;
     }
