@@ -11,7 +11,7 @@ import json
 import statistics
 import subprocess
 
-ROWS = [("model", "mlp-small"), ("model", "mlp-256"), ("model", "window-lm"), ("gemm", "1024"), ("gemm", "2048")]
+ROWS = [("model", "mlp-small"), ("model", "mlp-256"), ("model", "window-lm"), ("model", "cnn"), ("gemm", "1024"), ("gemm", "2048")]
 
 
 def run(dll, kind, what, threads):

@@ -11,8 +11,13 @@ where it lists AVX2 and FMA, neither otherwise; forcing SkylakeX on a CPU withou
 SIGILL). The table names the core type used. An OPENBLAS_CORETYPE already in the environment is kept.
 Ratios are taken against the faster of the two for each row.
 
+The cnn row's PyTorch is measured in channels-last memory format (its oneDNN convolutions in NHWC, the
+fastest configuration here) and in plain NCHW, both with each BLAS configuration; the row shows the
+faster layout of each (results.json keeps all four).
+
 usage: python3 bench/compare/compare.py [--rounds 5] [--threads 2] [--out bench/compare/results] [--only ROWS] [--isa avx2]
-       --only gemm,gpt,...    only these rows (model names, gemm, contention)
+       --only cnn,gemm,...    only these rows (model names, gemm, contention); merged into OUT/results.json
+                              when it exists, and the table rewritten (--models is the same option)
        --isa avx2             the AVX2 paths of both on an AVX-512 machine: Backprop with AVX-512 switched off in
                               the runtime (DOTNET_EnableAVX512=0), OpenBLAS with OPENBLAS_CORETYPE=Haswell
        python3 bench/compare/compare.py --coretype    (prints the OpenBLAS core type it would use, and exits)
@@ -26,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 CLI = os.path.join(ROOT, "src", "Backprop.Cli", "bin", "Release", "net10.0", "Backprop.Cli.dll")
 PY = "/usr/bin/python3"
 OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-MODELS = ["mlp-small", "mlp-256", "window-lm", "gpt", "lstm"]
+MODELS = ["mlp-small", "mlp-256", "window-lm", "gpt", "lstm", "cnn"]
 
 
 def run_json(cmd, env=None):
@@ -134,6 +139,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--models", default="", help="the same as --only")
     ap.add_argument("--report-only", action="store_true", help="rewrite table.md and throughput.svg from OUT/results.json")
     ap.add_argument("--coretype", action="store_true", help="print the OPENBLAS_CORETYPE this machine gets, and exit")
     ap.add_argument("--only", default="", help="comma-separated rows to run: model names, gemm, contention (default: all)")
@@ -156,20 +162,13 @@ def main():
     if not a.skip_build:
         subprocess.run(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src", "Backprop.Cli")], check=True, capture_output=True)
     os.makedirs(a.out, exist_ok=True)
+    only |= set(filter(None, a.models.split(",")))
+    bad = sorted(m for m in only if m not in MODELS and m not in ("gemm", "contention"))
+    if bad:
+        sys.exit(f"compare.py: unknown row {bad[0]!r} in --only; expected some of {', '.join(MODELS)}, gemm, contention")
     res = {"machine": machine(), "threads": a.threads, "rounds": a.rounds, "models": {}, "gemm": {}}
     res["machine"]["backprop_kernel"] = backprop("bench", "gemm", "--size", "64", "--threads", "1")["kernel"].split(" micro-kernel")[0]
-
-    # Models: alternate Backprop and both PyTorch configurations within each round.
-    for m in MODELS:
-        if only and m not in only:
-            continue
-        runs = {"backprop": [], "torch_default": [], "torch_openblas": []}
-        for r in range(a.rounds):
-            runs["backprop"].append(backprop("bench", "model", m, "--threads", t)["samples_per_second"])
-            runs["torch_openblas"].append(torch("openblas", m, "--threads", t)["samples_per_second"])
-            runs["torch_default"].append(torch("default", m, "--threads", t)["samples_per_second"])
-            print(f"{m} round {r+1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in runs.items()), file=sys.stderr)
-        res["models"][m] = {k: {"median": statistics.median(v), "runs": v} for k, v in runs.items()}
+    measure_models(res, [m for m in MODELS if not only or m in only], a.rounds, t)
 
     # GEMM and the FMA peak.
     res["peak"] = {"threads_1": backprop("bench", "peak", "--threads", "1")["gflops"],
@@ -185,8 +184,7 @@ def main():
 
     # Contention: the overhead-bound model while another process keeps one core busy.
     if only and "contention" not in only:
-        json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
-        report(res, a.out)
+        save(res, a, only)
         return
     with BusyCore():
         bp_busy = statistics.median(backprop("bench", "model", "mlp-small", "--threads", t)["samples_per_second"] for _ in range(3))
@@ -202,16 +200,51 @@ def main():
                          "torch_openblas_slowdown": ms["torch_openblas"]["median"] / th_busy["openblas"],
                          "torch_default_slowdown": ms["torch_default"]["median"] / th_busy["default"]}
 
-    json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
+    save(res, a, only)
+
+
+def save(res, a, only):
+    """Writes OUT/results.json and the table; a partial run (--only) is merged into an earlier full
+    run's results when there is one, so the table keeps the other rows."""
+    path = os.path.join(a.out, "results.json")
+    if only and os.path.exists(path):
+        old = json.load(open(path))
+        old["models"].update(res["models"])
+        old["gemm"].update({str(n): g for n, g in res["gemm"].items()})
+        for key in ("contention", "peak"):
+            if key in res and (key != "peak" or res["gemm"]):
+                old[key] = res[key]
+        old.setdefault("partial_runs", []).append({"rows": sorted(only), "machine": res["machine"], "threads": a.threads, "rounds": a.rounds})
+        res = old
+    json.dump(res, open(path, "w"), indent=1)
     report(res, a.out)
+
+
+def measure_models(res, models, rounds, t):
+    """Alternates Backprop and the PyTorch configurations within each round, per model. The cnn row
+    runs PyTorch in both memory formats (channels-last, its default here, and NCHW)."""
+    for m in models:
+        layouts = [("", []), ("_nchw", ["--layout", "nchw"])] if m == "cnn" else [("", [])]
+        runs = {"backprop": []}
+        for suffix, _ in layouts:
+            runs["torch_openblas" + suffix], runs["torch_default" + suffix] = [], []
+        for r in range(rounds):
+            runs["backprop"].append(backprop("bench", "model", m, "--threads", t)["samples_per_second"])
+            for suffix, extra in layouts:
+                runs["torch_openblas" + suffix].append(torch("openblas", m, "--threads", t, *extra)["samples_per_second"])
+                runs["torch_default" + suffix].append(torch("default", m, "--threads", t, *extra)["samples_per_second"])
+            print(f"{m} round {r+1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in runs.items()), file=sys.stderr)
+        res["models"][m] = {k: {"median": statistics.median(v), "runs": v} for k, v in runs.items()}
 
 
 def report(res, out):
     """Prints the table and writes table.md and throughput.svg into OUT."""
-    units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s", "gpt": "tokens/s", "lstm": "tokens/s"}
+    units = {"mlp-small": "samples/s", "mlp-256": "samples/s", "window-lm": "tokens/s", "gpt": "tokens/s", "lstm": "tokens/s",
+             "cnn": "samples/s"}
     names = {"mlp-small": "MLP 784-16-16-10 sigmoid SGD b10", "mlp-256": "MLP 784-256-128-10 ReLU Adam b128",
              "window-lm": "fixed-window LM Adam b128", "gpt": "GPT d128 4 layers 4 heads ctx 64 AdamW b32",
-             "lstm": "char LSTM LM e64 h256 ctx64 Adam b32"}
+             "lstm": "char LSTM LM e64 h256 ctx64 Adam b32",
+             "cnn": "CNN preset c32-bn-relu-m2-c64-bn-relu-m2 Adam b128"}
     # Results written before the core type was detected were all measured with SkylakeX.
     core = res["machine"].get("openblas_coretype", "SkylakeX")
     lines = [f"| model | Backprop | PyTorch (OpenBLAS {core}) | PyTorch (Debian default) | ratio vs best PyTorch |",
@@ -222,17 +255,25 @@ def report(res, out):
             continue  # results written before this row existed
         d = res["models"][m]
         bp, ob, df = d["backprop"]["median"], d["torch_openblas"]["median"], d["torch_default"]["median"]
+        obs, dfs = f"{ob:,.0f}", f"{df:,.0f}"
+        if "torch_openblas_nchw" in d:
+            # the faster memory format of each configuration
+            obn, dfn = d["torch_openblas_nchw"]["median"], d["torch_default_nchw"]["median"]
+            obs = f"{max(ob, obn):,.0f} ({'channels-last' if ob >= obn else 'NCHW'})"
+            dfs = f"{max(df, dfn):,.0f} ({'channels-last' if df >= dfn else 'NCHW'})"
+            ob, df = max(ob, obn), max(df, dfn)
         best = max(ob, df)
         d["ratio_vs_best"] = bp / best
-        lines.append(f"| {names[m]} ({units[m]}) | {bp:,.0f} | {ob:,.0f} | {df:,.0f} | {bp/best:.2f}x |")
+        lines.append(f"| {names[m]} ({units[m]}) | {bp:,.0f} | {obs} | {dfs} | {bp/best:.2f}x |")
         plot.append({"name": m, "backprop": bp, "torch_best": best, "unit": units[m].split(" ")[0]})
-    pk = res["peak"]["threads_n"]
+    pk = res.get("peak", {}).get("threads_n", 0)
     for n, g in res["gemm"].items():
         lines.append(f"| GEMM {n}x{n}x{n} (GFLOP/s; FMA peak {pk:.0f}) | {g['backprop']:.0f} ({100*g['backprop']/pk:.0f}% of peak) | "
                      f"{g['torch_openblas']:.0f} | {g['torch_default']:.0f} | {g['backprop']/max(g['torch_openblas'], g['torch_default']):.2f}x |")
     c = res.get("contention")
-    if c: lines.append(f"| mlp-small with one core busy (samples/s; slowdown) | {c['backprop']:,.0f} ({c['backprop_slowdown']:.1f}x slower) | "
-                 f"{c['torch_openblas']:,.0f} ({c['torch_openblas_slowdown']:.1f}x slower) | {c['torch_default']:,.0f} ({c['torch_default_slowdown']:.1f}x slower) | |")
+    if c:
+        lines.append(f"| mlp-small with one core busy (samples/s; slowdown) | {c['backprop']:,.0f} ({c['backprop_slowdown']:.1f}x slower) | "
+                     f"{c['torch_openblas']:,.0f} ({c['torch_openblas_slowdown']:.1f}x slower) | {c['torch_default']:,.0f} ({c['torch_default_slowdown']:.1f}x slower) | |")
     table = "\n".join(lines)
     print(table)
     open(os.path.join(out, "table.md"), "w").write(table + "\n")
@@ -240,8 +281,9 @@ def report(res, out):
         plot.append({"name": f"GEMM {n}", "backprop": g["backprop"], "torch_best": max(g["torch_openblas"], g["torch_default"]),
                      "unit": "GFLOP/s", "peak": pk})
     svg_bars(plot, os.path.join(out, "throughput.svg"))
+    peak = f"FMA peak {res['peak']['threads_1']:.0f} GFLOP/s on 1 thread, {pk:.0f} on {res['threads']}. " if "peak" in res else ""
     print(f"\nmachine: {res['machine']}; Backprop kernels: {res['machine'].get('backprop_kernel', '?')}; {res['threads']} threads; medians of {res['rounds']} alternating rounds; "
-          f"FMA peak {res['peak']['threads_1']:.0f} GFLOP/s on 1 thread, {pk:.0f} on {res['threads']}. Written to {out}/")
+          f"{peak}Written to {out}/")
 
 
 if __name__ == "__main__":

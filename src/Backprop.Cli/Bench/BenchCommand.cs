@@ -49,6 +49,7 @@ public static partial class BenchCommand
                   window-lm   fixed-window character language model, Adam, batch 128
                   gpt         GPT width 128, 4 layers, 4 heads, context 64, AdamW, batch 32
                   lstm        character LSTM language model (embedding 64, LSTM 256, context 64), Adam, batch 32
+                  cnn         the --model cnn preset (two 3x3 conv + batch norm + ReLU + 2x2 max pool blocks), Adam, batch 128
                 """,
         };
         model.Add(name);
@@ -67,6 +68,7 @@ public static partial class BenchCommand
         bench.Add(model);
         bench.Add(AllReduceBench.Create(json));
         bench.Add(CreateConv(threads, json));
+        bench.Add(CreateCnnSplit(threads, json));
         return bench;
     }
 

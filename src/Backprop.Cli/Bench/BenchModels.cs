@@ -14,7 +14,7 @@ public static partial class BenchModels
     public sealed record Model(string Name, string Description, int SamplesPerStep, string Unit, Action<int> Step);
 
     /// <summary>Names accepted by <see cref="Create"/>.</summary>
-    public static readonly string[] Names = ["mlp-small", "mlp-256", "window-lm", "gpt", "lstm"];
+    public static readonly string[] Names = ["mlp-small", "mlp-256", "window-lm", "gpt", "lstm", "cnn"];
 
     /// <summary>Batches in the data pool (steps cycle through them).</summary>
     public const int Pool = 64;
@@ -53,6 +53,8 @@ public static partial class BenchModels
                 return GptModel(name, g);
             case "lstm":
                 return LstmLm(name, g);
+            case "cnn":
+                return Cnn(name, g);
             default:
                 throw new CliException($"unknown benchmark model '{name}'; expected one of: {string.Join(", ", Names)}.");
         }

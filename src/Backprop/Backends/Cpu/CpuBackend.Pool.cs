@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Backprop.Backends.Cpu;
 
 /// <summary>
@@ -25,7 +27,7 @@ internal sealed partial class CpuBackend
 internal enum PoolKind { Max, MaxBackward, Avg, AvgBackward }
 
 /// <summary>One pooling call split by planes; one reusable instance per dtype and thread, so a call allocates nothing.</summary>
-internal sealed class PoolJob<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed unsafe class PoolJob<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
 {
     [ThreadStatic] private static PoolJob<T>? t_job;
 
@@ -65,8 +67,14 @@ internal sealed class PoolJob<T> : IParallelWork where T : unmanaged, IFloatingP
     {
         switch (_kind)
         {
-            case PoolKind.Max: MaxForward(start, end); break;
-            case PoolKind.MaxBackward: MaxBackward(start, end); break;
+            case PoolKind.Max:
+                if (Unpadded(_g)) MaxForwardUnpadded(start, end);
+                else MaxForward(start, end);
+                break;
+            case PoolKind.MaxBackward:
+                if (Unpadded(_g) && _g.KH == _g.SH && _g.KW == _g.SW) MaxBackwardTiled(start, end);
+                else MaxBackward(start, end);
+                break;
             case PoolKind.Avg: AvgForward(start, end); break;
             default: AvgBackward(start, end); break;
         }
@@ -112,6 +120,238 @@ internal sealed class PoolJob<T> : IParallelWork where T : unmanaged, IFloatingP
                     y[yo + oh * g.OW + ow] = best;
                     idx[io + oh * g.OW + ow] = arg;
                 }
+            }
+        }
+    }
+
+    /// <summary>No padding and no dilation: every window lies inside the input, so no tap needs clipping.</summary>
+    private static bool Unpadded(in Pool2dGeometry g) => g.PH == 0 && g.PW == 0 && g.DH == 1 && g.DW == 1;
+
+    /// <summary>
+    /// <see cref="MaxForward"/> for windows that lie inside the input (no padding or dilation; the preset's
+    /// 2×2 stride-2 pooling), through pointers, with the 2×2 window unrolled. Same order of taps and
+    /// the same rule (the first maximum, NaN wins), so the same values and indices.
+    /// </summary>
+    private void MaxForwardUnpadded(int start, int end)
+    {
+        int h = _g.H, w = _g.W, oh = _g.OH, ow = _g.OW, kh = _g.KH, kw = _g.KW, sh = _g.SH, sw = _g.SW;
+        int plane = h * w, oplane = oh * ow;
+        fixed (T* px = _a.Data<T>(), py = _b.Data<T>())
+        fixed (long* pi = _indices.Data<long>())
+        {
+            for (int p = start; p < end; p++)
+            {
+                T* x = px + _a._offset + (long)p * plane;
+                T* y = py + _b._offset + (long)p * oplane;
+                long* idx = pi + _indices._offset + (long)p * oplane;
+                for (int i = 0; i < oh; i++)
+                {
+                    int r0 = i * sh * w;
+                    T* y_i = y + i * ow;
+                    long* idx_i = idx + i * ow;
+                    if (kh == 2 && kw == 2)
+                    {
+                        T* a = x + r0, b = a + w;
+                        int j0 = 0;
+                        if (typeof(T) == typeof(float) && sw == 2) j0 = MaxRow2x2((float*)a, (float*)b, r0, w, ow, (float*)y_i, idx_i);
+                        for (int j = j0, c = j0 * sw; j < ow; j++, c += sw)
+                        {
+                            T best = a[c], v;
+                            int arg = r0 + c;
+                            bool take;
+                            v = a[c + 1]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + c + 1 : arg;
+                            v = b[c]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + w + c : arg;
+                            v = b[c + 1]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + w + c + 1 : arg;
+                            y_i[j] = best;
+                            idx_i[j] = arg;
+                        }
+                        continue;
+                    }
+                    for (int j = 0; j < ow; j++)
+                    {
+                        int first = r0 + j * sw, arg = first;
+                        T best = x[first];
+                        for (int u = 0; u < kh; u++)
+                            for (int t = 0; t < kw; t++)
+                            {
+                                int at = first + u * w + t;
+                                T v = x[at];
+                                bool take = v > best || T.IsNaN(v);
+                                best = take ? v : best;
+                                arg = take ? at : arg;
+                            }
+                        y_i[j] = best;
+                        idx_i[j] = arg;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One output row of 2×2 stride-2 max pooling in float32, eight outputs at a time with 256-bit SIMD:
+    /// the even and odd columns of both input rows are split apart (a permute of each half, then the
+    /// halves joined), and the four taps are taken in the scalar order with the scalar rule (a later tap
+    /// wins when it is larger or NaN) as lane-wise selects. Returns how many outputs it wrote (a multiple
+    /// of 4, eight at a time then four); the caller finishes the row.
+    /// </summary>
+    private static int MaxRow2x2(float* a, float* b, int r0, int w, int ow, float* y, long* idx)
+    {
+        if (!Vector256.IsHardwareAccelerated) return 0;
+        var lane2 = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+        var one = Vector256<int>.One;
+        var below = Vector256.Create(w);
+        int j = 0;
+        for (; j + 8 <= ow; j += 8)
+        {
+            int c = 2 * j;
+            var (a0, a1) = EvenOdd(Vector256.Load(a + c), Vector256.Load(a + c + 8)); // row 0: taps (0,0), (0,1)
+            var (b0, b1) = EvenOdd(Vector256.Load(b + c), Vector256.Load(b + c + 8)); // row 1: taps (1,0), (1,1)
+            var best = a0;
+            var arg = Vector256<int>.Zero; // offset within the window: 0, 1, w, w + 1
+            var take = (Vector256.GreaterThan(a1, best) | ~Vector256.Equals(a1, a1)).AsInt32();
+            best = Vector256.ConditionalSelect(take.AsSingle(), a1, best);
+            arg = Vector256.ConditionalSelect(take, one, arg);
+            take = (Vector256.GreaterThan(b0, best) | ~Vector256.Equals(b0, b0)).AsInt32();
+            best = Vector256.ConditionalSelect(take.AsSingle(), b0, best);
+            arg = Vector256.ConditionalSelect(take, below, arg);
+            take = (Vector256.GreaterThan(b1, best) | ~Vector256.Equals(b1, b1)).AsInt32();
+            best = Vector256.ConditionalSelect(take.AsSingle(), b1, best);
+            arg = Vector256.ConditionalSelect(take, below + one, arg);
+            best.Store(y + j);
+            var at = arg + lane2 + Vector256.Create(r0 + c);
+            var (lo, hi) = Vector256.Widen(at);
+            lo.Store(idx + j);
+            hi.Store(idx + j + 4);
+        }
+        if (j + 4 <= ow && Vector128.IsHardwareAccelerated)
+        {
+            // four more (the 7 outputs a row of a 14×14 plane: four here, three scalar)
+            int c = 2 * j;
+            var (a0, a1) = EvenOdd(Vector128.Load(a + c), Vector128.Load(a + c + 4));
+            var (b0, b1) = EvenOdd(Vector128.Load(b + c), Vector128.Load(b + c + 4));
+            var one4 = Vector128<int>.One;
+            var below4 = Vector128.Create(w);
+            var best = a0;
+            var arg = Vector128<int>.Zero;
+            var take = (Vector128.GreaterThan(a1, best) | ~Vector128.Equals(a1, a1)).AsInt32();
+            best = Vector128.ConditionalSelect(take.AsSingle(), a1, best);
+            arg = Vector128.ConditionalSelect(take, one4, arg);
+            take = (Vector128.GreaterThan(b0, best) | ~Vector128.Equals(b0, b0)).AsInt32();
+            best = Vector128.ConditionalSelect(take.AsSingle(), b0, best);
+            arg = Vector128.ConditionalSelect(take, below4, arg);
+            take = (Vector128.GreaterThan(b1, best) | ~Vector128.Equals(b1, b1)).AsInt32();
+            best = Vector128.ConditionalSelect(take.AsSingle(), b1, best);
+            arg = Vector128.ConditionalSelect(take, below4 + one4, arg);
+            best.Store(y + j);
+            var (lo, hi) = Vector128.Widen(arg + Vector128.Create(0, 2, 4, 6) + Vector128.Create(r0 + c));
+            lo.Store(idx + j);
+            hi.Store(idx + j + 2);
+            j += 4;
+        }
+        return j;
+    }
+
+    /// <summary>The even- and odd-indexed elements of the 8 floats p ++ q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<float> Even, Vector128<float> Odd) EvenOdd(Vector128<float> p, Vector128<float> q)
+    {
+        var ps = Vector128.Shuffle(p, Vector128.Create(0, 2, 1, 3)); // p0 p2 | p1 p3
+        var qs = Vector128.Shuffle(q, Vector128.Create(0, 2, 1, 3));
+        return (Vector128.Create(ps.GetLower(), qs.GetLower()), Vector128.Create(ps.GetUpper(), qs.GetUpper()));
+    }
+
+    /// <summary>
+    /// One input row of the 2×2 tiled backward in float32, eight windows (16 columns) at a time: each
+    /// column gets its window's gradient where the window's argmax is that column, else 0; the even and
+    /// odd columns are interleaved back with permutes. Returns the windows done (a multiple of 4).
+    /// </summary>
+    private static int ScatterRow2(float* dy, long* idx, int row, int ow, float* d)
+    {
+        if (!Vector256.IsHardwareAccelerated) return 0;
+        var lane2 = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+        int j = 0;
+        for (; j + 8 <= ow; j += 8)
+        {
+            var at = Vector256.Narrow(Vector256.Load(idx + j), Vector256.Load(idx + j + 4)) - lane2 - Vector256.Create(row + 2 * j);
+            var g = Vector256.Load(dy + j);
+            var even = Vector256.ConditionalSelect(Vector256.Equals(at, Vector256<int>.Zero).AsSingle(), g, Vector256<float>.Zero);
+            var odd = Vector256.ConditionalSelect(Vector256.Equals(at, Vector256<int>.One).AsSingle(), g, Vector256<float>.Zero);
+            Vector256.Shuffle(Vector256.Create(even.GetLower(), odd.GetLower()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(d + 2 * j);
+            Vector256.Shuffle(Vector256.Create(even.GetUpper(), odd.GetUpper()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(d + 2 * j + 8);
+        }
+        if (j + 4 <= ow && Vector128.IsHardwareAccelerated)
+        {
+            var at = Vector128.Narrow(Vector128.Load(idx + j), Vector128.Load(idx + j + 2)) - Vector128.Create(0, 2, 4, 6) - Vector128.Create(row + 2 * j);
+            var g = Vector128.Load(dy + j);
+            var even = Vector128.ConditionalSelect(Vector128.Equals(at, Vector128<int>.Zero).AsSingle(), g, Vector128<float>.Zero);
+            var odd = Vector128.ConditionalSelect(Vector128.Equals(at, Vector128<int>.One).AsSingle(), g, Vector128<float>.Zero);
+            Vector128.Shuffle(Vector128.Create(even.GetLower(), odd.GetLower()), Vector128.Create(0, 2, 1, 3)).Store(d + 2 * j);
+            Vector128.Shuffle(Vector128.Create(even.GetUpper(), odd.GetUpper()), Vector128.Create(0, 2, 1, 3)).Store(d + 2 * j + 4);
+            j += 4;
+        }
+        return j;
+    }
+
+    /// <summary>The even- and odd-indexed elements of the 16 floats p ++ q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Even, Vector256<float> Odd) EvenOdd(Vector256<float> p, Vector256<float> q)
+    {
+        var ps = Vector256.Shuffle(p, Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7)); // p0 p2 p4 p6 | p1 p3 p5 p7
+        var qs = Vector256.Shuffle(q, Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+        return (Vector256.Create(ps.GetLower(), qs.GetLower()), Vector256.Create(ps.GetUpper(), qs.GetUpper()));
+    }
+
+    /// <summary>
+    /// <see cref="MaxBackward"/> for windows that tile the input (kernel = stride, no padding or dilation):
+    /// every input position belongs to at most one window, so dx is written once, position by position
+    /// (dy at the window's argmax, 0 elsewhere and in the rows and columns no window covers), instead of
+    /// cleared and then scattered into.
+    /// </summary>
+    private void MaxBackwardTiled(int start, int end)
+    {
+        int h = _g.H, w = _g.W, oh = _g.OH, ow = _g.OW, kh = _g.KH, kw = _g.KW;
+        int plane = h * w, oplane = oh * ow;
+        fixed (T* pdy = _a.Data<T>(), pdx = _b.Data<T>())
+        fixed (long* pi = _indices.Data<long>())
+        {
+            for (int p = start; p < end; p++)
+            {
+                T* dx = pdx + _b._offset + (long)p * plane;
+                T* dy = pdy + _a._offset + (long)p * oplane;
+                long* idx = pi + _indices._offset + (long)p * oplane;
+                for (int i = 0; i < oh; i++)
+                {
+                    T* dy_i = dy + i * ow;
+                    long* idx_i = idx + i * ow;
+                    for (int u = 0; u < kh; u++)
+                    {
+                        int row = (i * kh + u) * w;
+                        T* d = dx + row;
+                        if (kw == 2)
+                        {
+                            int j0 = typeof(T) == typeof(float) ? ScatterRow2((float*)dy_i, idx_i, row, ow, (float*)d) : 0;
+                            for (int j = j0; j < ow; j++)
+                            {
+                                long at = idx_i[j] - row - 2 * j; // 0 or 1 when the argmax is on this row of the window
+                                T g = dy_i[j];
+                                d[2 * j] = at == 0 ? g : T.Zero;
+                                d[2 * j + 1] = at == 1 ? g : T.Zero;
+                            }
+                        }
+                        else
+                        {
+                            for (int j = 0; j < ow; j++)
+                            {
+                                long at = idx_i[j] - row - kw * j;
+                                T g = dy_i[j];
+                                for (int t = 0; t < kw; t++) d[kw * j + t] = at == t ? g : T.Zero;
+                            }
+                        }
+                        for (int t = ow * kw; t < w; t++) d[t] = T.Zero; // columns no window covers
+                    }
+                }
+                new Span<T>(dx + oh * kh * w, (h - oh * kh) * w).Clear(); // rows no window covers
             }
         }
     }

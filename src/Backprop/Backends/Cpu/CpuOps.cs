@@ -46,9 +46,18 @@ internal static class CpuOps
 
     internal struct ReluGrad<T> : IBinarySpan<T> where T : IFloatingPointIeee754<T>
     {
+        // SIMD selects: on a ReLU's output "y > 0" is a coin toss, which a branch per element mispredicts
+        // half the time (this loop took several times a memory-bound pass before).
         public readonly void Apply(ReadOnlySpan<T> dy, ReadOnlySpan<T> y, Span<T> dx)
         {
-            for (int i = 0; i < dx.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+                for (; i <= dx.Length - Vector<T>.Count; i += Vector<T>.Count)
+                {
+                    var yv = new Vector<T>(y.Slice(i));
+                    Vector.ConditionalSelect(Vector.GreaterThan(yv, Vector<T>.Zero), new Vector<T>(dy.Slice(i)), Vector<T>.Zero).CopyTo(dx.Slice(i));
+                }
+            for (; i < dx.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
         }
     }
 
