@@ -130,13 +130,14 @@ internal static class Dispatch
     /// <summary>Output shape of a reduction over the masked dimensions.</summary>
     public static int[] ReducedShape(int[] shape, bool[] mask, bool keepDim)
     {
-        var r = new List<int>(shape.Length);
+        Span<int> r = shape.Length <= 16 ? stackalloc int[shape.Length] : new int[shape.Length];
+        int n = 0;
         for (int i = 0; i < shape.Length; i++)
         {
-            if (!mask[i]) r.Add(shape[i]);
-            else if (keepDim) r.Add(1);
+            if (!mask[i]) r[n++] = shape[i];
+            else if (keepDim) r[n++] = 1;
         }
-        return [.. r];
+        return ShapeCache.Intern(r[..n]); // shared: never mutate
     }
 
     /// <summary>Sum of <paramref name="x"/> over the masked dims (not recorded); the result has the keepDim shape.</summary>
@@ -155,7 +156,7 @@ internal static class Dispatch
         if (x._shape.AsSpan().SequenceEqual(shape)) return x;
         int lead = x.Rank - shape.Length;
         if (lead < 0) throw new ShapeException($"SumTo: cannot reduce shape {x.Shape} to the larger rank shape {Shape.Format(shape)}.");
-        var kept = new int[x.Rank];
+        Span<int> kept = x.Rank <= 16 ? stackalloc int[x.Rank] : new int[x.Rank];
         for (int i = 0; i < x.Rank; i++)
         {
             int j = i - lead;
@@ -165,9 +166,9 @@ internal static class Dispatch
             else throw new ShapeException($"SumTo: cannot reduce shape {x.Shape} to {Shape.Format(shape)}.");
         }
         if (!x.DType.IsFloatingPoint()) throw NotFloat("SumTo", x);
-        var y = Tensor.Empty(kept, x.DType, x.Backend);
+        var y = Tensor.Empty(ShapeCache.Intern(kept), x.DType, x.Backend);
         x.Backend.Sum(x.V, y.V);
-        return y.ViewAs(shape);
+        return y.ViewAs(ShapeCache.Intern(shape));
     }
 
     /// <summary>Max (or min) along <paramref name="dim"/>: values and int64 indices with the reduced dim kept as size 1.</summary>

@@ -87,7 +87,7 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     {
         if (a.AsSpan().SequenceEqual(b)) return a;
         int rank = Math.Max(a.Length, b.Length);
-        var r = new int[rank];
+        Span<int> r = rank <= 16 ? stackalloc int[rank] : new int[rank];
         for (int i = 0; i < rank; i++)
         {
             int da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
@@ -98,7 +98,7 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
                 throw new ShapeException(
                     $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast together: dimension {i - rank} is {da} in one and {db} in the other.");
         }
-        return r;
+        return ShapeCache.Intern(r); // shared: never mutate
     }
 
 

@@ -15,10 +15,29 @@ public partial class Tensor
     internal readonly int[] _shape;
     internal readonly int[] _strides;
     internal readonly int _numel;
-    internal readonly bool _contiguous;
 
     internal Node? _gradFn;
-    private bool _requiresGrad;
+
+    // What only some tensors need (a gradient, hooks, requires-grad on a leaf) lives in a side table,
+    // not in fields, so that the many tensors a training step creates stay small (56 bytes: storage,
+    // shape, strides, node, offset, count). The table holds its entries as long as the tensor lives.
+    private sealed class Extra
+    {
+        public Tensor? Grad;
+        public TensorHooks? Hooks;
+        public bool RequiresGrad;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Tensor, Extra> Extras = new();
+
+    private Extra? _extra => Extras.TryGetValue(this, out var e) ? e : null;
+
+    private Extra NewExtra() => Extras.GetOrCreateValue(this);
+
+    /// <summary>Whether the elements are laid out densely in row-major order (computed from the shape and strides, not stored).</summary>
+    internal bool _contiguous => Backprop.Shape.IsContiguous(_shape, _strides);
+
+    private bool _requiresGrad => _extra?.RequiresGrad ?? false;
 
     /// <summary>Takes ownership of <paramref name="shape"/> and <paramref name="strides"/> (never mutated afterwards).</summary>
     internal Tensor(Storage storage, int offset, int[] shape, int[] strides)
@@ -31,7 +50,6 @@ public partial class Tensor
         if (n > int.MaxValue)
             throw new ArgumentException($"Tensor: shape {Backprop.Shape.Format(shape)} has {n} elements, more than the supported {int.MaxValue}.");
         _numel = (int)n;
-        _contiguous = ComputeContiguous(shape, strides);
     }
 
     /// <summary>A contiguous tensor over a new storage; takes ownership of <paramref name="shape"/>.</summary>
@@ -45,7 +63,6 @@ public partial class Tensor
         _shape = other._shape;
         _strides = other._strides;
         _numel = other._numel;
-        _contiguous = other._contiguous;
     }
 
     // ---------------------------------------------------------------- shape and layout
@@ -86,7 +103,6 @@ public partial class Tensor
         return s;
     }
 
-    private static bool ComputeContiguous(int[] shape, int[] strides) => Backprop.Shape.IsContiguous(shape, strides);
 
     internal static int NormalizeDim(int dim, int rank, string op)
     {
@@ -113,6 +129,10 @@ public partial class Tensor
 
     /// <summary>Another view of this tensor's buffer (no copy, not recorded).</summary>
     internal Tensor Alias(int offset, int[] shape, int[] strides) => new(_storage, offset, shape, strides);
+
+    /// <summary>A view over this storage whose shape and strides are the interned copies of these spans (no per-view arrays).</summary>
+    internal Tensor Alias(int offset, ReadOnlySpan<int> shape, ReadOnlySpan<int> strides) =>
+        new(_storage, offset, ShapeCache.Intern(shape), ShapeCache.Intern(strides));
 
     /// <summary>Pending-gradient slots of a backward pass that refer to this tensor's buffer.</summary>
     internal ref int EngineRefs => ref _storage.EngineRefs;
@@ -175,7 +195,7 @@ public partial class Tensor
     /// </summary>
     public bool RequiresGrad
     {
-        get => _requiresGrad || _gradFn != null;
+        get => _gradFn != null || _requiresGrad;
         set
         {
             if (_gradFn != null)
@@ -183,7 +203,7 @@ public partial class Tensor
                     $"RequiresGrad can only be set on leaf tensors; this tensor was produced by {_gradFn.Name}. Use Detach() to get a leaf.");
             if (value && !DType.IsFloatingPoint())
                 throw new InvalidOperationException($"RequiresGrad: only floating-point tensors can require gradients, this one is {DType.Name()}.");
-            _requiresGrad = value;
+            if (value || _extra != null) NewExtra().RequiresGrad = value;
         }
     }
 
@@ -194,7 +214,7 @@ public partial class Tensor
         return this;
     }
 
-    private Tensor? _grad;
+    private Tensor? _grad => _extra?.Grad;
 
     /// <summary>The accumulated gradient of a leaf (or of a tensor that called <see cref="RetainGrad"/>).</summary>
     public Tensor? Grad
@@ -203,7 +223,7 @@ public partial class Tensor
         set
         {
             if (value != null) value._storage.Escaped = true; // a gradient the user can reach is never recycled
-            _grad = value;
+            if (value != null || _extra != null) NewExtra().Grad = value;
         }
     }
 
@@ -254,7 +274,11 @@ public partial class Tensor
     public void Backward(Tensor? gradient = null, bool retainGraph = false, bool createGraph = false) =>
         Engine.Backward(this, gradient, retainGraph, createGraph);
 
-    internal TensorHooks? _hooks;
+    internal TensorHooks? _hooks
+    {
+        get => _extra?.Hooks;
+        set { if (value != null || _extra != null) NewExtra().Hooks = value; }
+    }
 
     /// <summary>
     /// Registers a hook that sees the gradient of this tensor during backward and may replace it by

@@ -122,8 +122,6 @@ internal static class TextTrainCommand
                 throw new CliException($"--save: {Cli.OneLine(e.Message).TrimEnd('.')}.");
             }
         }
-        if (p.GetValue(opt.Threads) is int threads) Threads.Count = threads;
-
         CheckpointContent? resume = null;
         TextTrainOptions? rec = null;
         ITokenizer? recordedTokenizer = null;
@@ -131,9 +129,12 @@ internal static class TextTrainCommand
         {
             resume = TrainCommand.LoadCheckpoint(resumePath, "--resume");
             (rec, recordedTokenizer, _) = TextTrainer.Recorded(resume, resumePath, "--resume");
+            // Like 'train': the recorded thread count applies unless --threads is given (bit-identical continuation needs it).
+            if (resume.Extra["threads"] is JsonValue tv && tv.TryGetValue<int>(out int rt) && rt is >= 1 and <= 1024) Threads.Count = rt;
             if (p.GetValue(opt.Tokenizer) is string tk && !tk.Equals(rec.Tokenizer, StringComparison.OrdinalIgnoreCase))
                 throw new CliException($"--resume {resumePath}: the run was trained with tokenizer {rec.Tokenizer}, not {tk}; the tokenizer is restored from the checkpoint.");
         }
+        if (p.GetValue(opt.Threads) is int threads) Threads.Count = threads;
         string model = (p.GetValue(opt.Model) ?? rec?.Model ?? "nlm").ToLowerInvariant();
         string? data = p.GetValue(opt.Data) ?? rec?.Data;
         bool lines = p.GetValue(opt.Lines) || p.GetValue(opt.Names) || (rec?.Lines ?? false);
@@ -208,20 +209,37 @@ internal static class TextTrainCommand
 
         var total = Stopwatch.StartNew();
         var deadline = minutes is double m ? TimeSpan.FromMinutes(m) : TimeSpan.MaxValue;
-        double lossSum = 0;
-        int lossCount = 0;
-        double lastTrain = double.NaN;
-        long startStep = trainer.Step;
+        long startStep = trainer.Step, savedStep = -1;
+        void Save()
+        {
+            SaveTo(trainer, savePath!);
+            savedStep = trainer.Step;
+        }
         void Evaluate()
         {
-            double val = trainer.Validate();
-            lastTrain = lossCount > 0 ? lossSum / lossCount : double.NaN;
-            var e = new TextEval(trainer.Step, lastTrain, val, trainer.Tokens / Math.Max(trainer.TrainSeconds, 1e-9));
-            trainer.History.Add(e);
-            (lossSum, lossCount) = (0, 0);
+            var e = trainer.Evaluate();
             if (!quiet)
                 human.WriteLine($"step {trainer.Step,7}/{options.Steps}  train loss {e.TrainLoss:F4}  val loss {e.ValLoss:F4}  {e.TokensPerSecond:F0} tokens/s  {total.Elapsed.TotalSeconds:F0} s");
-            if (savePath != null && dist is not { IsRoot: false }) SaveTo(trainer, savePath);
+            if (savePath != null && dist is not { IsRoot: false }) Save();
+        }
+        // SIGINT or SIGTERM: the step in progress finishes, a checkpoint is written (with --save) and the
+        // exit code is 130 or 143; a second signal exits at once (saves are atomic: the last checkpoint
+        // stays whole). The same handling as 'backprop train' (Interruption), polled after every step.
+        using var interrupt = new Interruption();
+        int Interrupted()
+        {
+            if (savePath != null && savedStep != trainer.Step && dist is not { IsRoot: false }) Save();
+            stderr.WriteLine($"interrupted by {interrupt.Name} at step {trainer.Step}" +
+                (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train text --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
+            return interrupt.ExitCode;
+        }
+        // Whether to stop: distributed, a collective that every rank calls at the same points (after
+        // each step and each validation), so that all stop together whichever got the signal.
+        bool stop = false;
+        bool Stop()
+        {
+            if (!stop) stop = dist != null ? dist.AgreeStop(interrupt.Requested) : interrupt.Requested;
+            return stop;
         }
         // One interval: steps up to the next validation (with a progress bar on an interactive terminal, like 'backprop train').
         Action? progressStep = null;
@@ -229,16 +247,16 @@ internal static class TextTrainCommand
         {
             do
             {
-                lossSum += trainer.TrainStep();
-                lossCount++;
+                trainer.TrainStep();
                 progressStep?.Invoke();
             }
-            while (trainer.Step % options.EvalEvery != 0 && trainer.Step < options.Steps && total.Elapsed < deadline);
+            while (!Stop() && trainer.Step % options.EvalEvery != 0 && trainer.Step < options.Steps && total.Elapsed < deadline);
             return trainer.Step % options.EvalEvery == 0 || trainer.Step == options.Steps;
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
         while (trainer.Step < options.Steps && total.Elapsed < deadline)
         {
+            if (Stop()) return Interrupted();
             bool validate;
             if (quiet || !console.Profile.Capabilities.Interactive)
                 validate = Interval();
@@ -254,14 +272,16 @@ internal static class TextTrainCommand
                         {
                             if (trainer.Step % 20 != 0) return;
                             task.Value = trainer.Step - first;
-                            task.Description = $"step {trainer.Step}/{options.Steps}  loss {lossSum / Math.Max(lossCount, 1):F4}";
+                            task.Description = $"step {trainer.Step}/{options.Steps}  loss {trainer.PendingLossSum / Math.Max(trainer.PendingLossCount, 1):F4}";
                         };
                         validate = Interval();
                         progressStep = null;
                     });
             }
             if (validate) Evaluate();
+            if (Stop()) return Interrupted();
         }
+        if (Stop()) return Interrupted();   // the signal came during the last step
         if (trainer.History.Count == 0 || trainer.History[^1].Step != trainer.Step) Evaluate();
         total.Stop();
         var last = trainer.History[^1];

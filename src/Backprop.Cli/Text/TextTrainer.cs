@@ -52,6 +52,14 @@ internal sealed class TextTrainer
     public long Step { get; private set; }
     public List<TextEval> History { get; } = [];
 
+    /// <summary>
+    /// The training losses of the steps since the last validation (their mean is the next
+    /// <see cref="TextEval.TrainLoss"/>); checkpoints record them, so a run resumed between two
+    /// validations reports what an uninterrupted one does.
+    /// </summary>
+    public double PendingLossSum { get; private set; }
+    public int PendingLossCount { get; private set; }
+
     /// <summary>Target tokens trained on and the seconds spent in training steps, in this process.</summary>
     public long Tokens { get; private set; }
     public double TrainSeconds { get; private set; }
@@ -113,14 +121,30 @@ internal sealed class TextTrainer
             Model.DetachState();
         }
         Step++;
+        PendingLossSum += l;
+        PendingLossCount++;
         Tokens += targets;
         TrainSeconds += sw.Elapsed.TotalSeconds;
         return l;
     }
 
-    /// <summary>Mean loss per predicted token over the validation set (nats).</summary>
+    /// <summary>Validates, records the result in <see cref="History"/> with the mean training loss since the last one, and returns it.</summary>
+    public TextEval Evaluate()
+    {
+        double val = Validate();
+        var e = new TextEval(Step, PendingLossCount > 0 ? PendingLossSum / PendingLossCount : double.NaN, val, Tokens / Math.Max(TrainSeconds, 1e-9));
+        History.Add(e);
+        (PendingLossSum, PendingLossCount) = (0, 0);
+        return e;
+    }
+
+    /// <summary>
+    /// Mean loss per predicted token over the validation set (nats). A state carried between training
+    /// chunks (truncated BPTT) is left as it was, so validating does not change the training run.
+    /// </summary>
     public double Validate()
     {
+        var carried = Model.CarriedState();
         Model.Eval();
         try
         {
@@ -137,25 +161,39 @@ internal sealed class TextTrainer
                 sum += LossOf(x, y, Reduction.Sum).ItemDouble();
                 count += Windows ? y.NumElements : y.ToLongArray().Count(v => v >= 0);
             }
-            Model.ResetState();
             return sum / Math.Max(count, 1);
         }
         finally
         {
+            Model.SetCarriedState(carried);
             Model.Train();
         }
     }
 
-    /// <summary>A snapshot for --save: model, optimizer, batch generator, step, options and tokenizer.</summary>
+    /// <summary>The checkpoint component holding the state a recurrent model carries between chunks (truncated BPTT).</summary>
+    public const string CarriedKey = "carried";
+
+    /// <summary>
+    /// A snapshot for --save: model (with its dropout generators), optimizer, batch generator, step,
+    /// the carried recurrent state, the losses since the last validation, the thread count, options
+    /// and tokenizer: everything a resumed run needs to continue bit for bit.
+    /// </summary>
     public void Save(string path)
     {
         var content = CheckpointContent.Capture(Model, Optimizer, generators: [new("batches", _batches)]);
         content.Step = Step;
+        var carried = new StateDict();
+        using (Tensor.NoGrad())
+            foreach (var (name, t) in Model.CarriedState()) carried.Add(name, t.Detach().Clone());
+        if (carried.Count > 0) content.Components[CarriedKey] = carried;
+        content.Extra["threads"] = Threads.Count;
         content.Extra[ExtraKey] = new JsonObject
         {
             ["options"] = Options.ToJson(),
             ["tokenizer"] = Data.Tokenizer.ToJson(),
             ["boundary"] = Data.Boundary,
+            ["pending_loss_sum"] = PendingLossSum,
+            ["pending_loss_count"] = PendingLossCount,
             ["history"] = new JsonArray([.. History.Select(h => (JsonNode)new JsonObject
             {
                 ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.ValLoss,
@@ -169,6 +207,18 @@ internal sealed class TextTrainer
     {
         content.Restore(Model, Optimizer, generators: [new("batches", _batches)]);
         Step = content.Step;
+        var carried = content.Components.TryGetValue(CarriedKey, out var c) ? c.Tensors.Select(kv => kv).ToList() : [];
+        try
+        {
+            Model.SetCarriedState(carried);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointMismatchException(content.SourcePath, [e.Message.Split(" (Parameter")[0]]);
+        }
+        var text = content.Extra[ExtraKey];
+        PendingLossSum = text?["pending_loss_sum"] is JsonValue ps && ps.TryGetValue<double>(out double sum) ? sum : 0;
+        PendingLossCount = text?["pending_loss_count"] is JsonValue pc && pc.TryGetValue<int>(out int count) ? count : 0;
         if (content.Extra[ExtraKey]?["history"] is JsonArray h)
             foreach (var e in h.OfType<JsonObject>())
                 History.Add(new TextEval((long)(e["step"]?.GetValue<double>() ?? 0), e["train_loss"]?.GetValue<double>() ?? double.NaN, e["val_loss"]?.GetValue<double>() ?? double.NaN, 0));

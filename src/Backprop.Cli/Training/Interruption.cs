@@ -4,19 +4,24 @@ namespace Backprop.Cli.Training;
 
 /// <summary>
 /// SIGINT and SIGTERM during training: the first asks the trainer to stop after the step in progress
-/// (<see cref="Trainer.StopRequested"/>); a second one ends the process at once with the same exit
+/// (<see cref="Trainer.StopRequested"/>, or <see cref="Requested"/> for a loop that polls it, as
+/// 'train text' does); a second one ends the process at once with the same exit
 /// code (130 for SIGINT, 143 for SIGTERM). Checkpoints are written atomically, so ending in the
 /// middle of a save leaves the previous checkpoint in place.
 /// </summary>
 internal sealed class Interruption : IDisposable
 {
-    private readonly Trainer _trainer;
+    private readonly Action? _onFirst, _onDispose;
     private readonly List<PosixSignalRegistration> _registrations = [];
     private int _signals;
 
-    public Interruption(Trainer trainer)
+    public Interruption(Trainer trainer) : this(() => trainer.StopRequested = true, () => trainer.StopRequested = false) { }
+
+    /// <param name="onFirst">Runs on the first signal (the loop may also poll <see cref="Requested"/>).</param>
+    /// <param name="onDispose">Runs when the handlers are removed.</param>
+    public Interruption(Action? onFirst = null, Action? onDispose = null)
     {
-        _trainer = trainer;
+        (_onFirst, _onDispose) = (onFirst, onDispose);
         if (OperatingSystem.IsWindows() || OperatingSystem.IsBrowser()) return;
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle));
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle));
@@ -38,7 +43,7 @@ internal sealed class Interruption : IDisposable
         if (Interlocked.Increment(ref _signals) == 1)
         {
             (Name, ExitCode) = (context.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM", code);
-            _trainer.StopRequested = true;
+            _onFirst?.Invoke();
             return;
         }
         // The second signal: out at once, even in the middle of a save (the rename has not happened
@@ -50,6 +55,6 @@ internal sealed class Interruption : IDisposable
     public void Dispose()
     {
         foreach (var r in _registrations) r.Dispose();
-        _trainer.StopRequested = false;
+        _onDispose?.Invoke();
     }
 }

@@ -151,6 +151,14 @@ internal static class Engine
     /// </summary>
     public static bool CreateGraph => _inBackward && _createGraph;
 
+    [ThreadStatic] private static bool _retainGraph;
+
+    /// <summary>
+    /// True inside a backward pass that frees the graph as it goes (no retainGraph, no createGraph):
+    /// a node's backward runs once, so it may overwrite its own op-internal scratch (saved only for it).
+    /// </summary>
+    internal static bool ConsumesScratch => _inBackward && !_retainGraph && !_createGraph;
+
     /// <summary>True when storages allocated now are temporaries of a backward pass (recycled when it ends).</summary>
     public static bool AllocatesTemporaries => _inBackward && !_createGraph;
 
@@ -248,6 +256,7 @@ internal static class Engine
         bool anomaly = GradMode.AnomalyDetection;
         _inBackward = true;
         _createGraph = createGraph;
+        _retainGraph = retainGraph;
         if (capture is var (ci, cg)) { _capture = ci; _captured = cg; }
         int savedDepth = createGraph ? GradMode.Suspend() : 0;
         var noGrad = createGraph ? default : GradMode.Push();

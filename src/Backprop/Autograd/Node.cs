@@ -22,22 +22,49 @@ internal interface IBackward
 public abstract class Node
 {
     /// <summary>Name of the operation (for errors and printing), e.g. "Tanh".</summary>
-    public string Name { get; }
+    public abstract string Name { get; }
 
     // Inputs (edges of the graph): up to three inline, any number in InMany. Internal to the engine;
     // an op's backward reads its inputs from its own typed state.
     internal Tensor? In0, In1, In2;
-    internal Tensor[]? InMany;
+
+    internal Tensor[]? InMany
+    {
+        get => _rare?.InMany;
+        set { if (value != null || _rare != null) (_rare ??= new()).InMany = value; }
+    }
 
     // Tensors the backward reads besides its inputs (an output, a mask, indices): version-checked and,
     // when op-internal scratch, recycled with the node.
     internal Tensor? Saved0, Saved1;
 
     private int _v0, _v1, _v2, _vs0, _vs1;
-    private int[]? _vMany;
 
-    internal Tensor? RetainTarget;
-    internal List<Func<Tensor, Tensor?>>? Hooks;
+    // What few nodes need (a retained gradient, hooks, the anomaly call site, the versions of many
+    // inputs) lives in one side object, so that the node every op records stays small.
+    private sealed class Rare
+    {
+        public Tensor[]? InMany;
+        public int[]? VMany;
+        public Tensor? RetainTarget;
+        public List<Func<Tensor, Tensor?>>? Hooks;
+        public string? CreatedAt;
+        public string? Name;
+    }
+
+    private Rare? _rare;
+
+    internal Tensor? RetainTarget
+    {
+        get => _rare?.RetainTarget;
+        set => (_rare ??= new()).RetainTarget = value;
+    }
+
+    internal List<Func<Tensor, Tensor?>>? Hooks
+    {
+        get => _rare?.Hooks;
+        set => (_rare ??= new()).Hooks = value;
+    }
 
     // Gradient of the output accumulated during a backward pass; Owned when we may add into it in place.
     internal Tensor? Grad;
@@ -45,9 +72,19 @@ public abstract class Node
 
     internal int VisitMark;
     internal bool Released;
-    internal string? CreatedAt;
 
-    private protected Node(string name) => Name = name;
+    internal string? CreatedAt
+    {
+        get => _rare?.CreatedAt;
+        set => (_rare ??= new()).CreatedAt = value;
+    }
+
+    /// <summary>A name the node's type keeps in its table is given by index (one byte, not a reference per node); others live in the side object.</summary>
+    private protected string? RareName
+    {
+        get => _rare?.Name;
+        set => (_rare ??= new()).Name = value;
+    }
 
     /// <summary>Runs the op's backward on the gradient of its output.</summary>
     internal abstract void Apply(Tensor dy);
@@ -64,8 +101,8 @@ public abstract class Node
         _vs1 = Saved1?.Version ?? 0;
         if (InMany != null)
         {
-            _vMany = new int[InMany.Length];
-            for (int i = 0; i < InMany.Length; i++) _vMany[i] = InMany[i].Version;
+            var v = (_rare ??= new()).VMany = new int[InMany.Length];
+            for (int i = 0; i < InMany.Length; i++) v[i] = InMany[i].Version;
         }
     }
 
@@ -77,7 +114,8 @@ public abstract class Node
         Check(Saved0, _vs0, "a tensor it saved");
         Check(Saved1, _vs1, "a tensor it saved");
         if (InMany != null)
-            for (int i = 0; i < InMany.Length; i++) Check(InMany[i], _vMany![i], $"input {i}");
+            for (int i = 0; i < InMany.Length; i++)
+                if (InMany[i].Version != _rare!.VMany![i]) Check(InMany[i], _rare.VMany[i], $"input {i}"); // the name only on the error path
     }
 
     private void Check(Tensor? t, int version, string what)
@@ -163,9 +201,41 @@ public abstract class Node
 }
 
 /// <summary>A node whose backward state is the struct <typeparamref name="TOp"/> (one allocation: this object).</summary>
-internal sealed class Node<TOp>(string name, TOp op) : Node(name) where TOp : struct, IBackward
+internal sealed class Node<TOp> : Node where TOp : struct, IBackward
 {
-    private TOp _op = op;
+    // The names nodes of this type were recorded under (an op type has one or a few: "Linear", "Linear+Gelu"),
+    // copied on write; each node keeps the index of its own.
+    private static string[] _names = [];
+    private static readonly Lock NamesLock = new();
+    private const byte NotInTable = byte.MaxValue;
+
+    private readonly byte _name;
+    private TOp _op;
+
+    public Node(string name, TOp op)
+    {
+        _op = op;
+        _name = IndexOf(name);
+        if (_name == NotInTable) RareName = name;
+    }
+
+    public override string Name => _name == NotInTable ? RareName! : _names[_name];
+
+    private static byte IndexOf(string name)
+    {
+        var names = _names;
+        for (int i = 0; i < names.Length; i++)
+            if (ReferenceEquals(names[i], name) || names[i] == name) return (byte)i;
+        lock (NamesLock)
+        {
+            names = _names;
+            for (int i = 0; i < names.Length; i++)
+                if (names[i] == name) return (byte)i;
+            if (names.Length >= NotInTable) return NotInTable;
+            _names = [.. names, name];
+            return (byte)names.Length;
+        }
+    }
 
     internal override void Apply(Tensor dy) => _op.Backward(dy);
 

@@ -135,10 +135,15 @@ public sealed class CheckpointContent
         }
     }
 
-    /// <summary>The Dropout (and Dropout2d) layers' generators with their module names.</summary>
+    /// <summary>The Dropout (and Dropout2d) layers' generators, and those of modules that draw their own (<see cref="IStochasticModule"/>), with their module names.</summary>
     private static IEnumerable<(string Name, Generator Generator)> DropoutGenerators(Module model) =>
-        model.NamedModules().Where(m => m.Module is Dropout or Dropout2d)
-            .Select(m => (m.Name, m.Module is Dropout d ? d.Generator : ((Dropout2d)m.Module).Generator));
+        model.NamedModules().Where(m => m.Module is Dropout or Dropout2d or IStochasticModule { TrainingGenerator: not null })
+            .Select(m => (m.Name, m.Module switch
+            {
+                Dropout d => d.Generator,
+                Dropout2d d2 => d2.Generator,
+                _ => ((IStochasticModule)m.Module).TrainingGenerator!,
+            }));
 
     private StateDict? Component(string key, string what, List<string> problems)
     {

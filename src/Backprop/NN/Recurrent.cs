@@ -9,7 +9,7 @@ namespace Backprop.NN;
 /// <c>bias_ih_l0</c>, <c>bias_hh_l0</c> [G·H], then <c>…_l1</c>), and initialized as PyTorch does
 /// (every weight and bias uniform in ±1/√H), so state dicts interchange.
 /// </summary>
-public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentLayer
+public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentLayer, IStochasticModule
 {
     private readonly Parameter[] _weightIh, _weightHh;
     private readonly Parameter?[] _biasIh, _biasHh;
@@ -33,7 +33,7 @@ public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentL
         if (inputSize <= 0 || hiddenSize <= 0 || numLayers <= 0)
             throw new ArgumentOutOfRangeException(nameof(inputSize), $"{name}: input size, hidden size and layer count must be positive, got {inputSize}, {hiddenSize}, {numLayers}.");
         if (!(dropout >= 0 && dropout <= 1)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, $"{name}: dropout must be in [0, 1].");
-        (Cell, InputSize, HiddenSize, NumLayers, HasBias, DropoutP, _generator) = (cell, inputSize, hiddenSize, numLayers, bias, dropout, generator);
+        (Cell, InputSize, HiddenSize, NumLayers, HasBias, DropoutP) = (cell, inputSize, hiddenSize, numLayers, bias, dropout);
         int g = cell.Blocks() * hiddenSize;
         double k = 1 / Math.Sqrt(hiddenSize);
         _weightIh = new Parameter[numLayers];
@@ -48,7 +48,13 @@ public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentL
             _biasIh[l] = RegisterParameter($"bias_ih_l{l}", new Parameter(Tensor.Uniform([g], -k, k, generator, dtype)));
             _biasHh[l] = RegisterParameter($"bias_hh_l{l}", new Parameter(Tensor.Uniform([g], -k, k, generator, dtype)));
         }
+        // Dropout between layers draws from a generator of the layer's own (seeded from the one given,
+        // after the weights), which checkpoints save: a resumed run draws the masks the original would have.
+        if (dropout > 0 && numLayers > 1) _generator = new Generator((generator ?? Generator.Default).NextUInt64());
     }
+
+    /// <inheritdoc/>
+    public Generator? TrainingGenerator => DropoutP > 0 && NumLayers > 1 ? _generator : null;
 
     /// <summary>W_ih of a layer, [G·H, I] (G = 1, 4, 3 for RNN, LSTM, GRU).</summary>
     public Parameter WeightIh(int layer) => _weightIh[layer];

@@ -100,10 +100,24 @@ public sealed class ModuleList : Module, IReadOnlyList<Module>
     /// <summary>The modules.</summary>
     public IEnumerable<Module> Items => RegisteredModules.Select(m => m.Module);
 
-    /// <inheritdoc/>
-    public IEnumerator<Module> GetEnumerator() => Items.GetEnumerator();
+    /// <summary>An enumerator over the modules that allocates nothing (a forward pass walks the list every step).</summary>
+    public Enumerator GetEnumerator() => new(this);
 
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    IEnumerator<Module> IEnumerable<Module>.GetEnumerator() => Items.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => Items.GetEnumerator();
+
+    /// <summary>The modules in order, without allocating.</summary>
+    public struct Enumerator(ModuleList list)
+    {
+        private int _index = -1;
+
+        /// <summary>The current module.</summary>
+        public readonly Module Current => list[_index];
+
+        /// <summary>Moves to the next module.</summary>
+        public bool MoveNext() => ++_index < list.Count;
+    }
 }
 
 /// <summary>

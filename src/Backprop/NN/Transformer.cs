@@ -52,7 +52,7 @@ public sealed class KeyValueCache
 /// <see cref="Functional.ScaledDotProductAttention"/> (fused, causal when <see cref="Causal"/>), dropout on the
 /// attention weights in training, and the output projection <c>c_proj</c>.
 /// </summary>
-public sealed class MultiHeadAttention : Module
+public sealed class MultiHeadAttention : Module, IStochasticModule
 {
     private readonly Generator _generator;
 
@@ -89,6 +89,9 @@ public sealed class MultiHeadAttention : Module
 
     /// <summary>Size of each head.</summary>
     public int HeadDim => EmbedDim / NumHeads;
+
+    /// <inheritdoc/>
+    public Generator? TrainingGenerator => Dropout > 0 ? _generator : null;
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)

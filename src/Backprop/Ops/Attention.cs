@@ -72,7 +72,7 @@ public static partial class Functional
         var v = qkv.V;
         int b = qkv.Size(0), t = qkv.Size(1), c = qkv.Size(2) / 3, d = c / heads;
         var shape = ShapeCache.Intern([b, heads, t, d]);
-        int[] strides = [t * 3 * c, d, 3 * c, 1];
+        var strides = ShapeCache.Intern([t * 3 * c, d, 3 * c, 1]); // interned: no array per call
         return (v.With(shape, strides, v._offset), v.With(shape, strides, v._offset + c), v.With(shape, strides, v._offset + 2 * c));
     }
 
@@ -81,7 +81,7 @@ public static partial class Functional
     {
         var v = y.V;
         int b = y.Size(0), t = y.Size(1), c = y.Size(2), d = c / heads;
-        return v.With(ShapeCache.Intern([b, heads, t, d]), [t * c, d, c, 1], v._offset);
+        return v.With(ShapeCache.Intern([b, heads, t, d]), ShapeCache.Intern([t * c, d, c, 1]), v._offset);
     }
 
     /// <summary>The fused backward writing the packed gradient [B, T, 3C], or the plain formulation from recorded ops.</summary>

@@ -66,7 +66,9 @@ public partial class Tensor
         for (int i = 1; i < tensors.Count; i++)
             if (!tensors[i].Shape.Equals(first.Shape))
                 throw new ShapeException($"Stack: tensor {i} has shape {tensors[i].Shape} but tensor 0 has shape {first.Shape}; all must be equal.");
-        return Concat(tensors.Select(t => t.Unsqueeze(d)).ToList(), d);
+        var unsqueezed = new Tensor[tensors.Count];
+        for (int i = 0; i < unsqueezed.Length; i++) unsqueezed[i] = tensors[i].Unsqueeze(d);
+        return Concat(unsqueezed, d);
     }
 
     /// <summary>Splits into pieces of <paramref name="splitSize"/> along dim (the last may be smaller); the pieces are views.</summary>
@@ -107,7 +109,8 @@ public partial class Tensor
     /// <summary>A view of start..start+length along an already-normalized dim (not recorded).</summary>
     internal Tensor NarrowView(int d, int start, int length)
     {
-        var shape = (int[])_shape.Clone();
+        Span<int> shape = stackalloc int[Rank];
+        _shape.CopyTo(shape);
         shape[d] = length;
         return Alias(_offset + start * _strides[d], shape, _strides);
     }

@@ -57,10 +57,13 @@ public static partial class Functional
         if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
             z = activation == FusedActivation.Gelu ? Dispatch.ToContiguous(y).MarkScratch() : y; // what act′ is computed from
         ApplyActivation(y, activation);
-        Engine.Record(y, activation == FusedActivation.None ? "Linear" : "Linear+" + activation,
+        Engine.Record(y, LinearNames[(int)activation],
             new LinearBackward(x, weight, bias, xc, z, activation), x, weight, bias, saved0: xc, saved1: z);
         return y;
     }
+
+    /// <summary>The node names by activation (built once: no string per step).</summary>
+    private static readonly string[] LinearNames = ["Linear", "Linear+Relu", "Linear+Sigmoid", "Linear+Tanh", "Linear+Gelu"];
 
     /// <summary>
     /// dZ = dY ⊙ act′, then dX = dZ·W, dW = dZᵀ·X, db = Σ dZ: fused kernels that accumulate straight
@@ -77,7 +80,9 @@ public static partial class Functional
             }
             var w = weight.ContiguousData();
             int inF = w.Size(1), outF = w.Size(0);
-            var dyc = activation == FusedActivation.None ? dy.ContiguousData() : ActivationGrad(dy, z!, activation);
+            var dyc = activation == FusedActivation.None ? dy.ContiguousData()
+                : activation == FusedActivation.Gelu && Engine.ConsumesScratch ? GeluGradIntoScratch(dy, z!) // no new buffer, one pass fewer
+                : ActivationGrad(dy, z!, activation);
             int rows = inF == 0 ? 0 : xc.NumElements / inF;
             if (x.RequiresGrad)
             {
@@ -140,6 +145,17 @@ public static partial class Functional
         FusedActivation.Tanh => Dispatch.Zip("TanhBackward", dy, saved, Backends.BinaryOp.TanhGrad),
         _ => Dispatch.Zip("GeluBackward", dy, saved, Backends.BinaryOp.GeluGrad),
     };
+
+    /// <summary>
+    /// dZ = dY ⊙ GELU′(z) written over z, the pre-activation the forward saved as op-internal scratch for
+    /// this backward alone (only when the graph is freed as the pass goes: the node runs once).
+    /// </summary>
+    private static Tensor GeluGradIntoScratch(Tensor dy, Tensor z)
+    {
+        Dispatch.BackendOf("GeluBackward", dy, z).Binary(Backends.BinaryOp.GeluGrad, dy.V, z.V, z.V);
+        z.BumpVersion();
+        return z;
+    }
 
     /// <summary>acc[j] += Σ_i m[i, j] for a contiguous m read as rows × cols.</summary>
     internal static void AddColumnSums(Tensor m, int rows, int cols, Tensor acc)

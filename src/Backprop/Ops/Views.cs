@@ -14,7 +14,8 @@ public partial class Tensor
 
     private int[] InferShape(ReadOnlySpan<int> shape, string op)
     {
-        var s = shape.ToArray();
+        Span<int> s = shape.Length <= 16 ? stackalloc int[shape.Length] : new int[shape.Length];
+        shape.CopyTo(s);
         int infer = -1;
         long known = 1;
         for (int i = 0; i < s.Length; i++)
@@ -35,11 +36,14 @@ public partial class Tensor
         }
         else if (known != _numel)
             throw new ShapeException($"{op}: cannot reshape tensor of shape {Shape} ({_numel} elements) into {Backprop.Shape.Format(shape)} ({known} elements).");
-        return s;
+        return ShapeCache.Intern(s); // shared with every tensor of this shape: no array per call
     }
 
     /// <summary>Same elements, new shape (one dimension may be -1). A view when the layout allows, else a copy.</summary>
-    public Tensor Reshape(params int[] shape)
+    public Tensor Reshape(params int[] shape) => Reshape((ReadOnlySpan<int>)shape);
+
+    /// <inheritdoc cref="Reshape(int[])"/>
+    public Tensor Reshape(params ReadOnlySpan<int> shape)
     {
         var s = InferShape(shape, "Reshape");
         var src = _contiguous ? this : Dispatch.ToContiguous(this);
@@ -87,8 +91,9 @@ public partial class Tensor
     public Tensor Transpose(int dim0, int dim1)
     {
         int a = NormalizeDim(dim0, Rank, "Transpose"), b = NormalizeDim(dim1, Rank, "Transpose");
-        var shape = (int[])_shape.Clone();
-        var strides = (int[])_strides.Clone();
+        Span<int> shape = stackalloc int[Rank], strides = stackalloc int[Rank];
+        _shape.CopyTo(shape);
+        _strides.CopyTo(strides);
         (shape[a], shape[b]) = (shape[b], shape[a]);
         (strides[a], strides[b]) = (strides[b], strides[a]);
         var y = Alias(_offset, shape, strides);
@@ -119,8 +124,7 @@ public partial class Tensor
             if (seen[p[i]]) throw new ShapeException($"Permute: dimension {dims[i]} repeats in {Backprop.Shape.Format(dims)}.");
             seen[p[i]] = true;
         }
-        var shape = new int[Rank];
-        var strides = new int[Rank];
+        Span<int> shape = stackalloc int[Rank], strides = stackalloc int[Rank];
         var inverse = new int[Rank];
         for (int i = 0; i < Rank; i++)
         {
@@ -160,8 +164,9 @@ public partial class Tensor
         start = Math.Clamp(start, 0, size);
         end = Math.Clamp(end, start, size);
         int len = (end - start + step - 1) / step;
-        var shape = (int[])_shape.Clone();
-        var strides = (int[])_strides.Clone();
+        Span<int> shape = stackalloc int[Rank], strides = stackalloc int[Rank];
+        _shape.CopyTo(shape);
+        _strides.CopyTo(strides);
         shape[d] = len;
         strides[d] = _strides[d] * step;
         var y = Alias(_offset + start * _strides[d], shape, strides);
@@ -195,8 +200,9 @@ public partial class Tensor
     /// <summary>A view of <paramref name="length"/> elements start, start+step, ... along dim (no recording).</summary>
     internal Tensor SliceView(int d, int start, int step, int length)
     {
-        var shape = (int[])_shape.Clone();
-        var strides = (int[])_strides.Clone();
+        Span<int> shape = stackalloc int[Rank], strides = stackalloc int[Rank];
+        _shape.CopyTo(shape);
+        _strides.CopyTo(strides);
         shape[d] = length;
         strides[d] *= step;
         return Alias(_offset + start * _strides[d], shape, strides);
@@ -210,24 +216,38 @@ public partial class Tensor
         int i = index < 0 ? index + _shape[d] : index;
         if ((uint)i >= (uint)_shape[d])
             throw new IndexOutOfRangeException($"Select: index {index} is out of range for dimension {dim} of size {_shape[d]} (shape {Shape}).");
-        return Narrow(d, i, 1).Squeeze(d);
+        // One view with the dimension dropped (not a narrow and then a squeeze: one node, no arrays).
+        Span<int> shape = stackalloc int[Rank - 1], strides = stackalloc int[Rank - 1];
+        for (int k = 0, j = 0; k < Rank; k++)
+        {
+            if (k == d) continue;
+            shape[j] = _shape[k];
+            strides[j++] = _strides[k];
+        }
+        var y = Alias(_offset + i * _strides[d], shape, strides);
+        Engine.Record(y, "Select", new SelectBackward(this, d, i), this);
+        return y;
+    }
+
+    /// <summary>The gradient of a Select: the slice's backward on dy with the dimension put back.</summary>
+    private readonly struct SelectBackward(Tensor x, int dim, int index) : IBackward
+    {
+        public void Backward(Tensor dy) => new SliceBackward(x, dim, index, 1).Backward(dy.Unsqueeze(dim));
     }
 
     /// <summary>Removes dimension <paramref name="dim"/> if it has size 1 (or all size-1 dimensions when dim is null).</summary>
     public Tensor Squeeze(int? dim = null)
     {
-        var keep = new List<int>();
-        if (dim is int dd)
-        {
-            int d = NormalizeDim(dd, Rank, "Squeeze");
-            for (int i = 0; i < Rank; i++) if (i != d || _shape[i] != 1) keep.Add(i);
-        }
-        else
-            for (int i = 0; i < Rank; i++) if (_shape[i] != 1) keep.Add(i);
-        if (keep.Count == Rank) return this;
-        var shape = keep.Select(i => _shape[i]).ToArray();
-        var strides = keep.Select(i => _strides[i]).ToArray();
-        var y = Alias(_offset, shape, strides);
+        Span<int> shape = stackalloc int[Rank], strides = stackalloc int[Rank];
+        int kept = 0, squeezed = dim is int dd ? NormalizeDim(dd, Rank, "Squeeze") : -1;
+        for (int i = 0; i < Rank; i++)
+            if (_shape[i] != 1 || (dim != null && i != squeezed))
+            {
+                shape[kept] = _shape[i];
+                strides[kept++] = _strides[i];
+            }
+        if (kept == Rank) return this;
+        var y = Alias(_offset, shape[..kept], strides[..kept]);
         Engine.Record(y, "Squeeze", new ReshapeBackward(this), this);
         return y;
     }
@@ -238,8 +258,7 @@ public partial class Tensor
         int d = dim < 0 ? dim + Rank + 1 : dim;
         if (d < 0 || d > Rank)
             throw new ArgumentOutOfRangeException(nameof(dim), dim, $"Unsqueeze: dimension {dim} is out of range for a tensor of rank {Rank} (expected {-Rank - 1}..{Rank}).");
-        var shape = new int[Rank + 1];
-        var strides = new int[Rank + 1];
+        Span<int> shape = stackalloc int[Rank + 1], strides = stackalloc int[Rank + 1];
         for (int i = 0, j = 0; i <= Rank; i++)
         {
             if (i == d)
@@ -265,8 +284,9 @@ public partial class Tensor
     {
         if (shape.Length < Rank)
             throw new ShapeException($"Expand: target {Backprop.Shape.Format(shape)} has fewer dimensions than the tensor's shape {Shape}.");
-        var s = (int[])shape.Clone();
-        var strides = new int[s.Length];
+        Span<int> s = shape.Length <= 16 ? stackalloc int[shape.Length] : new int[shape.Length];
+        shape.CopyTo(s);
+        Span<int> strides = shape.Length <= 16 ? stackalloc int[shape.Length] : new int[shape.Length];
         int lead = s.Length - Rank;
         for (int i = 0; i < s.Length; i++)
         {

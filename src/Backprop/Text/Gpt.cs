@@ -73,7 +73,7 @@ public sealed class Gpt : LanguageModel
         if (tokens.Rank != 2) throw new ShapeException($"Gpt: expected token ids of shape [batch, time], got {tokens.Shape}.");
         int t = tokens.Size(1);
         if (t < 1 || t > BlockSize) throw new ShapeException($"Gpt: a sequence of {t} tokens does not fit the block size {BlockSize}.");
-        var x = Drop.Forward(Wte.Forward(tokens) + Wpe.Weight.Narrow(0, 0, t));
+        var x = Drop.Forward(Wte.Forward(tokens) + (t == BlockSize ? Wpe.Weight : Wpe.Weight.Narrow(0, 0, t))); // a full context needs no narrowed view (nor its backward)
         foreach (var block in H) x = block.Forward(x);
         return Head(x);
     }

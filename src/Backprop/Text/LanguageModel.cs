@@ -36,6 +36,25 @@ public abstract class LanguageModel : Module
     public virtual void DetachState() { }
 
     /// <summary>
+    /// The state carried from one <see cref="Logits"/> call to the next (truncated BPTT), by name, e.g.
+    /// <c>h</c> and <c>c</c> of an LSTM, each <c>[layers, batch, hidden]</c>; empty when nothing is
+    /// carried. A checkpoint saves it so that a resumed run continues the chunk it stopped in
+    /// exactly (<see cref="SetCarriedState"/>). The tensors are the model's own: copy them to keep them.
+    /// </summary>
+    public virtual IReadOnlyList<KeyValuePair<string, Tensor>> CarriedState() => [];
+
+    /// <summary>
+    /// Restores what <see cref="CarriedState"/> returned (values are copied into the model's own
+    /// buffers, outside any graph); an empty list forgets the carried state like <see cref="ResetState"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name or shape the model does not carry.</exception>
+    public virtual void SetCarriedState(IReadOnlyList<KeyValuePair<string, Tensor>> state)
+    {
+        if (state.Count > 0)
+            throw new ArgumentException($"{GetType().Name} carries no state between calls, but state '{state[0].Key}' was given.", nameof(state));
+    }
+
+    /// <summary>
     /// Starts incremental decoding for generation. The default recomputes the whole (cropped) context
     /// for every new token; models override it with something cheaper (a key/value cache, a carried
     /// hidden state).

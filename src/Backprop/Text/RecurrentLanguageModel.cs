@@ -91,6 +91,34 @@ public sealed class RecurrentLanguageModel : LanguageModel
         if (_c != null) _c = Keep(_c, ref _cBuffer);
     }
 
+    /// <inheritdoc/>
+    public override IReadOnlyList<KeyValuePair<string, Tensor>> CarriedState() =>
+        _h == null ? [] : _c == null ? [new("h", _h)] : [new("h", _h), new("c", _c)];
+
+    /// <inheritdoc/>
+    public override void SetCarriedState(IReadOnlyList<KeyValuePair<string, Tensor>> state)
+    {
+        if (state.Count == 0)
+        {
+            ResetState();
+            return;
+        }
+        bool lstm = Kind == RecurrentKind.Lstm;
+        Tensor? h = null, c = null;
+        foreach (var (name, t) in state)
+        {
+            if (name == "h") h = t;
+            else if (name == "c" && lstm) c = t;
+            else throw new ArgumentException($"RecurrentLanguageModel ({Kind}): no carried state named '{name}' (it carries {(lstm ? "h and c" : "h")}).", nameof(state));
+            if (t.Rank != 3 || t.Size(0) != _layer.NumLayers || t.Size(2) != _layer.HiddenSize || t.DType != Head.Weight.DType)
+                throw new ArgumentException($"RecurrentLanguageModel ({Kind}): carried state '{name}' must be [{_layer.NumLayers}, batch, {_layer.HiddenSize}] {Head.Weight.DType.Name()}, got {t.Shape} {t.DType.Name()}.", nameof(state));
+        }
+        if (h == null || (lstm && c == null) || (c != null && !c.Shape.Equals(h.Shape)))
+            throw new ArgumentException($"RecurrentLanguageModel ({Kind}): the carried state needs {(lstm ? "h and c of one shape" : "h")}.", nameof(state));
+        _h = Keep(h, ref _hBuffer);
+        _c = c == null ? null : Keep(c, ref _cBuffer);
+    }
+
     /// <summary>The values of <paramref name="state"/> in a buffer of the model's own, outside any graph and scope.</summary>
     private static Tensor Keep(Tensor state, ref Tensor? buffer)
     {
