@@ -2,14 +2,16 @@
 #:project ../src/Backprop.Cli/Backprop.Cli.csproj
 #:property PublishAot=false
 // Does the page of `backprop viz` slow training down? (docs/visualization.md)
-//   dotnet run -c Release tools/viz_overhead.cs -- [seconds per half-round, default 3] [rounds, default 7]
+//   dotnet run -c Release tools/viz_overhead.cs -- [seconds per half-round, default 3] [rounds, default 9]
 // Trains spirals (2-8-8-2, Adam, batch 16) on the server's thread and measures steps per second with
 // the page open in headless Chromium (/usr/bin/chromium) and with no page, alternating within each
 // round (the order flips every round, so that a trend such as the JIT's tiering or another job's load
 // falls on both sides alike). Each round gives a ratio (page open / no page); the result is their
 // median, on the last line. Beside it, the CPU the page's work took while it was open, as shares of
 // one core: the publisher thread (building frames, measured by the server), Chromium's processes and
-// the trainer thread itself (from /proc, Linux only).
+// the trainer thread itself (from /proc, Linux only), and the page's extra CPU in all (this process's
+// threads but the trainer, and Chromium, page open minus no page) as a share of the trainer's: a
+// figure that other load on the machine does not move, where the ratio of rates moves with it.
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
@@ -18,7 +20,7 @@ using Microsoft.Playwright;
 
 var inv = CultureInfo.InvariantCulture;
 double seconds = args.Length > 0 ? double.Parse(args[0], inv) : 3;
-int rounds = args.Length > 1 ? int.Parse(args[1], inv) : 7;
+int rounds = args.Length > 1 ? int.Parse(args[1], inv) : 9;
 if (typeof(VizServer).Assembly.GetCustomAttribute<DebuggableAttribute>()?.IsJITOptimizerDisabled == true)
     Console.WriteLine("warning: a Debug build of backprop (no JIT optimization): run with -c Release for figures worth quoting");
 
@@ -41,6 +43,7 @@ string? trainerTask = Directory.Exists("/proc/self/task")
     ? Directory.GetDirectories("/proc/self/task").FirstOrDefault(t => File.ReadAllText(Path.Combine(t, "comm")).Trim().StartsWith("backprop viz tr", StringComparison.Ordinal))
     : null;
 double TrainerCpu() => trainerTask == null ? double.NaN : Ticks(Path.Combine(trainerTask, "stat"));
+double ProcessCpu() => Ticks("/proc/self/stat");
 double ChromiumCpu()
 {
     if (!Directory.Exists("/proc")) return double.NaN;
@@ -68,19 +71,18 @@ double ChromiumCpu()
     return parent.Keys.Where(p => p != Environment.ProcessId && Descends(p) && comm[p] != "node").Sum(p => Ticks($"/proc/{p}/stat"));
 }
 
-record struct Sample(double StepsPerSecond, double Wall, double Trainer, double Publisher, double Chromium, long Frames);
-
 async Task<Sample> Measure()
 {
     long s0 = server.Session.Step;
     var stats0 = server.Stats;
-    double t0 = TrainerCpu(), c0 = ChromiumCpu();
+    double t0 = TrainerCpu(), c0 = ChromiumCpu(), p0 = ProcessCpu();
     var sw = Stopwatch.StartNew();
     await Task.Delay(TimeSpan.FromSeconds(seconds));
     double wall = sw.Elapsed.TotalSeconds;
     long steps = server.Session.Step - s0;
     var stats1 = server.Stats;
-    return new Sample(steps / wall, wall, TrainerCpu() - t0, (stats1.CpuMs - stats0.CpuMs) / 1000, ChromiumCpu() - c0, stats1.Frames - stats0.Frames);
+    double trainer = TrainerCpu() - t0;
+    return new Sample(steps / wall, wall, trainer, (stats1.CpuMs - stats0.CpuMs) / 1000, ChromiumCpu() - c0, ProcessCpu() - p0 - trainer, stats1.Frames - stats0.Frames);
 }
 
 async Task<IPage> OpenPage()
@@ -124,12 +126,18 @@ static double Median(IEnumerable<double> v)
     var a = v.Order().ToArray();
     return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
 }
-double wallOpen = open.Sum(s => s.Wall);
+double wallOpen = open.Sum(s => s.Wall), wallClosed = closed.Sum(s => s.Wall);
 var (frames, cpuMs, interval) = server.Stats;
 string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 double ratio = Median(ratios);
+// The page's extra CPU per second: everything but the trainer, page open minus no page.
+double extra = open.Sum(s => s.Others + s.Chromium) / wallOpen - closed.Sum(s => s.Others + s.Chromium) / wallClosed;
+double share = extra / (open.Sum(s => s.Trainer) / wallOpen);
 Console.WriteLine(string.Create(inv, $"frames: {frames} built, {cpuMs / Math.Max(1, frames):F2} ms CPU each, last interval {interval:F0} ms; " +
-    $"while the page was open: publisher {100 * open.Sum(s => s.Publisher) / wallOpen:F2}%, chromium {100 * open.Sum(s => s.Chromium) / wallOpen:F1}% of one core; " +
+    $"while the page was open: publisher {100 * open.Sum(s => s.Publisher) / wallOpen:F2}%, chromium {100 * open.Sum(s => s.Chromium) / wallOpen:F1}%, trainer {100 * open.Sum(s => s.Trainer) / wallOpen:F0}% of one core; " +
     $"{Environment.ProcessorCount} cores, load average {load}"));
 Console.WriteLine(string.Create(inv, $"RESULT viz overhead: steps/s with the page open / without = {ratio:F3} (median of {rounds} alternating rounds of {seconds:G} s each way; " +
-    $"min {ratios.Min():F3}, max {ratios.Max():F3}; no page {Median(closed.Select(s => s.StepsPerSecond)):F0} steps/s) => {(ratio >= 0.9 ? "within" : "NOT within")} 10%"));
+    $"min {ratios.Min():F3}, max {ratios.Max():F3}; no page {Median(closed.Select(s => s.StepsPerSecond)):F0} steps/s) => {(ratio >= 0.9 ? "within" : "NOT within")} 10%; " +
+    $"the page's extra CPU = {100 * share:F1}% of the trainer's"));
+
+record struct Sample(double StepsPerSecond, double Wall, double Trainer, double Publisher, double Chromium, double Others, long Frames);

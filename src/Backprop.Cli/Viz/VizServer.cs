@@ -31,16 +31,27 @@ public sealed class VizServer : IAsyncDisposable
     /// <summary>The share of one core that making and drawing frames may take (frames are spaced to keep within it).</summary>
     public const double CpuBudget = 0.03;
 
+    /// <summary>
+    /// What a page's drawing costs in all per millisecond it reports: the page times its main thread
+    /// (script, style, layout, paint); Chromium's compositor and GPU process add about as much again
+    /// (headless Chromium on 2 cores, software rendering: 33 ms of CPU per frame in all for 16.5 ms on
+    /// the renderer's main thread).
+    /// </summary>
+    public const double PageFactor = 2;
+
     /// <summary>The longest wait between two frames while the model changes.</summary>
     public const double MaxIntervalMs = 10_000;
 
     /// <summary>One connected page: its channel, whether it is visible, and its drawing cost per frame.</summary>
-    private sealed class Client(Channel<byte[]> channel)
+    private sealed class Client(Channel<byte[]> channel, double drawMs)
     {
         public Channel<byte[]> Channel { get; } = channel;
         public volatile bool Visible = true;
-        public double DrawMs;
+        public double DrawMs = drawMs;
     }
+
+    /// <summary>A new page's drawing cost per frame until it reports its own: the last reported, or this guess.</summary>
+    private double _pageDrawMs = 10;
 
     private readonly WebApplication _app;
     private readonly Dictionary<string, Client> _clients = [];
@@ -82,11 +93,11 @@ public sealed class VizServer : IAsyncDisposable
     /// <summary>
     /// The wait before the next frame, in milliseconds: at least 1000 / <see cref="FramesPerSecond"/>,
     /// and long enough that a frame costing <paramref name="frameCpuMs"/> on the server plus
-    /// <paramref name="drawMs"/> in the page stays within <see cref="CpuBudget"/> of one core; at most
-    /// <see cref="MaxIntervalMs"/>.
+    /// <see cref="PageFactor"/> × <paramref name="drawMs"/> (the page's main thread) in the browser
+    /// stays within <see cref="CpuBudget"/> of one core; at most <see cref="MaxIntervalMs"/>.
     /// </summary>
     public static double IntervalFor(double frameCpuMs, double drawMs) =>
-        Math.Clamp((Math.Max(0, frameCpuMs) + Math.Max(0, drawMs)) / CpuBudget, 1000.0 / FramesPerSecond, MaxIntervalMs);
+        Math.Clamp((Math.Max(0, frameCpuMs) + PageFactor * Math.Max(0, drawMs)) / CpuBudget, 1000.0 / FramesPerSecond, MaxIntervalMs);
 
     /// <summary>Starts the server on 127.0.0.1:<paramref name="port"/> (0: any free port).</summary>
     public static async Task<VizServer> StartAsync(int port, VizConfig? config = null)
@@ -221,7 +232,7 @@ public sealed class VizServer : IAsyncDisposable
                     {
                         bool shown = visible && !client.Visible;
                         client.Visible = visible;
-                        client.DrawMs = double.IsFinite(draw) ? Math.Clamp(draw, 0, 10_000) : 0;
+                        client.DrawMs = _pageDrawMs = double.IsFinite(draw) ? Math.Clamp(draw, 0, 10_000) : 0;
                         if (shown) Wake();
                     }
                 return new JsonObject { ["ok"] = true };
@@ -233,7 +244,7 @@ public sealed class VizServer : IAsyncDisposable
             c.Response.Headers["X-Accel-Buffering"] = "no";
             string id = c.Request.Query["c"].ToString();
             if (id.Length == 0 || id.Length > 64) id = Guid.NewGuid().ToString("N");
-            var client = new Client(Channel.CreateBounded<byte[]>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true }));
+            var client = new Client(Channel.CreateBounded<byte[]>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true }), _pageDrawMs);
             lock (_clients) _clients[id] = client;
             Wake();
             try

@@ -6,7 +6,7 @@ const $ = id => document.getElementById(id);
 const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
 const rgb = (c, a) => `rgba(${c[0]},${c[1]},${c[2]},${a === undefined ? 1 : a})`;
-let options = null, points = null, state = null, selected = null, prevHidden = null, hiddenAnim = null;
+let options = null, points = null, state = null, selected = null;
 
 // Frames carry their number arrays as base64 of little-endian float32 (F32), int8 (I8) or uint8 (U8).
 function bytes(b64) { const s = atob(b64), b = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i); return b; }
@@ -31,8 +31,8 @@ function decode(s) {
   return s;
 }
 
-// What drawing costs this page (milliseconds of script per frame, the animation's in-between pictures
-// included), reported to the server with whether the page is visible: it spaces the frames to keep
+// What drawing costs this page (milliseconds of the main thread per frame: the script, then the
+// browser's style, layout and paint of the new picture), reported to the server with whether the page is visible: it spaces the frames to keep
 // their cost within its budget, and sends none while the page is hidden.
 const CLIENT = Math.random().toString(36).slice(2) + Date.now().toString(36);
 let drawMs = 0, drawFrames = 0, reportedMs = -1, reportedVisible = null;
@@ -120,7 +120,7 @@ async function apply() {
 
 async function control(action) { try { await api('/api/control', { action }); showError(''); } catch { /* shown */ } }
 
-async function loadPoints() { points = await api('/api/points'); drawLegend(); }
+async function loadPoints() { points = await api('/api/points'); drawLegend(); drawPoints(); }
 
 function drawLegend() {
   $('legend').innerHTML = points.classes.map((n, i) => `<span><i style="background:${rgb(PALETTE[i % 10])}"></i>${n}</span>`).join('');
@@ -165,6 +165,13 @@ function drawHeat(s) {
       ctx.fillRect(i / n * W, 0, W / n + 1, H);
     }
   }
+  cv.dataset.step = s.step;
+}
+
+// The map and the points change only with the data: drawn once on a canvas laid over the regions.
+function drawPoints() {
+  const cv = $('heat-points'), ctx = cv.getContext('2d'), W = cv.width, H = cv.height, k = points.classes.length;
+  ctx.clearRect(0, 0, W, H);
   if (points.map) {
     ctx.strokeStyle = 'rgba(40,40,40,0.7)'; ctx.lineWidth = 1;
     for (const poly of EUROPE) {
@@ -187,7 +194,6 @@ function drawHeat(s) {
   };
   draw(points.train, points.trainY, false);
   draw(points.test, points.testY, true);
-  cv.dataset.step = s.step;
 }
 
 // ---- network diagram ---------------------------------------------------------------------
@@ -245,9 +251,11 @@ function drawDiagram(s) {
   const edges = document.querySelectorAll('#diagram line.edge');
   for (const e of edges) {
     const E = s.edges[+e.dataset.layer], v = E[mode][(+e.dataset.to) * E.cols + (+e.dataset.from)], m = Math.min(1, Math.abs(v) / Math.max(1e-12, E[mode + 'Max']));
-    e.setAttribute('stroke', v >= 0 ? 'rgb(30,110,200)' : 'rgb(240,120,20)');
-    e.setAttribute('stroke-width', (0.3 + 4.5 * m).toFixed(2));
-    e.setAttribute('stroke-opacity', (0.25 + 0.75 * m).toFixed(2));
+    // Only what changed visibly (each attribute set costs the browser a style and paint pass).
+    const stroke = v >= 0 ? 'rgb(30,110,200)' : 'rgb(240,120,20)', width = (0.3 + 4.5 * m).toFixed(1), opacity = (0.25 + 0.75 * m).toFixed(2);
+    if (e._stroke !== stroke) e.setAttribute('stroke', e._stroke = stroke);
+    if (e._width !== width) e.setAttribute('stroke-width', e._width = width);
+    if (e._opacity !== opacity) e.setAttribute('stroke-opacity', e._opacity = opacity);
   }
   $('diagram').dataset.step = s.step;
   if (s.images) {
@@ -351,22 +359,15 @@ function scatter(cv, pts, labels, dims, angle, names) {
   ctx.textAlign = 'start'; ctx.lineWidth = 1;
 }
 
-// The hidden view moves smoothly from the previous frame's points to the new ones (and a 3-D view turns).
+// The hidden view: each frame moves the points (and turns a 3-D view a little). No in-between
+// pictures: each picture costs the browser a paint, which on a small machine training would have.
+let hiddenTurn = 0;
 function drawHidden(hv) {
   $('hidden-view').classList.toggle('hidden', !hv);
-  if (!hv) { prevHidden = null; return; }
+  if (!hv) return;
   $('hidden-title').textContent = hv.method === 'pca' ? "First hidden layer's view (PCA of its activations)" : `First hidden layer's view (its ${hv.dims === 3 ? '3-D' : '2-D'} activations)`;
-  const from = prevHidden && prevHidden.pts.length === hv.pts.length ? prevHidden.pts : hv.pts, start = performance.now();
-  prevHidden = hv;
-  // A few in-between pictures (every 50 ms, not every display frame): the browser's drawing takes
-  // CPU that, on a small machine, training would otherwise have.
-  if (hiddenAnim) clearTimeout(hiddenAnim);
-  const frame = () => timed(() => {
-    const now = performance.now(), t = Math.min(1, (now - start) / 200), pts = hv.pts.map((v, i) => from[i] + (v - from[i]) * t);
-    scatter($('hidden-canvas'), pts, hv.labels, hv.dims, now / 2000, points.classes);
-    if (t < 1 || hv.dims === 3) hiddenAnim = setTimeout(frame, t < 1 ? 50 : 100);
-  });
-  frame();
+  if (hv.dims === 3) hiddenTurn += 0.15;
+  scatter($('hidden-canvas'), hv.pts, hv.labels, hv.dims, hiddenTurn, points.classes);
 }
 
 function drawLines(line) {
@@ -422,8 +423,15 @@ function drawImages(s) {
 }
 
 function render(s) {
-  if (s.type === 'state') drawFrames++;
+  if (s.type === 'state' && ++drawFrames === 3) setTimeout(report, 100); // a first report soon after the page opens
   timed(() => draw(s));
+  // The browser's own work for this picture (style, layout, paint) runs right after the next
+  // animation-frame callbacks, in the same task: a message posted from one is handled after it.
+  requestAnimationFrame(() => {
+    const t = performance.now(), ch = new MessageChannel();
+    ch.port1.onmessage = () => { drawMs += performance.now() - t; ch.port1.close(); };
+    ch.port2.postMessage(0);
+  });
 }
 function draw(s) {
   state = s;
