@@ -91,12 +91,19 @@ async Task<IPage> OpenPage()
     await page.GotoAsync(server.Url);
     await page.WaitForSelectorAsync("body[data-ready='1']");
     await page.WaitForFunctionAsync("() => Number(document.getElementById('heatmap').dataset.step) > 0"); // drawing frames
+    await Task.Delay(1000); // the page's loading settles
     return page;
 }
 
 server.Session.Play();
-// Warm-up: the JIT's tiers, the page's first frames.
-await Task.Delay(2000);
+// Warm-up: the JIT's tiers (until the rate stops rising), the page's first frames.
+for (double last = 0, rate = 0; ; last = rate)
+{
+    long s0 = server.Session.Step;
+    await Task.Delay(1500);
+    rate = (server.Session.Step - s0) / 1.5;
+    if (rate < 1.1 * last) break;
+}
 await (await OpenPage()).CloseAsync();
 await Task.Delay(1000);
 
@@ -117,7 +124,7 @@ for (int r = 0; r < rounds; r++)
     open.Add(with);
     closed.Add(without);
     Console.WriteLine(string.Create(inv, $"round {r + 1}: no page {without.StepsPerSecond:F0} steps/s, page open {with.StepsPerSecond:F0} steps/s, ratio {ratios[^1]:F3} " +
-        $"({with.Frames / with.Wall:F1} frames/s; page open: publisher {100 * with.Publisher / with.Wall:F1}%, chromium {100 * with.Chromium / with.Wall:F1}%, trainer {100 * with.Trainer / with.Wall:F0}% of a core; no page: trainer {100 * without.Trainer / without.Wall:F0}%)"));
+        $"({with.Frames / with.Wall:F1} frames/s; page open: publisher {100 * with.Publisher / with.Wall:F1}%, chromium {100 * with.Chromium / with.Wall:F1}%, other threads {100 * with.Others / with.Wall:F1}% (no page {100 * without.Others / without.Wall:F1}%), trainer {100 * with.Trainer / with.Wall:F0}% of a core; no page: trainer {100 * without.Trainer / without.Wall:F0}%)"));
 }
 server.Session.Pause();
 
