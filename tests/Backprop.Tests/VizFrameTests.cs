@@ -31,6 +31,21 @@ public class VizFrameTests
     }
 
     [Fact]
+    public void TheFrameCostIsMeasuredInCpuTimeOnLinux()
+    {
+        if (!OperatingSystem.IsLinux()) return; // elsewhere it is wall time, by design
+        double c0 = ThreadCpu.Milliseconds();
+        Thread.Sleep(300);
+        double asleep = ThreadCpu.Milliseconds() - c0;
+        Assert.True(asleep < 50, $"300 ms asleep counted {asleep} ms: wall time, not this thread's CPU");
+        c0 = ThreadCpu.Milliseconds();
+        var wall = System.Diagnostics.Stopwatch.StartNew();
+        double busy = 0;
+        while (busy < 10 && wall.ElapsedMilliseconds < 10_000) busy = ThreadCpu.Milliseconds() - c0;
+        Assert.True(busy >= 10, $"busy for {wall.ElapsedMilliseconds} ms, counted {busy} ms");
+    }
+
+    [Fact]
     public void AFrameCarriesTheModelsNumbers()
     {
         using var session = new VizSession(new VizConfig { Dataset = "circles", Hidden = [3], Seed = 3 });
