@@ -30,6 +30,47 @@ public class VizFrameTests
             }
     }
 
+    private static async Task Until(Func<bool> condition, string what)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "timed out waiting for " + what);
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
+    public async Task NoFramesForAHiddenPageAndTrainingGoesOnBesideAPageThatDoesNotRead()
+    {
+        await using var server = await VizServer.StartAsync(0, new VizConfig { Dataset = "xor", Hidden = [4] });
+        var root = $"http://127.0.0.1:{server.Port}";
+        using var client = new HttpClient();
+        client.DefaultRequestHeaders.Add("X-Backprop-Token", server.Token);
+        // A page that connects to the event stream and never reads it.
+        using var stalled = await client.GetAsync(root + "/events?c=p1", HttpCompletionOption.ResponseHeadersRead);
+        server.Session.Play();
+        await Until(() => server.Stats.Frames >= 1, "the first frame for a new page");
+        long s0 = server.Session.Step;
+        await Until(() => server.Session.Step >= s0 + 200, "training to go on");
+
+        // The page says it is hidden: no more frames, though training goes on.
+        async Task Visible(bool visible) => (await client.PostAsync(root + "/api/viewer",
+            new StringContent($"{{\"client\":\"p1\",\"visible\":{(visible ? "true" : "false")},\"drawMs\":1}}", System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        await Visible(false);
+        await Task.Delay(300); // a frame in progress
+        long f0 = server.Stats.Frames;
+        s0 = server.Session.Step;
+        await Task.Delay(1200);
+        Assert.Equal(f0, server.Stats.Frames);
+        Assert.True(server.Session.Step > s0, "training stopped");
+
+        // Shown again: a frame at once.
+        await Visible(true);
+        await Until(() => server.Stats.Frames > f0, "a frame for the page shown again");
+        server.Session.Pause();
+    }
+
     [Fact]
     public void TheFrameCostIsMeasuredInCpuTimeOnLinux()
     {
