@@ -147,7 +147,7 @@ public class VizPageTests
 
         // Train: play for a moment, pause, then single steps.
         await page.ClickAsync("#play");
-        await page.WaitForFunctionAsync("() => Number(document.getElementById('status').dataset.step) >= 20");
+        await TrainedSteps(server, 20);
         await page.ClickAsync("#pause");
         await SettledStep(page, server);
         for (int i = 0; i < 3; i++) await page.ClickAsync("#step");
@@ -197,10 +197,24 @@ public class VizPageTests
         await page.ClickAsync("#apply");
         await page.WaitForFunctionAsync("() => document.getElementById('status').dataset.step === '0'");
         await page.ClickAsync("#play");
-        await page.WaitForFunctionAsync($"() => Number(document.getElementById('status').dataset.step) >= {steps}");
+        await TrainedSteps(server, steps);
         await page.ClickAsync("#pause");
         long step = await SettledStep(page, server);
         await page.WaitForFunctionAsync($"() => document.getElementById('status').dataset.step === '{step}'");
+    }
+
+    /// <summary>
+    /// Waits until the server has trained <paramref name="steps"/> steps (rather than until the page shows
+    /// them: while playing, the page gets frames only as often as their cost allows; a pause sends one at once).
+    /// </summary>
+    private static async Task TrainedSteps(VizServer server, long steps)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (server.Session.Step < steps)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"training reached only step {server.Session.Step} of {steps} (playing: {server.Session.Playing}, error: {server.Session.Error})");
+            await Task.Delay(5);
+        }
     }
 
     /// <summary>The step count once the page's requests have been answered (a click returns before its request does).</summary>

@@ -17,21 +17,53 @@ namespace Backprop.Cli.Viz;
 /// The page of <c>backprop viz</c>: Kestrel on 127.0.0.1 only, every request (page, assets, API
 /// and the Server-Sent Events stream) must carry the random token of the printed URL (query
 /// <c>t</c> or header <c>X-Backprop-Token</c>), else 403. Training runs on the session's thread;
-/// a publisher thread turns copies of the model into the page's state at most
-/// <see cref="FramesPerSecond"/> times a second, and only while a page is connected, into one
-/// bounded channel per page that drops stale frames, so a slow page never holds up training.
+/// a publisher thread turns snapshots of the model into the page's state, only while a visible page
+/// is connected and the model changed, at most <see cref="FramesPerSecond"/> times a second and
+/// further apart when a frame costs more: the interval is the frame's CPU (its own, measured, plus
+/// what the page reports its drawing takes) divided by <see cref="CpuBudget"/>. Each page has a
+/// bounded channel of one frame that drops the stale one, so a slow page never holds up training.
 /// </summary>
 public sealed class VizServer : IAsyncDisposable
 {
     /// <summary>Most frames a second sent to the page.</summary>
     public const int FramesPerSecond = 4;
 
+    /// <summary>The share of one core that making and drawing frames may take (frames are spaced to keep within it).</summary>
+    public const double CpuBudget = 0.04;
+
+    /// <summary>
+    /// What a page's drawing costs in all per millisecond it reports: the page times its main thread
+    /// (script, style, layout, paint); Chromium's compositor and GPU process add about as much again
+    /// (headless Chromium on 2 cores, software rendering: 33 ms of CPU per frame in all for 16.5 ms on
+    /// the renderer's main thread).
+    /// </summary>
+    public const double PageFactor = 2;
+
+    /// <summary>The longest wait between two frames while the model changes.</summary>
+    public const double MaxIntervalMs = 10_000;
+
+    /// <summary>One connected page: its channel, whether it is visible, and its drawing cost per frame.</summary>
+    private sealed class Client(Channel<byte[]> channel, double drawMs)
+    {
+        public Channel<byte[]> Channel { get; } = channel;
+        public volatile bool Visible = true;
+        public double DrawMs = drawMs;
+    }
+
+    /// <summary>A new page's drawing cost per frame until it reports its own: the last reported, or this guess.</summary>
+    private double _pageDrawMs = 10;
+
     private readonly WebApplication _app;
-    private readonly List<Channel<string>> _clients = [];
+    private readonly Dictionary<string, Client> _clients = [];
     private readonly VizViews _views = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly AutoResetEvent _wake = new(false);
     private Thread? _publisher;
     private volatile bool _forceFrame = true;
+    private readonly object _statsGate = new();
+    private long _frames;
+    private double _frameCpuMs, _lastIntervalMs;
+    private readonly double[] _recentCost = new double[5];
 
     private VizServer(WebApplication app, VizSession session, string token)
     {
@@ -51,6 +83,21 @@ public sealed class VizServer : IAsyncDisposable
 
     /// <summary>The port listened on.</summary>
     public int Port { get; private set; }
+
+    /// <summary>What the publisher has done: frames built, their CPU in all, the last interval chosen.</summary>
+    public (long Frames, double CpuMs, double LastIntervalMs) Stats
+    {
+        get { lock (_statsGate) return (_frames, _frameCpuMs, _lastIntervalMs); }
+    }
+
+    /// <summary>
+    /// The wait before the next frame, in milliseconds: at least 1000 / <see cref="FramesPerSecond"/>,
+    /// and long enough that a frame costing <paramref name="frameCpuMs"/> on the server plus
+    /// <see cref="PageFactor"/> × <paramref name="drawMs"/> (the page's main thread) in the browser
+    /// stays within <see cref="CpuBudget"/> of one core; at most <see cref="MaxIntervalMs"/>.
+    /// </summary>
+    public static double IntervalFor(double frameCpuMs, double drawMs) =>
+        Math.Clamp((Math.Max(0, frameCpuMs) + PageFactor * Math.Max(0, drawMs)) / CpuBudget, 1000.0 / FramesPerSecond, MaxIntervalMs);
 
     /// <summary>Starts the server on 127.0.0.1:<paramref name="port"/> (0: any free port).</summary>
     public static async Task<VizServer> StartAsync(int port, VizConfig? config = null)
@@ -121,7 +168,7 @@ public sealed class VizServer : IAsyncDisposable
                 Session.Reset(config, csv);
                 Session.Error = null;
                 _views.Clear();
-                _forceFrame = true;
+                Wake();
                 return ConfigJson();
             });
         });
@@ -145,7 +192,7 @@ public sealed class VizServer : IAsyncDisposable
                         break;
                     default: throw new VizException($"unknown action '{action}'; expected play, pause, step or reset.");
                 }
-                _forceFrame = true;
+                Wake();
                 return new JsonObject { ["step"] = Session.Step, ["playing"] = Session.Playing };
             });
         });
@@ -171,21 +218,45 @@ public sealed class VizServer : IAsyncDisposable
                 File.Delete(path);
             }
         });
+        _app.MapPost("/api/viewer", async (HttpContext c) =>
+        {
+            // The page says whether it is visible and what drawing a frame costs it (milliseconds of script).
+            var b = await JsonNode.ParseAsync(c.Request.Body) as JsonObject ?? throw new VizException("expected a JSON object.");
+            return Guard(() =>
+            {
+                string id = b["client"]?.GetValue<string>() ?? "";
+                bool visible = b["visible"]?.GetValue<bool>() ?? true;
+                double draw = b["drawMs"]?.GetValue<double>() ?? 0;
+                lock (_clients)
+                    if (_clients.TryGetValue(id, out var client))
+                    {
+                        bool shown = visible && !client.Visible;
+                        client.Visible = visible;
+                        client.DrawMs = _pageDrawMs = double.IsFinite(draw) ? Math.Clamp(draw, 0, 10_000) : 0;
+                        if (shown) Wake();
+                    }
+                return new JsonObject { ["ok"] = true };
+            });
+        });
         _app.MapGet("/events", async (HttpContext c) =>
         {
             c.Response.ContentType = "text/event-stream";
             c.Response.Headers["X-Accel-Buffering"] = "no";
-            var channel = Channel.CreateBounded<string>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
-            lock (_clients) _clients.Add(channel);
-            _forceFrame = true;
+            string id = c.Request.Query["c"].ToString();
+            if (id.Length == 0 || id.Length > 64) id = Guid.NewGuid().ToString("N");
+            var client = new Client(Channel.CreateBounded<byte[]>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true }), _pageDrawMs);
+            lock (_clients) _clients[id] = client;
+            Wake();
             try
             {
                 await c.Response.WriteAsync(": connected\n\n", c.RequestAborted);
                 await c.Response.Body.FlushAsync(c.RequestAborted);
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(c.RequestAborted, _stop.Token);
-                await foreach (var frame in channel.Reader.ReadAllAsync(stop.Token))
+                await foreach (var frame in client.Channel.Reader.ReadAllAsync(stop.Token))
                 {
-                    await c.Response.WriteAsync("data: " + frame + "\n\n", stop.Token);
+                    await c.Response.Body.WriteAsync(DataPrefix, stop.Token);
+                    await c.Response.Body.WriteAsync(frame, stop.Token);
+                    await c.Response.Body.WriteAsync(EventEnd, stop.Token);
                     await c.Response.Body.FlushAsync(stop.Token);
                 }
             }
@@ -194,9 +265,19 @@ public sealed class VizServer : IAsyncDisposable
             }
             finally
             {
-                lock (_clients) _clients.Remove(channel);
+                lock (_clients)
+                    if (_clients.TryGetValue(id, out var current) && current == client) _clients.Remove(id);
             }
         });
+    }
+
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray(), EventEnd = "\n\n"u8.ToArray();
+
+    /// <summary>Asks for a frame now (after a control, a new page, a page shown again).</summary>
+    private void Wake()
+    {
+        _forceFrame = true;
+        _wake.Set();
     }
 
     private static int Int(JsonObject b, string name) => b[name]?.GetValue<int>() ?? 0;
@@ -248,31 +329,59 @@ public sealed class VizServer : IAsyncDisposable
         };
     }
 
-    /// <summary>The publisher: a frame when the model changed, at most <see cref="FramesPerSecond"/> a second, only while a page listens.</summary>
+    /// <summary>
+    /// The publisher: a frame when the model changed (or a page asked), only while a visible page
+    /// listens, spaced by <see cref="IntervalFor"/> of the recent frames' CPU (the median of the last
+    /// five, so that one slow frame, such as the first one's compilation, does not stall the page).
+    /// </summary>
     private void Publish()
     {
         long sent = -1;
+        var snapshot = new VizSession.Snapshot();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double due = 0;
+        int costs = 0;
         while (!_stop.IsCancellationRequested)
         {
-            Thread.Sleep(1000 / FramesPerSecond);
-            Channel<string>[] clients;
-            lock (_clients) clients = [.. _clients];
-            if (clients.Length == 0) continue;
-            bool force = _forceFrame;
-            if (!force && Session.Version == sent) continue;
+            Client[] clients;
+            lock (_clients) clients = [.. _clients.Values.Where(c => c.Visible)];
+            if (clients.Length == 0)
+            {
+                _wake.WaitOne(1000); // a new page, or one shown again, wakes it
+                continue;
+            }
+            double now = clock.Elapsed.TotalMilliseconds;
+            if (!_forceFrame && (Session.Version == sent || now < due))
+            {
+                // Until the next frame is due (polling for a changed model); a control or a new page wakes it at once.
+                _wake.WaitOne(TimeSpan.FromMilliseconds(Math.Clamp(due - now, 20, 100)));
+                continue;
+            }
             _forceFrame = false;
-            string frame;
+            double start = clock.Elapsed.TotalMilliseconds, cpu0 = ThreadCpu.Milliseconds();
+            byte[] frame;
             try
             {
-                var copy = Session.Copy();
-                sent = copy.Version;
-                frame = _views.Build(Session, copy).ToJsonString();
+                Session.CopyInto(snapshot);
+                sent = snapshot.Version;
+                frame = _views.Build(Session, snapshot);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                frame = new JsonObject { ["type"] = "error", ["error"] = Cli.OneLine(e.Message) }.ToJsonString();
+                frame = Encoding.UTF8.GetBytes(new JsonObject { ["type"] = "error", ["error"] = Cli.OneLine(e.Message) }.ToJsonString());
             }
-            foreach (var c in clients) c.Writer.TryWrite(frame);
+            foreach (var c in clients) c.Channel.Writer.TryWrite(frame);
+            double cost = ThreadCpu.Milliseconds() - cpu0;
+            _recentCost[costs++ % _recentCost.Length] = cost;
+            double typical = _recentCost.Take(Math.Min(costs, _recentCost.Length)).Order().ElementAt(Math.Min(costs, _recentCost.Length) / 2);
+            double interval = IntervalFor(typical, clients.Max(c => c.DrawMs));
+            due = start + interval;
+            lock (_statsGate)
+            {
+                _frames++;
+                _frameCpuMs += cost;
+                _lastIntervalMs = interval;
+            }
         }
     }
 
@@ -288,7 +397,8 @@ public sealed class VizServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        lock (_clients) foreach (var c in _clients) c.Writer.TryComplete();
+        lock (_clients) foreach (var c in _clients.Values) c.Channel.Writer.TryComplete();
+        _wake.Set();
         await _app.StopAsync();
         await _app.DisposeAsync();
         _publisher?.Join(2000);

@@ -89,6 +89,7 @@ public sealed class VizSession : IDisposable
     private Tensor[] _params = [];
     private Tensor[] _before = [];
     private Tensor[] _updates = [];
+    private int[] _layerW = [], _layerB = []; // per linear layer: index of its weight and its bias in _params
     private long _rateSteps;
     private readonly Stopwatch _rateClock = Stopwatch.StartNew();
 
@@ -139,6 +140,9 @@ public sealed class VizSession : IDisposable
     /// <summary>Changes whenever the model or the configuration does.</summary>
     public long Version { get; private set; }
 
+    /// <summary>Changes on every <see cref="Reset"/> (new data, model or optimizer).</summary>
+    public long Generation { get; private set; }
+
     /// <summary>Whether the trainer thread is training.</summary>
     public bool Playing => _play.IsSet;
 
@@ -179,6 +183,9 @@ public sealed class VizSession : IDisposable
             Optimizer = OptimizerFactory.Create(config.Optimizer, parameters, config.Lr, 0, config.L2);
             _before = [.. parameters.Select(p => Tensor.ZerosLike(p))];
             _updates = [.. parameters.Select(p => Tensor.ZerosLike(p))];
+            _layerW = [.. Layers.Select(l => Array.IndexOf(parameters, (Tensor)l.Weight))];
+            _layerB = [.. Layers.Select(l => Array.IndexOf(parameters, (Tensor)l.Bias!))];
+            Generation++;
             _order = [.. Enumerable.Range(0, data.TrainCount)];
             new Random((int)(config.Seed % int.MaxValue)).Shuffle(_order);
             _pos = 0;
@@ -281,6 +288,102 @@ public sealed class VizSession : IDisposable
                 [.. Layers.Select(l => Update(l.Weight))],
                 [.. Layers.Select(l => Update(l.Bias!))],
                 Config, Data, TrainInputs, TestInputs);
+        }
+    }
+
+    /// <summary>
+    /// The state a frame of the page needs, in buffers reused from frame to frame (see <see cref="CopyInto"/>):
+    /// each linear layer's weight, bias, their last gradients and last updates.
+    /// </summary>
+    public sealed class Snapshot
+    {
+        /// <summary>The session generation the buffers were sized for (−1: none yet).</summary>
+        public long Generation { get; internal set; } = -1;
+
+        /// <summary>Training steps taken.</summary>
+        public long Step { get; internal set; }
+
+        /// <summary>Completed epochs.</summary>
+        public int Epoch { get; internal set; }
+
+        /// <summary>The session's <see cref="Version"/> when copied.</summary>
+        public long Version { get; internal set; }
+
+        /// <summary>Loss of the last training batch.</summary>
+        public double LastLoss { get; internal set; }
+
+        /// <summary>Layer sizes.</summary>
+        public int[] Sizes { get; internal set; } = [];
+
+        /// <summary>The configuration.</summary>
+        public VizConfig Config { get; internal set; } = new();
+
+        /// <summary>The data.</summary>
+        public VizData Data { get; internal set; } = null!;
+
+        /// <summary>Model inputs of the train points.</summary>
+        public float[] TrainInputs { get; internal set; } = [];
+
+        /// <summary>Model inputs of the test points.</summary>
+        public float[] TestInputs { get; internal set; } = [];
+
+        /// <summary>Per layer: the weight [out, in], row-major.</summary>
+        public float[][] Weights { get; internal set; } = [];
+
+        /// <summary>Per layer: the bias.</summary>
+        public float[][] Biases { get; internal set; } = [];
+
+        /// <summary>Per layer: the weight's last gradient.</summary>
+        public float[][] WeightGrads { get; internal set; } = [];
+
+        /// <summary>Per layer: the bias's last gradient.</summary>
+        public float[][] BiasGrads { get; internal set; } = [];
+
+        /// <summary>Per layer: the weight's last update (the optimizer's change).</summary>
+        public float[][] WeightUpdates { get; internal set; } = [];
+
+        /// <summary>Per layer: the bias's last update.</summary>
+        public float[][] BiasUpdates { get; internal set; } = [];
+    }
+
+    /// <summary>
+    /// Copies the model's state into <paramref name="s"/> under the lock: no allocation once the
+    /// buffers fit this generation, a few microseconds for the page's small networks.
+    /// </summary>
+    public void CopyInto(Snapshot s)
+    {
+        lock (_gate)
+        {
+            if (s.Generation != Generation)
+            {
+                float[][] Alloc(Func<Linear, int> n) => [.. Layers.Select(l => new float[n(l)])];
+                s.Weights = Alloc(l => l.Weight.NumElements);
+                s.Biases = Alloc(l => l.Bias!.NumElements);
+                s.WeightGrads = Alloc(l => l.Weight.NumElements);
+                s.BiasGrads = Alloc(l => l.Bias!.NumElements);
+                s.WeightUpdates = Alloc(l => l.Weight.NumElements);
+                s.BiasUpdates = Alloc(l => l.Bias!.NumElements);
+                s.Sizes = Sizes;
+                s.Config = Config;
+                s.Data = Data;
+                s.TrainInputs = TrainInputs;
+                s.TestInputs = TestInputs;
+                s.Generation = Generation;
+            }
+            for (int l = 0; l < Layers.Length; l++)
+            {
+                var layer = Layers[l];
+                layer.Weight.CopyToHost<float>(s.Weights[l]);
+                layer.Bias!.CopyToHost<float>(s.Biases[l]);
+                if (layer.Weight.Grad is { } gw) gw.CopyToHost<float>(s.WeightGrads[l]); else Array.Clear(s.WeightGrads[l]);
+                if (layer.Bias.Grad is { } gb) gb.CopyToHost<float>(s.BiasGrads[l]); else Array.Clear(s.BiasGrads[l]);
+                _updates[_layerW[l]].CopyToHost<float>(s.WeightUpdates[l]);
+                _updates[_layerB[l]].CopyToHost<float>(s.BiasUpdates[l]);
+            }
+            s.Step = Step;
+            s.Epoch = Epoch;
+            s.Version = Version;
+            s.LastLoss = LastLoss;
         }
     }
 

@@ -6,7 +6,46 @@ const $ = id => document.getElementById(id);
 const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
 const rgb = (c, a) => `rgba(${c[0]},${c[1]},${c[2]},${a === undefined ? 1 : a})`;
-let options = null, points = null, state = null, selected = null, prevHidden = null, hiddenAnim = null;
+let options = null, points = null, state = null, selected = null;
+
+// Frames carry their number arrays as base64 of little-endian float32 (F32), int8 (I8) or uint8 (U8).
+function bytes(b64) { const s = atob(b64), b = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i); return b; }
+const F32 = b64 => new Float32Array(bytes(b64).buffer), I8 = b64 => new Int8Array(bytes(b64).buffer), U8 = bytes;
+// The frame's arrays decoded, in the shapes the drawing code reads.
+function decode(s) {
+  if (s.type !== 'state') return s;
+  for (const e of s.edges) for (const k of ['weight', 'grad', 'update']) e[k] = F32(e[k]);
+  const h = s.history, steps = h.step, cols = ['trainLoss', 'trainAcc', 'testLoss', 'testAcc'].map(k => [k, F32(h[k])]);
+  s.history = steps.map((step, i) => { const p = { step }; for (const [k, v] of cols) p[k] = v[i]; return p; });
+  if (s.heat) { s.heat.cls = U8(s.heat.cls); s.heat.p = U8(s.heat.p); }
+  if (s.neurons) s.neurons = s.neurons.map(l => {
+    const max = F32(l.max), v = I8(l.v);
+    return Array.from(max, (m, j) => ({ max: m, v: v.subarray(j * l.cells, (j + 1) * l.cells) }));
+  });
+  if (s.line) {
+    const xs = F32(s.line.xs), k = s.line.classes, split = a => Array.from({ length: k }, (_, j) => a.subarray(j * xs.length, (j + 1) * xs.length));
+    s.line.xs = xs; s.line.logits = split(F32(s.line.logits)); s.line.probs = split(F32(s.line.probs));
+  }
+  if (s.images) s.images.weights = F32(s.images.weights);
+  for (const v of [s.hidden, s.pca]) if (v) { v.pts = F32(v.pts); v.labels = U8(v.labels); }
+  return s;
+}
+
+// What drawing costs this page (milliseconds of the main thread per frame: the script, then the
+// browser's style, layout and paint of the new picture), reported to the server with whether the page is visible: it spaces the frames to keep
+// their cost within its budget, and sends none while the page is hidden.
+const CLIENT = Math.random().toString(36).slice(2) + Date.now().toString(36);
+let drawMs = 0, drawFrames = 0, reportedMs = -1, reportedVisible = null;
+let timing = 0;
+function timed(f) { if (timing++) try { return f(); } finally { timing--; } const t = performance.now(); try { return f(); } finally { timing--; drawMs += performance.now() - t; } }
+function report() {
+  const visible = !document.hidden, ms = drawFrames ? drawMs / drawFrames : reportedMs;
+  if (visible === reportedVisible && Math.abs(ms - reportedMs) <= 0.2 * reportedMs + 0.2) return;
+  reportedMs = ms; reportedVisible = visible;
+  if (drawFrames >= 8) { drawMs /= 2; drawFrames /= 2; } // a moving average
+  fetch('/api/viewer?t=' + encodeURIComponent(T), { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client: CLIENT, visible, drawMs: Math.max(0, ms) }) }).catch(() => {});
+}
 
 let busy = 0; // requests in flight, shown as body[data-busy] (tests wait for 0)
 async function api(path, body) {
@@ -81,10 +120,20 @@ async function apply() {
 
 async function control(action) { try { await api('/api/control', { action }); showError(''); } catch { /* shown */ } }
 
-async function loadPoints() { points = await api('/api/points'); drawLegend(); }
+async function loadPoints() { points = await api('/api/points'); drawLegend(); drawPoints(); }
 
 function drawLegend() {
   $('legend').innerHTML = points.classes.map((n, i) => `<span><i style="background:${rgb(PALETTE[i % 10])}"></i>${n}</span>`).join('');
+}
+
+// One reused canvas per size for putting an ImageData on before it is drawn scaled.
+const offscreens = {};
+function offscreen(img) {
+  const key = img.width + 'x' + img.height;
+  let c = offscreens[key];
+  if (!c) { c = offscreens[key] = document.createElement('canvas'); c.width = img.width; c.height = img.height; }
+  c.getContext('2d').putImageData(img, 0, 0);
+  return c;
 }
 
 // ---- decision regions --------------------------------------------------------------------
@@ -104,10 +153,8 @@ function drawHeat(s) {
       for (let j = 0; j < 3; j++) img.data[4 * i + j] = Math.round(255 + (c[j] - 255) * a);
       img.data[4 * i + 3] = 255;
     }
-    const off = document.createElement('canvas'); off.width = off.height = g;
-    off.getContext('2d').putImageData(img, 0, 0);
     ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(off, 0, 0, W, H);
+    ctx.drawImage(offscreen(img), 0, 0, W, H);
   } else if (s.line) {
     const n = s.line.xs.length;
     for (let i = 0; i < n; i++) {
@@ -118,6 +165,13 @@ function drawHeat(s) {
       ctx.fillRect(i / n * W, 0, W / n + 1, H);
     }
   }
+  cv.dataset.step = s.step;
+}
+
+// The map and the points change only with the data: drawn once on a canvas laid over the regions.
+function drawPoints() {
+  const cv = $('heat-points'), ctx = cv.getContext('2d'), W = cv.width, H = cv.height, k = points.classes.length;
+  ctx.clearRect(0, 0, W, H);
   if (points.map) {
     ctx.strokeStyle = 'rgba(40,40,40,0.7)'; ctx.lineWidth = 1;
     for (const poly of EUROPE) {
@@ -140,7 +194,6 @@ function drawHeat(s) {
   };
   draw(points.train, points.trainY, false);
   draw(points.test, points.testY, true);
-  cv.dataset.step = s.step;
 }
 
 // ---- network diagram ---------------------------------------------------------------------
@@ -195,14 +248,14 @@ function buildDiagram(s) {
 function drawDiagram(s) {
   if (diagramKey !== s.sizes.join('-') + s.kind) buildDiagram(s);
   const mode = $('edge-mode').value;
-  const src = mode === 'weight' ? s.weights : mode === 'update' ? s.weightUpdates : s.weightGrads;
   const edges = document.querySelectorAll('#diagram line.edge');
-  const maxByLayer = src.map(a => Math.max(1e-12, ...a.map(Math.abs)));
   for (const e of edges) {
-    const l = +e.dataset.layer, v = src[l][(+e.dataset.to) * s.sizes[l] + (+e.dataset.from)], m = Math.abs(v) / maxByLayer[l];
-    e.setAttribute('stroke', v >= 0 ? 'rgb(30,110,200)' : 'rgb(240,120,20)');
-    e.setAttribute('stroke-width', (0.3 + 4.5 * m).toFixed(2));
-    e.setAttribute('stroke-opacity', (0.25 + 0.75 * m).toFixed(2));
+    const E = s.edges[+e.dataset.layer], v = E[mode][(+e.dataset.to) * E.cols + (+e.dataset.from)], m = Math.min(1, Math.abs(v) / Math.max(1e-12, E[mode + 'Max']));
+    // Only what changed visibly (each attribute set costs the browser a style and paint pass).
+    const stroke = v >= 0 ? 'rgb(30,110,200)' : 'rgb(240,120,20)', width = (0.3 + 4.5 * m).toFixed(1), opacity = (0.25 + 0.75 * m).toFixed(2);
+    if (e._stroke !== stroke) e.setAttribute('stroke', e._stroke = stroke);
+    if (e._width !== width) e.setAttribute('stroke-width', e._width = width);
+    if (e._opacity !== opacity) e.setAttribute('stroke-opacity', e._opacity = opacity);
   }
   $('diagram').dataset.step = s.step;
   if (s.images) {
@@ -223,9 +276,7 @@ function drawDiagram(s) {
         for (let j = 0; j < 3; j++) img.data[4 * i + j] = Math.round(255 + (col[j] - 255) * a);
         img.data[4 * i + 3] = 255;
       }
-      const off = document.createElement('canvas'); off.width = off.height = g;
-      off.getContext('2d').putImageData(img, 0, 0);
-      ctx.drawImage(off, 0, 0, 32, 32);
+      ctx.drawImage(offscreen(img), 0, 0, 32, 32);
     } else {
       ctx.clearRect(0, 0, 32, 32);
       ctx.strokeStyle = '#333'; ctx.beginPath();
@@ -308,22 +359,15 @@ function scatter(cv, pts, labels, dims, angle, names) {
   ctx.textAlign = 'start'; ctx.lineWidth = 1;
 }
 
-// The hidden view moves smoothly from the previous frame's points to the new ones (and a 3-D view turns).
+// The hidden view: each frame moves the points (and turns a 3-D view a little). No in-between
+// pictures: each picture costs the browser a paint, which on a small machine training would have.
+let hiddenTurn = 0;
 function drawHidden(hv) {
   $('hidden-view').classList.toggle('hidden', !hv);
-  if (!hv) { prevHidden = null; return; }
+  if (!hv) return;
   $('hidden-title').textContent = hv.method === 'pca' ? "First hidden layer's view (PCA of its activations)" : `First hidden layer's view (its ${hv.dims === 3 ? '3-D' : '2-D'} activations)`;
-  const from = prevHidden && prevHidden.pts.length === hv.pts.length ? prevHidden.pts : hv.pts, start = performance.now();
-  prevHidden = hv;
-  // A few in-between pictures (every 50 ms, not every display frame): the browser's drawing takes
-  // CPU that, on a small machine, training would otherwise have.
-  if (hiddenAnim) clearTimeout(hiddenAnim);
-  const frame = () => {
-    const now = performance.now(), t = Math.min(1, (now - start) / 200), pts = hv.pts.map((v, i) => from[i] + (v - from[i]) * t);
-    scatter($('hidden-canvas'), pts, hv.labels, hv.dims, now / 2000, points.classes);
-    if (t < 1 || hv.dims === 3) hiddenAnim = setTimeout(frame, t < 1 ? 50 : 100);
-  };
-  frame();
+  if (hv.dims === 3) hiddenTurn += 0.15;
+  scatter($('hidden-canvas'), hv.pts, hv.labels, hv.dims, hiddenTurn, points.classes);
 }
 
 function drawLines(line) {
@@ -331,7 +375,7 @@ function drawLines(line) {
   if (!line) return;
   const cv = $('lines'), ctx = cv.getContext('2d'), W = cv.width, H = cv.height, n = line.xs.length;
   ctx.clearRect(0, 0, W, H);
-  const top = H * 0.55, maxAbs = Math.max(1e-6, ...line.logits.flat().map(Math.abs));
+  const top = H * 0.55, maxAbs = Math.max(1e-6, ...line.logits.map(a => Math.max(...a.map(Math.abs))));
   const X = i => i / (n - 1) * W;
   ctx.strokeStyle = '#ccc'; ctx.beginPath(); ctx.moveTo(0, top / 2); ctx.lineTo(W, top / 2); ctx.moveTo(0, top + 4); ctx.lineTo(W, top + 4); ctx.stroke();
   ctx.font = '10px sans-serif'; ctx.fillStyle = '#555';
@@ -360,9 +404,7 @@ function weightImage(w, j, side) {
     for (let c = 0; c < 3; c++) img.data[4 * p + c] = Math.round(255 + (col[c] - 255) * Math.abs(v));
     img.data[4 * p + 3] = 255;
   }
-  const off = document.createElement('canvas'); off.width = off.height = side;
-  off.getContext('2d').putImageData(img, 0, 0);
-  return off;
+  return offscreen(img);
 }
 
 function drawImages(s) {
@@ -381,6 +423,17 @@ function drawImages(s) {
 }
 
 function render(s) {
+  if (s.type === 'state' && ++drawFrames === 3) setTimeout(report, 100); // a first report soon after the page opens
+  timed(() => draw(s));
+  // The browser's own work for this picture (style, layout, paint) runs right after the next
+  // animation-frame callbacks, in the same task: a message posted from one is handled after it.
+  requestAnimationFrame(() => {
+    const t = performance.now(), ch = new MessageChannel();
+    ch.port1.onmessage = () => { drawMs += performance.now() - t; ch.port1.close(); };
+    ch.port2.postMessage(0);
+  });
+}
+function draw(s) {
   state = s;
   if (s.type === 'error') { showError(s.error); return; }
   if (!points || points.version === undefined) return;
@@ -415,9 +468,11 @@ async function main() {
   $('example').onchange = $('example-split').onchange = () => selected && inspect(selected, null);
   $('export-checkpoint').href = '/api/export/checkpoint?t=' + encodeURIComponent(T);
   $('export-command').onclick = async () => { $('command').textContent = (await api('/api/export/command')).text; };
-  const es = new EventSource('/events?t=' + encodeURIComponent(T));
+  const es = new EventSource('/events?t=' + encodeURIComponent(T) + '&c=' + CLIENT);
+  document.addEventListener('visibilitychange', report);
+  setInterval(report, 2000);
   es.onmessage = async e => {
-    const s = JSON.parse(e.data);
+    const s = timed(() => decode(JSON.parse(e.data)));
     if (s.type === 'state' && points && s.version !== undefined && (s.step === 0 || !points.trainY)) await loadPoints();
     render(s);
   };
