@@ -78,8 +78,10 @@ lstm=(text --model lstm --bptt --dropout 0.2 --data "$dir/s.txt" --layers 2 --wi
 run "${lstm[@]}" --steps 20 --threads 1 --save "$dir/lstm1.safetensors"
 mrun 2 "${lstm[@]}" --steps 20 --save "$dir/lstm2.safetensors"
 cmp_ "$dir/lstm2.safetensors" "$dir/lstm1.safetensors" --rtol 1e-5
-# --minutes: ranks that stopped at different steps would wait on each other until the timeout
-steps=$(BACKPROP_DISTRIBUTED_TIMEOUT=30 mrun 2 "${lstm[@]}" --steps 100000 --minutes 0.05 --json | tail -n 1 |
+# --minutes: ranks that stopped at different steps would wait on each other until the timeout (30 s);
+# a run that never stops is ended after 120 s
+steps=$(BACKPROP_DISTRIBUTED_TIMEOUT=30 timeout 120 mpirun --allow-run-as-root --oversubscribe -np 2 dotnet "$dll" train "${lstm[@]}" \
+  --steps 100000 --minutes 0.05 --json --distributed | tail -n 1 |
   python3 -c "import json, sys; print(json.load(sys.stdin)['steps'])")
 [ "$steps" -ge 1 ] && [ "$steps" -lt 100000 ] || { echo "--minutes under --distributed: $steps steps"; exit 1; }
 echo "--minutes 0.05 on 2 ranks: $steps steps"
