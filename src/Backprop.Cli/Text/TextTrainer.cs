@@ -181,11 +181,14 @@ internal sealed class TextTrainer
             ["boundary"] = Data.Boundary,
             ["history"] = new JsonArray([.. History.Select(h => (JsonNode)new JsonObject
             {
-                ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.ValLoss,
+                // null when no step ran before the validation (--minutes 0): JSON has no NaN
+                ["step"] = h.Step, ["train_loss"] = Finite(h.TrainLoss), ["val_loss"] = Finite(h.ValLoss),
             })]),
         };
         Checkpoint.Save(path, content, requireFinite: true);
     }
+
+    private static JsonNode? Finite(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
     /// <summary>Continues from a checkpoint: weights, optimizer state, batch generator and step.</summary>
     public void Restore(CheckpointContent content)
