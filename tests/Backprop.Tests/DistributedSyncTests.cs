@@ -67,7 +67,7 @@ public class DistributedSyncTests
     }
 
     /// <summary>Runs <paramref name="body"/> on <paramref name="ranks"/> thread-ranks with their communicators; rethrows a failure.</summary>
-    private static T[] OnThreads<T>(int ranks, Func<ThreadCommunicator, T> body)
+    internal static T[] OnThreads<T>(int ranks, Func<ThreadCommunicator, T> body)
     {
         var group = new ThreadGroup(ranks);
         var results = new T[ranks];

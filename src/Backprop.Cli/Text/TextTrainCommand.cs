@@ -173,15 +173,7 @@ internal static class TextTrainCommand
             throw new CliException($"--bptt applies to sequence models (rnn, lstm, gru, gpt) on a running text, not to {(nlm ? "--model nlm, which reads fixed windows" : "--lines data, whose items are separate sequences")}.");
         double? minutes = p.GetValue(opt.Minutes);
         int samples = p.GetValue(opt.Samples) ?? (lines ? 5 : 0);
-        if (dist != null)
-        {
-            // What would make the ranks differ (a wall-clock limit) or the run depend on N (dropout
-            // masks drawn per layer, streams split by rows) is refused up front, on every rank alike.
-            if (options.Bptt) throw new CliException("--distributed: --bptt is not supported yet (its streams are not split across ranks); train on random windows or --lines.");
-            if (minutes != null) throw new CliException("--distributed: --minutes is not supported (the ranks' clocks would stop them at different steps); use --steps.");
-            if (options.Dropout > 0) throw new CliException("--distributed: text models with --dropout are not supported yet (their masks would depend on the number of ranks); use --dropout 0.");
-            if (!dist.IsRoot) samples = 0;
-        }
+        if (dist != null && !dist.IsRoot) samples = 0;
 
         TextTrainer trainer;
         try
@@ -209,6 +201,10 @@ internal static class TextTrainCommand
 
         var total = Stopwatch.StartNew();
         var deadline = minutes is double m ? TimeSpan.FromMinutes(m) : TimeSpan.MaxValue;
+        // --distributed --minutes: rank 0's clock decides, and every rank learns its decision in the
+        // same step's all-reduce, so all stop after the same step (one step later than one process would).
+        if (dist != null && minutes != null) trainer.StopRequest = () => dist.IsRoot && total.Elapsed >= deadline;
+        bool TimeLeft() => dist != null ? !trainer.StopAgreed : total.Elapsed < deadline;
         long startStep = trainer.Step, savedStep = -1;
         void Save()
         {
@@ -250,11 +246,11 @@ internal static class TextTrainCommand
                 trainer.TrainStep();
                 progressStep?.Invoke();
             }
-            while (!Stop() && trainer.Step % options.EvalEvery != 0 && trainer.Step < options.Steps && total.Elapsed < deadline);
+            while (!Stop() && trainer.Step % options.EvalEvery != 0 && trainer.Step < options.Steps && TimeLeft());
             return trainer.Step % options.EvalEvery == 0 || trainer.Step == options.Steps;
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human) });
-        while (trainer.Step < options.Steps && total.Elapsed < deadline)
+        while (trainer.Step < options.Steps && TimeLeft())
         {
             if (Stop()) return Interrupted();
             bool validate;

@@ -24,6 +24,7 @@ internal sealed class TextTrainer
     public const string ExtraKey = "text";
 
     private readonly Generator _batches;
+    private readonly SampleMasks _masks;
 
     /// <param name="options">The run's options.</param>
     /// <param name="tokenizer">The tokenizer recorded in a checkpoint (null: train one on the data).</param>
@@ -38,13 +39,26 @@ internal sealed class TextTrainer
         Data = TextData.Load(options, tokenizer, windows);
         Model = (create ?? TextModelFactory.Create)(options, Data.Tokenizer.VocabSize, Data.Boundary, init);
         Windows = TextModelFactory.TrainsOnWindows(Model);
+        // Dropout masks from (seed, step, the sample's row in the global batch): the same whichever rank
+        // computes a row, so --distributed with dropout matches one process (docs/distributed.md).
+        _masks = new SampleMasks(options.Seed);
+        _masks.Attach(Model);
         Optimizer = OptimizerFactory.Create(options.Optimizer, Model.Parameters(), options.Lr, 0, options.WeightDecay);
     }
 
     public TextTrainOptions Options { get; }
 
-    /// <summary>Data-parallel training (--distributed), or null: one process.</summary>
-    public DistributedTraining? Dist { get; set; }
+    /// <summary>Data-parallel training (--distributed; tests: thread-ranks), or null: one process.</summary>
+    public IStepSync? Dist { get; set; }
+
+    /// <summary>
+    /// Asked before each step's all-reduce under <see cref="Dist"/> (--minutes: rank 0's clock); when it
+    /// says yes on any rank, every rank learns it in the same step (<see cref="StopAgreed"/>).
+    /// </summary>
+    public Func<bool>? StopRequest { get; set; }
+
+    /// <summary>Whether some rank asked to stop (<see cref="StopRequest"/>) in the last step: every rank stops after it.</summary>
+    public bool StopAgreed => Dist?.StopAgreed ?? false;
     public TextData Data { get; }
     public LanguageModel Model { get; }
     public Optimizer Optimizer { get; }
@@ -60,7 +74,7 @@ internal sealed class TextTrainer
     public double PendingLossSum { get; private set; }
     public int PendingLossCount { get; private set; }
 
-    /// <summary>Target tokens trained on and the seconds spent in training steps, in this process.</summary>
+    /// <summary>Target tokens trained on (over all ranks under <see cref="Dist"/>) and the seconds this process spent in training steps.</summary>
     public long Tokens { get; private set; }
     public double TrainSeconds { get; private set; }
 
@@ -84,13 +98,18 @@ internal sealed class TextTrainer
     {
         Model.Train();
         Tensor x, y;
+        // --distributed: this rank's contiguous part of the global batch's rows
+        var part = Dist is { } d ? DataLoader.ShardRange(Options.BatchSize, d.Rank, d.Size) : (Start: 0, Length: Options.BatchSize);
         if (Data.Bptt is BpttBatches streams)
         {
             // Chunk k of the pass continues chunk k-1 row by row: the state carries over (detached
-            // after each step); a new pass over the streams starts from a fresh state.
+            // after each step); a new pass over the streams starts from a fresh state. Under
+            // --distributed a rank owns the same rows (streams) in every chunk and carries their state
+            // only: a row's state depends on that row alone, so the ranks compute what one process does.
             int k = (int)(Step % streams.Count);
             if (k == 0) Model.ResetState();
             (x, y) = streams[k];
+            if (part.Length != x.Size(0)) (x, y) = (x.Narrow(0, part.Start, part.Length), y.Narrow(0, part.Start, part.Length));
         }
         else
         {
@@ -99,9 +118,9 @@ internal sealed class TextTrainer
             var indices = new int[Options.BatchSize];
             for (int i = 0; i < indices.Length; i++) indices[i] = _batches.NextInt(Data.Train.Count);
             // --distributed: every rank draws the same global batch and keeps its part of it
-            var part = Dist is { } d ? DataLoader.ShardRange(indices.Length, d.Rank, d.Size) : (Start: 0, Length: indices.Length);
             (x, y) = Data.Train.GetBatch(indices.AsSpan(part.Start, part.Length));
         }
+        (_masks.Step, _masks.FirstSample) = (Step, part.Start);
         long targets = Windows ? y.NumElements : y.ToLongArray().Count(v => v >= 0);
         var sw = Stopwatch.StartNew();
         double l;
@@ -111,7 +130,11 @@ internal sealed class TextTrainer
             var loss = LossOf(x, y, Reduction.Mean);
             l = loss.ItemDouble();
             // the mean over every rank's targets (each rank's loss weighted by its targets; so are the gradients)
-            if (Dist != null) l = Dist.AfterForward(targets > 0 ? l : 0, (int)targets, false);
+            if (Dist != null)
+            {
+                l = Dist.AfterForward(targets > 0 ? l : 0, (int)targets, StopRequest?.Invoke() ?? false);
+                targets = Dist.GlobalSamples;
+            }
             if (!double.IsFinite(l))
                 throw new TrainingDivergedException($"training diverged at step {Step + 1}: the loss became {l}; try a smaller --lr.");
             Optimizer.ZeroGrad();
@@ -196,11 +219,14 @@ internal sealed class TextTrainer
             ["pending_loss_count"] = PendingLossCount,
             ["history"] = new JsonArray([.. History.Select(h => (JsonNode)new JsonObject
             {
-                ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.ValLoss,
+                // null when no step ran before the validation (--minutes 0): JSON has no NaN
+                ["step"] = h.Step, ["train_loss"] = Finite(h.TrainLoss), ["val_loss"] = Finite(h.ValLoss),
             })]),
         };
         Checkpoint.Save(path, content, requireFinite: true);
     }
+
+    private static JsonNode? Finite(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
     /// <summary>Continues from a checkpoint: weights, optimizer state, batch generator and step.</summary>
     public void Restore(CheckpointContent content)

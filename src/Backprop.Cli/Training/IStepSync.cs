@@ -7,6 +7,8 @@ namespace Backprop.Cli.Training;
 /// </summary>
 internal interface IStepSync
 {
+    /// <summary>This rank (0 to <see cref="Size"/> − 1).</summary>
+    int Rank { get; }
     /// <summary>The number of ranks.</summary>
     int Size { get; }
     /// <summary>

@@ -3,9 +3,10 @@ namespace Backprop.NN;
 /// <summary>
 /// In training mode zeroes each element with probability p and scales the rest by 1/(1 − p), so
 /// evaluation needs no rescaling; in evaluation mode it is the identity. Its random mask comes from
-/// its own seeded generator.
+/// its own seeded generator, or, once attached to a <see cref="SampleMasks"/> stream, from the global
+/// index of each sample.
 /// </summary>
-public sealed class Dropout : Module
+public sealed class Dropout : Module, IPerSampleDropout
 {
     private readonly Generator _generator;
 
@@ -23,21 +24,18 @@ public sealed class Dropout : Module
     /// <summary>The generator that draws the masks (its state belongs in checkpoints).</summary>
     public Generator Generator => _generator;
 
-    private SampleMasks? _masks;
-    private int _layer, _calls;
-    private long _callsStep = -1;
+    private SampleMaskSlot? _slot;
 
     /// <summary>The per-sample mask stream this layer draws from (<see cref="SampleMasks.Attach"/>), or null: the layer's own generator.</summary>
-    public SampleMasks? Masks => _masks;
+    public SampleMasks? Masks => _slot?.Masks;
 
-    internal void UsePerSampleMasks(SampleMasks masks, int layer) => (_masks, _layer) = (masks, layer);
+    void IPerSampleDropout.UsePerSampleMasks(SampleMaskSlot slot) => _slot = slot;
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        if (_masks is null || !Training || P == 0) return Functional.Dropout(input, P, Training, _generator);
-        if (_callsStep != _masks.Step) (_callsStep, _calls) = (_masks.Step, 0);
-        return Functional.DropoutPerSample(input, P, _masks.Key(_layer, _calls++), _masks.FirstSample);
+        if (_slot is null || !Training || P == 0) return Functional.Dropout(input, P, Training, _generator);
+        return Functional.DropoutPerSample(input, P, _slot.NextKey(), _slot.FirstSample);
     }
 
     /// <inheritdoc/>

@@ -4,13 +4,17 @@ namespace Backprop.NN;
 
 /// <summary>
 /// What <see cref="Rnn"/>, <see cref="Lstm"/> and <see cref="Gru"/> share: stacked layers over batch-first
-/// sequences, each layer one fused whole-sequence op, with dropout between layers in training mode.
+/// sequences, each layer one fused whole-sequence op, with dropout between layers in training mode (masks
+/// from the layer's generator, or per sample from a <see cref="SampleMasks"/> stream once attached).
 /// Parameters are named and laid out as PyTorch's (<c>weight_ih_l0</c> [G·H, I], <c>weight_hh_l0</c> [G·H, H],
 /// <c>bias_ih_l0</c>, <c>bias_hh_l0</c> [G·H], then <c>…_l1</c>), and initialized as PyTorch does
 /// (every weight and bias uniform in ±1/√H), so state dicts interchange.
 /// </summary>
-public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentLayer, IStochasticModule
+public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentLayer, IStochasticModule, IPerSampleDropout
 {
+    private SampleMaskSlot? _slot;
+    void IPerSampleDropout.UsePerSampleMasks(SampleMaskSlot slot) => _slot = slot;
+
     private readonly Parameter[] _weightIh, _weightHh;
     private readonly Parameter?[] _biasIh, _biasHh;
     private readonly Generator? _generator;
@@ -87,7 +91,9 @@ public abstract class RecurrentLayer<TIn, TOut> : Module<TIn, TOut>, IRecurrentL
             hs[l] = p.Select(0, t);
             if (lstm) cs![l] = p.Select(0, t + 1);
             input = p.Narrow(0, 1, t).Transpose(0, 1);
-            if (l + 1 < NumLayers && DropoutP > 0) input = Functional.Dropout(input, DropoutP, Training, _generator);
+            if (l + 1 < NumLayers && DropoutP > 0)
+                input = _slot is { } slot && Training ? Functional.DropoutPerSample(input, DropoutP, slot.NextKey(), slot.FirstSample)
+                    : Functional.Dropout(input, DropoutP, Training, _generator);
         }
         return (input, Stack(hs), cs == null ? null : Stack(cs));
     }

@@ -52,7 +52,7 @@ public sealed class KeyValueCache
 /// <see cref="Functional.ScaledDotProductAttention"/> (fused, causal when <see cref="Causal"/>), dropout on the
 /// attention weights in training, and the output projection <c>c_proj</c>.
 /// </summary>
-public sealed class MultiHeadAttention : Module, IStochasticModule
+public sealed class MultiHeadAttention : Module, IStochasticModule, IPerSampleDropout
 {
     private readonly Generator _generator;
 
@@ -103,9 +103,16 @@ public sealed class MultiHeadAttention : Module, IStochasticModule
             return CProj.Forward(Functional.SelfAttention(CAttn.Forward(input), NumHeads, Causal)); // fused, in the packed layouts
         }
         var (q, k, v, b, t) = Project(input);
-        var y = Functional.ScaledDotProductAttention(q, k, v, Causal, dropout: Dropout, training: Training, generator: _generator);
+        var y = _slot is null
+            ? Functional.ScaledDotProductAttention(q, k, v, Causal, dropout: Dropout, training: Training, generator: _generator)
+            // the attention weights [B, H, T, T] of sample i dropped with a mask drawn from its global index
+            : Functional.DropoutPerSample(Functional.AttentionWeights(q, k, Causal), Dropout, _slot.NextKey(), _slot.FirstSample).MatMul(v);
         return CProj.Forward(y.Transpose(1, 2).Reshape(b, t, EmbedDim));
     }
+
+    private SampleMaskSlot? _slot;
+
+    void IPerSampleDropout.UsePerSampleMasks(SampleMaskSlot slot) => _slot = slot;
 
     /// <summary>
     /// Incremental self-attention: appends the keys and values of the new positions of <paramref name="input"/>
