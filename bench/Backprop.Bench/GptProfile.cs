@@ -129,6 +129,64 @@ internal static class GptProfile
         return 0;
     }
 
+    /// <summary>`gpt-micro`: min-of-N time of the GPT step's non-GEMM kernels at its shapes.</summary>
+    public static int Micro(string[] args)
+    {
+        int reps = Arg(args, "--reps", 30);
+        Threads.Count = Arg(args, "--threads", Threads.Count);
+        Func<long> clock = args.Contains("--cpu") ? ThreadCpuTicks : Stopwatch.GetTimestamp;
+        var g = new Generator(1);
+        var x512 = Tensor.Randn([2048, 512], g);
+        var dy512 = Tensor.Randn([2048, 512], g);
+        var x128 = Tensor.Randn([2048, 128], g);
+        var dy128 = Tensor.Randn([2048, 128], g);
+        var w = Tensor.Randn([128], g);
+        var b512 = Tensor.Randn([512], g);
+        var y512 = Tensor.Zeros([2048, 512]);
+        var acc = Tensor.Zeros([512]);
+        var qkv = Tensor.Randn([32, 64, 384], g);
+        var att = Tensor.Randn([32, 64, 128], g);
+        var cases = new (string, Action)[]
+        {
+            ("bias copy [2048,512]", () => y512.Backend.Copy(b512.V, y512.V)),
+            ("GELU fwd [2048,512]", () => y512.Backend.Unary(Backends.UnaryOp.Gelu, x512.V, y512.V)),
+            ("GELU bwd [2048,512]", () => y512.Backend.Binary(Backends.BinaryOp.GeluGrad, dy512.V, x512.V, y512.V)),
+            ("row sums [2048,512]", () => y512.Backend.AddRowSums(dy512.V, acc.V)),
+            ("add [2048,128]", () => { using var s = Tensor.Scope(); _ = x128 + dy128; }),
+            ("LayerNorm fwd+bwd [2048,128]", () =>
+            {
+                using var s = Tensor.Scope();
+                var xr = x128.Detach().RequiresGrad_();
+                var wr = w.Detach().RequiresGrad_();
+                Functional.LayerNorm(xr, wr, wr).Backward(dy128);
+            }),
+            ("LayerNorm fwd [2048,128]", () => { using var s = Tensor.Scope(); using var ng = Tensor.NoGrad(); Functional.LayerNorm(x128, w, w); }),
+            ("attention fwd [32,64,384]", () => { using var s = Tensor.Scope(); using var ng = Tensor.NoGrad(); Functional.SelfAttention(qkv, 4); }),
+            ("attention fwd+bwd [32,64,384]", () =>
+            {
+                using var s = Tensor.Scope();
+                var q = qkv.Detach().RequiresGrad_();
+                Functional.SelfAttention(q, 4).Backward(att);
+            }),
+        };
+        Console.WriteLine($"threads {Threads.Count}, clock {(args.Contains("--cpu") ? "thread CPU" : "wall")}");
+        Console.WriteLine("| kernel | min µs |");
+        Console.WriteLine("|---|---:|");
+        foreach (var (label, act) in cases)
+        {
+            double best = double.MaxValue;
+            for (int r = 0; r < reps + 5; r++)
+            {
+                long t0 = clock();
+                act();
+                double us = (clock() - t0) * 1e6 / Stopwatch.Frequency;
+                if (r >= 5) best = Math.Min(best, us);
+            }
+            Console.WriteLine($"| {label} | {best:F0} |");
+        }
+        return 0;
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
     private static extern int ClockGettime(int clock, out Timespec ts);
 

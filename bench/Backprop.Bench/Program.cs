@@ -10,5 +10,7 @@ if (args.Length > 0 && args[0] == "gpt-decode") return GptBench.Decode(args[1..]
 if (args.Length > 0 && args[0] == "attention-memory") return GptBench.AttentionMemory(args[1..]);
 if (args.Length > 0 && args[0] == "gpt-profile") return GptProfile.Run(args[1..]);
 if (args.Length > 0 && args[0] == "gpt-gemm") return GptProfile.Gemms(args[1..]);
+if (args.Length > 0 && args[0] == "gpt-micro") return GptProfile.Micro(args[1..]);
+if (args.Length > 0 && args[0] == "vec-probe") return VecProbe.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(Soak).Assembly).Run(args);
 return 0;

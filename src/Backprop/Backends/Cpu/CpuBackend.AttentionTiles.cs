@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
 namespace Backprop.Backends.Cpu;
@@ -114,25 +113,18 @@ internal sealed partial class CpuBackend
                 Mask(s, rows, cnt, i0, j0);
                 for (int r = 0; r < rows; r++)
                 {
-                    var row = new Span<float>(s + (nint)r * cnt, cnt);
-                    float bm = TensorPrimitives.Max<float>(row);
+                    ref float row = ref SimdMath.At(s + (nint)r * cnt);
+                    float bm = SimdMath.Max(ref row, cnt);
                     if (first) m[r] = bm;
                     else if (bm > m[r])
                     {
                         // the running maximum grows: rescale what was summed so far
                         float corr = MathF.Exp(m[r] - bm);
                         l[r] *= corr;
-                        var orow = new Span<float>(oi + (nint)r * ldo, dvDim);
-                        TensorPrimitives.Multiply(orow, corr, orow);
+                        SimdMath.Scale(ref SimdMath.At(oi + (nint)r * ldo), dvDim, corr);
                         m[r] = bm;
                     }
-                    TensorPrimitives.Subtract(row, m[r], row);
-                }
-                var all = new Span<float>(s, rows * cnt);
-                TensorPrimitives.Exp<float>(all, all);
-                for (int r = 0; r < rows; r++)
-                {
-                    float sum = TensorPrimitives.Sum<float>(new ReadOnlySpan<float>(s + (nint)r * cnt, cnt));
+                    float sum = SimdMath.ExpShiftSum(ref row, cnt, m[r]);
                     l[r] = first ? sum : l[r] + sum;
                 }
                 Backends.Cpu.Gemm.SgemmSerial(false, false, rows, dvDim, cnt, 1f, s, cnt, v0 + (nint)j0 * ldv, ldv, first ? 0f : 1f, oi, ldo); // O += P·V
@@ -140,8 +132,7 @@ internal sealed partial class CpuBackend
             float* lse = p.Lse + _lseOff + ((nint)b * _h + h) * _tq + i0;
             for (int r = 0; r < rows; r++)
             {
-                var orow = new Span<float>(oi + (nint)r * ldo, dvDim);
-                TensorPrimitives.Multiply(orow, 1f / l[r], orow);
+                SimdMath.Scale(ref SimdMath.At(oi + (nint)r * ldo), dvDim, 1f / l[r]);
                 lse[r] = m[r] + MathF.Log(l[r]);
             }
         }
@@ -163,28 +154,17 @@ internal sealed partial class CpuBackend
                 float* qi = Row(p.Q, _q, b, h, i0), oi = Row(p.O, _o, b, h, i0), doi = Row(p.DO, _do, b, h, i0), dqi = Row(p.DQ, _dq, b, h, i0);
                 float* lse = p.Lse + _lseOff + ((nint)b * _h + h) * _tq + i0;
                 for (int r = 0; r < rows; r++)
-                    di[r] = TensorPrimitives.Dot<float>(new ReadOnlySpan<float>(doi + (nint)r * lddo, dvDim), new ReadOnlySpan<float>(oi + (nint)r * ldo, dvDim));
+                    di[r] = SimdMath.Dot(ref SimdMath.At(doi + (nint)r * lddo), ref SimdMath.At(oi + (nint)r * ldo), dvDim);
                 for (int j0 = 0; j0 < kend; j0 += AttentionTileK)
                 {
                     int cnt = Math.Min(AttentionTileK, kend - j0);
                     Backends.Cpu.Gemm.SgemmSerial(false, true, rows, cnt, d, _scale, qi, ldq, k0 + (nint)j0 * ldk, ldk, 0f, s, cnt); // S = scale·Q·Kᵀ
                     Mask(s, rows, cnt, i0, j0);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        var row = new Span<float>(s + (nint)r * cnt, cnt);
-                        TensorPrimitives.Subtract(row, lse[r], row);
-                    }
-                    var pAll = new Span<float>(s, rows * cnt);
-                    TensorPrimitives.Exp<float>(pAll, pAll); // P, recomputed from the log-sum-exp
+                    for (int r = 0; r < rows; r++) SimdMath.ExpShiftSum(ref SimdMath.At(s + (nint)r * cnt), cnt, lse[r]); // P, from the log-sum-exp
                     Backends.Cpu.Gemm.SgemmSerial(true, false, cnt, dvDim, rows, 1f, s, cnt, doi, lddo, 1f, dv0 + (nint)j0 * lddv, lddv); // dV += Pᵀ·dO
                     Backends.Cpu.Gemm.SgemmSerial(false, true, rows, cnt, dvDim, 1f, doi, lddo, v0 + (nint)j0 * ldv, ldv, 0f, dp, cnt); // dP = dO·Vᵀ
-                    for (int r = 0; r < rows; r++)
-                    {
-                        var row = new Span<float>(dp + (nint)r * cnt, cnt);
-                        TensorPrimitives.Subtract(row, di[r], row);
-                    }
-                    var dsAll = new Span<float>(dp, rows * cnt);
-                    TensorPrimitives.Multiply(dsAll, pAll, dsAll); // dS/scale = P·(dP − D)
+                    for (int r = 0; r < rows; r++) // dS/scale = P·(dP − D)
+                        SimdMath.MulShifted(ref SimdMath.At(dp + (nint)r * cnt), ref SimdMath.At(s + (nint)r * cnt), cnt, di[r]);
                     Backends.Cpu.Gemm.SgemmSerial(false, false, rows, d, cnt, _scale, dp, cnt, k0 + (nint)j0 * ldk, ldk, j0 == 0 ? 0f : 1f, dqi, lddq); // dQ += scale·dS·K
                     Backends.Cpu.Gemm.SgemmSerial(true, false, cnt, d, rows, _scale, dp, cnt, qi, ldq, 1f, dk0 + (nint)j0 * lddk, lddk); // dK += scale·dSᵀ·Q
                 }
