@@ -42,6 +42,19 @@ public class AttentionTileTests
             [R(g, 2, 3, tq, 20), R(g, 2, 3, tk, 20), R(g, 2, 3, tk, 24)]);
     }
 
+    [Theory]
+    [InlineData(64, 64, true, 32, 32)]   // the GPT benchmark's heads (whole AVX-512 vectors)
+    [InlineData(97, 97, true, 16, 48)]
+    [InlineData(97, 97, false, 32, 16)]
+    [InlineData(5, 130, true, 32, 32)]
+    [InlineData(1, 70, true, 16, 16)]
+    [InlineData(70, 70, true, 64, 32)]
+    public void WholeVectorHeadsMatchFloat64(int tq, int tk, bool causal, int d, int dv)
+    {
+        var g = new Generator((ulong)(tq * 7 + tk * 3 + d + dv));
+        Compare(x => Functional.ScaledDotProductAttention(x[0], x[1], x[2], causal), [R(g, 2, 2, tq, d), R(g, 2, 2, tk, d), R(g, 2, 2, tk, dv)]);
+    }
+
     [Fact]
     public void StridedOperandsAndOddHeadSizes()
     {
@@ -58,6 +71,7 @@ public class AttentionTileTests
     {
         var g = new Generator(causal ? 8u : 9u);
         Compare(x => Functional.SelfAttention(x[0], 4, causal), [R(g, 3, 75, 3 * 4 * 8)]);
+        Compare(x => Functional.SelfAttention(x[0], 2, causal), [R(g, 2, 66, 3 * 2 * 32)]); // heads of 32, in place in qkv
     }
 
     [Fact]
