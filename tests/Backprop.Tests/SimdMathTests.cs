@@ -29,6 +29,32 @@ public class SimdMathTests
     }
 
     [Fact]
+    public void ThePortablePathsMatchTheAvx512Ones()
+    {
+        // GELU forward and backward, and attention, with SimdMath.Wide off (the Vector<float> loops an AVX2 or
+        // ARM machine runs) against the same with it as the hardware allows
+        (double[] Y, double[] G, double[] A, double[] Ga) Run()
+        {
+            var x = Tensor.Linspace(-9, 9, 1001).RequiresGrad_();
+            var y = x.Gelu();
+            y.Sum().Backward();
+            var g = new Generator(5);
+            var q = Tensor.Randn([1, 2, 40, 16], g).RequiresGrad_();
+            var a = NN.Functional.ScaledDotProductAttention(q, Tensor.Randn([1, 2, 40, 16], g), Tensor.Randn([1, 2, 40, 16], g), causal: true);
+            a.Sum().Backward();
+            return (y.ToDoubleArray(), x.Grad!.ToDoubleArray(), a.ToDoubleArray(), q.Grad!.ToDoubleArray());
+        }
+        var wide = Run();
+        bool saved = SimdMath.Wide;
+        SimdMath.Wide = false;
+        (double[] Y, double[] G, double[] A, double[] Ga) narrow;
+        try { narrow = Run(); }
+        finally { SimdMath.Wide = saved; }
+        foreach (var (w, n) in new[] { (wide.Y, narrow.Y), (wide.G, narrow.G), (wide.A, narrow.A), (wide.Ga, narrow.Ga) })
+            for (int i = 0; i < w.Length; i++) Assert.True(Math.Abs(w[i] - n[i]) <= 2e-6 * Math.Max(1, Math.Abs(w[i])), $"element {i}: {w[i]} vs {n[i]}");
+    }
+
+    [Fact]
     public void RowKernelsMatchScalarLoops()
     {
         var g = new Random(3);
