@@ -12,6 +12,14 @@ internal static class Engine
     /// <summary>True while a backward pass runs on this thread: allocations are then temporaries.</summary>
     public static bool InBackward => _inBackward;
 
+    /// <summary>
+    /// A profiling probe (bench/Backprop.Bench `gpt-profile`), null unless a profiler sets it (then one test per
+    /// op): called with an op's name when the op is recorded in forward (the profiler charges it the time since
+    /// the previous call: the op's work plus any unrecorded view or module code before it), and in backward with
+    /// null before each node's backward and with its name after it.
+    /// </summary>
+    internal static Action<string?, bool>? Probe;
+
     /// <summary>Remembers a storage allocated during backward, to recycle it when the pass ends.</summary>
     public static void TrackTemp(Storage s) => (_temps ??= []).Add(s);
 
@@ -49,6 +57,7 @@ internal static class Engine
         Tensor? saved0 = null, Tensor? saved1 = null) where TOp : struct, IBackward
     {
         if (GradMode.AnomalyDetection && !_inBackward) Anomaly.CheckForward(name, output, a, b, c);
+        if (Probe != null && !_inBackward) Probe(name, false);
         if (!ShouldRecord(a, b, c)) return null;
         var n = new Node<TOp>(name, op) { In0 = a, In1 = b, In2 = c, Saved0 = saved0, Saved1 = saved1 };
         Attach(output, n);
@@ -60,6 +69,7 @@ internal static class Engine
         where TOp : struct, IBackward
     {
         if (GradMode.AnomalyDetection && !_inBackward) Anomaly.CheckForward(name, output, inputs);
+        if (Probe != null && !_inBackward) Probe(name, false);
         if (!ShouldRecord(inputs)) return null;
         var n = new Node<TOp>(name, op) { InMany = inputs, Saved0 = saved0 };
         Attach(output, n);
@@ -287,7 +297,9 @@ internal static class Engine
                             ? n.RetainTarget.Grad == null ? g : Tensor.Add(n.RetainTarget.Grad, g)
                             : n.RetainTarget.Grad == null ? Dispatch.ToContiguous(g) : Dispatch.AddNew(n.RetainTarget.Grad, g);
                     if (anomaly) Anomaly.CheckBackwardInput(n, g);
+                    Probe?.Invoke(null, true);
                     n.Apply(g);
+                    Probe?.Invoke(n.Name, true);
                     if (anomaly) Anomaly.CheckBackwardOutputs(n);
                     if (!createGraph) Unref(consumed); // the consumed gradient: recycled now unless another pending slot still refers to it
                 }

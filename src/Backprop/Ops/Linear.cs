@@ -51,12 +51,15 @@ public static partial class Functional
         x._shape.CopyTo(outShape);
         outShape[^1] = outF;
         var y = Tensor.Empty(ShapeCache.Intern(outShape), x.DType, x.Backend);
-        if (bias != null) y.Backend.Copy(bias.V, y.V); // the bias in every row (shapes checked above); the GEMM adds onto it
-        Tensor.GemmRows(xc, false, weight.ContiguousData(), true, y, rows, outF, inF, beta: bias != null ? 1f : 0f);
-        Tensor? z = null;
-        if (activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias))
-            z = activation == FusedActivation.Gelu ? Dispatch.ToContiguous(y).MarkScratch() : y; // what act′ is computed from
-        ApplyActivation(y, activation);
+        // GELU's derivative needs the pre-activation: the GEMM then writes it to a buffer of its own, which the
+        // backward keeps, and the activation reads it from there into y (no copy of the GEMM's output).
+        bool record = activation != FusedActivation.None && Engine.ShouldRecord(x, weight, bias);
+        var pre = record && activation == FusedActivation.Gelu ? Tensor.Empty(y._shape, x.DType, x.Backend).MarkScratch() : y;
+        if (bias != null) pre.Backend.Copy(bias.V, pre.V); // the bias in every row (shapes checked above); the GEMM adds onto it
+        Tensor.GemmRows(xc, false, weight.ContiguousData(), true, pre, rows, outF, inF, beta: bias != null ? 1f : 0f);
+        Tensor? z = record ? pre : null; // what act′ is computed from: the pre-activation (GELU) or the output y
+        if (!ReferenceEquals(pre, y)) y.Backend.Unary(Backends.UnaryOp.Gelu, pre.V, y.V);
+        else ApplyActivation(y, activation);
         Engine.Record(y, LinearNames[(int)activation],
             new LinearBackward(x, weight, bias, xc, z, activation), x, weight, bias, saved0: xc, saved1: z);
         return y;

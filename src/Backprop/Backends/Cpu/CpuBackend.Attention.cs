@@ -4,7 +4,8 @@ using System.Runtime.CompilerServices;
 
 namespace Backprop.Backends.Cpu;
 
-// Fused scaled dot-product attention (FlashAttention-2 on a CPU): the forward walks the keys in blocks of
+// Fused scaled dot-product attention (FlashAttention-2 on a CPU). float32 runs in tiles of small GEMMs
+// (CpuBackend.AttentionTiles.cs); this file's row-at-a-time kernels serve float64. The forward walks the keys in blocks of
 // KeyBlock with an online softmax (running max and sum, the accumulator rescaled when the max grows), so a
 // thread holds one block of scores at a time; the backward recomputes each probability from the saved
 // log-sum-exp. Forward work is split over (batch, head, query block), backward over (batch, head): one
@@ -19,14 +20,14 @@ internal sealed partial class CpuBackend
 
     public void AttentionForward(in View q, in View k, in View v, in View o, in View lse, bool causal, double scale)
     {
-        if (q.DType == DType.Float32) AttentionJob<float>.Run(q, k, v, o, lse, default, default, default, default, causal, scale, backward: false);
+        if (q.DType == DType.Float32) AttentionTiles.Run(q, k, v, o, lse, default, default, default, default, causal, scale, backward: false);
         else AttentionJob<double>.Run(q, k, v, o, lse, default, default, default, default, causal, scale, backward: false);
     }
 
     public void AttentionBackward(in View q, in View k, in View v, in View o, in View dO, in View lse,
         in View dq, in View dk, in View dv, bool causal, double scale)
     {
-        if (q.DType == DType.Float32) AttentionJob<float>.Run(q, k, v, o, lse, dO, dq, dk, dv, causal, scale, backward: true);
+        if (q.DType == DType.Float32) AttentionTiles.Run(q, k, v, o, lse, dO, dq, dk, dv, causal, scale, backward: true);
         else AttentionJob<double>.Run(q, k, v, o, lse, dO, dq, dk, dv, causal, scale, backward: true);
     }
 

@@ -1,10 +1,12 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Backprop.Backends.Cpu;
 
-// Layer normalization: one pass of TensorPrimitives calls per row, rows split across threads.
+// Layer normalization: each row in fused vector loops (forward: mean, centred sum of squares, output;
+// backward: the sums, then dx), rows split across threads.
 internal sealed partial class CpuBackend
 {
     public void LayerNormForward(in View x, in View weight, in View bias, bool hasWeight, bool hasBias, double eps, in View y, in View mean, in View rstd)
@@ -86,57 +88,116 @@ internal sealed partial class CpuBackend
 
         private void ForwardRows(int start, int end)
         {
-            int n = _n;
+            int n = _n, w = Vector<T>.Count;
             T inv = T.One / T.CreateChecked(Math.Max(n, 1));
+            ref T w0 = ref _hasW ? ref _w![_ow] : ref Unsafe.NullRef<T>();
+            ref T b0 = ref _hasB ? ref _b![_ob] : ref Unsafe.NullRef<T>();
             for (int r = start; r < end; r++)
             {
-                var xr = _x.AsSpan(_ox + r * n, n);
-                var yr = _y.AsSpan(_oy + r * n, n);
-                T mu = TensorPrimitives.Sum<T>(xr) * inv;
-                TensorPrimitives.Subtract(xr, mu, yr);
-                T var = TensorPrimitives.SumOfSquares<T>(yr) * inv;
-                T rs = T.One / T.Sqrt(var + _eps);
+                ref T x = ref _x![_ox + r * n];
+                ref T y = ref _y![_oy + r * n];
+                // two passes over the row (it stays in L1): the mean, then the centred sum of squares
+                int i = 0;
+                var vs = Vector<T>.Zero;
+                for (; i <= n - w; i += w) vs += Vector.LoadUnsafe(ref x, (nuint)i);
+                T sum = Vector.Sum(vs);
+                for (; i < n; i++) sum += Unsafe.Add(ref x, i);
+                T mu = sum * inv;
+                var vmu = new Vector<T>(mu);
+                vs = Vector<T>.Zero;
+                for (i = 0; i <= n - w; i += w)
+                {
+                    var c = Vector.LoadUnsafe(ref x, (nuint)i) - vmu;
+                    vs += c * c;
+                }
+                T ss = Vector.Sum(vs);
+                for (; i < n; i++)
+                {
+                    T c = Unsafe.Add(ref x, i) - mu;
+                    ss += c * c;
+                }
+                T rs = T.One / T.Sqrt(ss * inv + _eps);
                 _mean![_om + r] = mu;
                 _rstd![_or + r] = rs;
-                TensorPrimitives.Multiply(yr, rs, yr);
-                if (_hasW && _hasB) TensorPrimitives.FusedMultiplyAdd(yr, _w.AsSpan(_ow, n), _b.AsSpan(_ob, n), yr);
-                else if (_hasW) TensorPrimitives.Multiply(yr, _w.AsSpan(_ow, n), yr);
-                else if (_hasB) TensorPrimitives.Add(yr, _b.AsSpan(_ob, n), yr);
+                var vrs = new Vector<T>(rs);
+                for (i = 0; i <= n - w; i += w)
+                {
+                    var v = (Vector.LoadUnsafe(ref x, (nuint)i) - vmu) * vrs;
+                    if (_hasW) v *= Vector.LoadUnsafe(ref w0, (nuint)i);
+                    if (_hasB) v += Vector.LoadUnsafe(ref b0, (nuint)i);
+                    v.StoreUnsafe(ref y, (nuint)i);
+                }
+                for (; i < n; i++)
+                {
+                    T v = (Unsafe.Add(ref x, i) - mu) * rs;
+                    if (_hasW) v *= Unsafe.Add(ref w0, i);
+                    if (_hasB) v += Unsafe.Add(ref b0, i);
+                    Unsafe.Add(ref y, i) = v;
+                }
             }
         }
 
         private void BackwardRows(int start, int end, int chunk)
         {
-            int n = _n;
+            int n = _n, w = Vector<T>.Count;
             T inv = T.One / T.CreateChecked(Math.Max(n, 1));
-            var tmp = ArrayPool<T>.Shared.Rent(2 * n);
-            try
+            ref T pw = ref _partial![chunk * 2 * n];
+            ref T pb = ref _partial![chunk * 2 * n + n];
+            ref T w0 = ref _hasW ? ref _w![_ow] : ref Unsafe.NullRef<T>();
+            for (int r = start; r < end; r++)
             {
-                var xhat = tmp.AsSpan(0, n);
-                var g = tmp.AsSpan(n, n);
-                var pw = _partial.AsSpan(chunk * 2 * n, n);
-                var pb = _partial.AsSpan(chunk * 2 * n + n, n);
-                for (int r = start; r < end; r++)
+                ref T x = ref _x![_ox + r * n];
+                ref T dy = ref _dy![_ody + r * n];
+                T mu = _mean![_om + r], rs = _rstd![_or + r];
+                var vmu = new Vector<T>(mu);
+                var vrs = new Vector<T>(rs);
+                // pass 1: x̂ = (x − mean)·rstd and g = dy·weight; the weight and bias sums, Σ g and Σ g·x̂
+                var sg = Vector<T>.Zero;
+                var sgx = Vector<T>.Zero;
+                int i = 0;
+                for (; i <= n - w; i += w)
                 {
-                    var xr = _x.AsSpan(_ox + r * n, n);
-                    var dyr = _dy.AsSpan(_ody + r * n, n);
-                    T mu = _mean![_om + r], rs = _rstd![_or + r];
-                    TensorPrimitives.Subtract(xr, mu, xhat);
-                    TensorPrimitives.Multiply(xhat, rs, xhat);
-                    if (_dW) TensorPrimitives.FusedMultiplyAdd(dyr, xhat, pw, pw);
-                    if (_dB) TensorPrimitives.Add(pb, dyr, pb);
-                    if (!_dx) continue;
-                    if (_hasW) TensorPrimitives.Multiply(dyr, _w.AsSpan(_ow, n), g);
-                    else dyr.CopyTo(g);
-                    T mg = TensorPrimitives.Sum<T>(g) * inv;
-                    T mgx = TensorPrimitives.Dot<T>(g, xhat) * inv;
-                    var dxr = _y.AsSpan(_oy + r * n, n);
-                    TensorPrimitives.FusedMultiplyAdd(xhat, -mgx, g, dxr); // g − x̂·mean(g·x̂)
-                    TensorPrimitives.Add(dxr, -mg, dxr);
-                    TensorPrimitives.Multiply(dxr, rs, dxr);
+                    var xh = (Vector.LoadUnsafe(ref x, (nuint)i) - vmu) * vrs;
+                    var d = Vector.LoadUnsafe(ref dy, (nuint)i);
+                    if (_dW) (Vector.LoadUnsafe(ref pw, (nuint)i) + d * xh).StoreUnsafe(ref pw, (nuint)i);
+                    if (_dB) (Vector.LoadUnsafe(ref pb, (nuint)i) + d).StoreUnsafe(ref pb, (nuint)i);
+                    var g = _hasW ? d * Vector.LoadUnsafe(ref w0, (nuint)i) : d;
+                    sg += g;
+                    sgx += g * xh;
+                }
+                T mg = Vector.Sum(sg), mgx = Vector.Sum(sgx);
+                for (; i < n; i++)
+                {
+                    T xh = (Unsafe.Add(ref x, i) - mu) * rs;
+                    T d = Unsafe.Add(ref dy, i);
+                    if (_dW) Unsafe.Add(ref pw, i) += d * xh;
+                    if (_dB) Unsafe.Add(ref pb, i) += d;
+                    T g = _hasW ? d * Unsafe.Add(ref w0, i) : d;
+                    mg += g;
+                    mgx += g * xh;
+                }
+                if (!_dx) continue;
+                mg *= inv;
+                mgx *= inv;
+                // pass 2: dx = rstd·(g − mean(g) − x̂·mean(g·x̂))
+                ref T dx = ref _y![_oy + r * n];
+                var vmg = new Vector<T>(mg);
+                var vmgx = new Vector<T>(mgx);
+                for (i = 0; i <= n - w; i += w)
+                {
+                    var xh = (Vector.LoadUnsafe(ref x, (nuint)i) - vmu) * vrs;
+                    var d = Vector.LoadUnsafe(ref dy, (nuint)i);
+                    var g = _hasW ? d * Vector.LoadUnsafe(ref w0, (nuint)i) : d;
+                    ((g - vmg - xh * vmgx) * vrs).StoreUnsafe(ref dx, (nuint)i);
+                }
+                for (; i < n; i++)
+                {
+                    T xh = (Unsafe.Add(ref x, i) - mu) * rs;
+                    T d = Unsafe.Add(ref dy, i);
+                    T g = _hasW ? d * Unsafe.Add(ref w0, i) : d;
+                    Unsafe.Add(ref dx, i) = (g - mg - xh * mgx) * rs;
                 }
             }
-            finally { ArrayPool<T>.Shared.Return(tmp); }
         }
     }
 }
