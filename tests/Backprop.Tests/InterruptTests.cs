@@ -39,7 +39,7 @@ public partial class InterruptTests : IDisposable
 
     private const int SigInt = 2, SigTerm = 15;
 
-    private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0, int fullAfter = 0)
+    internal static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0, int fullAfter = 0)
     {
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         var psi = new ProcessStartInfo(ResetsSigInt ? "/usr/bin/env" : dotnet)

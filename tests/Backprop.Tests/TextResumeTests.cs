@@ -117,28 +117,10 @@ public sealed partial class TextResumeTests : IDisposable
 
     private const int SigInt = 2, SigTerm = 15;
 
-    private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0)
-    {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Backprop.Cli.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment.Remove("BACKPROP_THREADS");
-        psi.Environment.Remove(AtomicFile.FullAfterVariable);
-        if (pauseMs > 0) psi.Environment[AtomicFile.PauseVariable] = pauseMs.ToString(CultureInfo.InvariantCulture);
-        else psi.Environment.Remove(AtomicFile.PauseVariable);
-        var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) stdout.Enqueue(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data != null) stderr.Enqueue(e.Data); };
-        p.Start();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
+    // The CLI started as InterruptTests starts it (SIGINT back at its default, so the test does not
+    // depend on how dotnet test itself was started).
+    private static Process Start(IEnumerable<string> args, ConcurrentQueue<string> stdout, ConcurrentQueue<string> stderr, int pauseMs = 0) =>
+        InterruptTests.Start(args, stdout, stderr, pauseMs);
 
     private static void WaitFor(Func<bool> condition, Process p, string what)
     {
