@@ -149,7 +149,9 @@ def main():
     global CORETYPE
     if a.isa == "avx2":
         os.environ["DOTNET_EnableAVX512"] = "0"  # .NET 10's switch (DOTNET_EnableAVX512F no longer has an effect)
-        CORETYPE = "Haswell"
+        # Both PyTorch configurations: Debian's default BLAS may be an OpenBLAS too, which would pick
+        # its AVX-512 kernels on its own.
+        os.environ["OPENBLAS_CORETYPE"] = CORETYPE = "Haswell"
     only = set(filter(None, a.only.split(",")))
     if a.coretype:
         print(CORETYPE or "auto")
@@ -180,6 +182,7 @@ def main():
             runs["torch_openblas"].append(torch("openblas", "gemm", "--size", str(n), "--threads", t)["gflops"])
             runs["torch_default"].append(torch("default", "gemm", "--size", str(n), "--threads", t)["gflops"])
         res["gemm"][n] = {k: statistics.median(v) for k, v in runs.items()}
+        res["gemm"][n]["runs"] = runs
     res["peak"]["threads_n_after"] = backprop("bench", "peak", "--threads", t)["gflops"]
 
     # Contention: the overhead-bound model while another process keeps one core busy.

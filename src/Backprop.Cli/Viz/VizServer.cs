@@ -29,7 +29,7 @@ public sealed class VizServer : IAsyncDisposable
     public const int FramesPerSecond = 4;
 
     /// <summary>The share of one core that making and drawing frames may take (frames are spaced to keep within it).</summary>
-    public const double CpuBudget = 0.04;
+    public const double CpuBudget = 0.10;
 
     /// <summary>
     /// What a page's drawing costs in all per millisecond it reports: the page times its main thread
