@@ -225,16 +225,17 @@ internal static class TextTrainCommand
         int Interrupted()
         {
             if (savePath != null && savedStep != trainer.Step && dist is not { IsRoot: false }) Save();
-            stderr.WriteLine($"interrupted by {interrupt.Name} at step {trainer.Step}" +
+            // Distributed, the signal may have reached another rank only (mpirun forwards it to all).
+            stderr.WriteLine($"interrupted by {(interrupt.Name != "" ? interrupt.Name : "a signal to another rank")} at step {trainer.Step}" +
                 (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train text --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
-            return interrupt.ExitCode;
+            return interrupt.ExitCode != 0 ? interrupt.ExitCode : 130;
         }
         // Whether to stop: distributed, a collective that every rank calls at the same points (after
         // each step and each validation), so that all stop together whichever got the signal.
         bool stop = false;
         bool Stop()
         {
-            if (!stop) stop = dist != null ? dist.AgreeStop(interrupt.Requested) : interrupt.Requested;
+            if (!stop) stop = dist != null ? dist.AgreeStop(interrupt.Requested, withStepStop: false) : interrupt.Requested;
             return stop;
         }
         // One interval: steps up to the next validation (with a progress bar on an interactive terminal, like 'backprop train').

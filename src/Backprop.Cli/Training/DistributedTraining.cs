@@ -131,10 +131,15 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
     /// <inheritdoc/>
     public void BeforeUpdate() => Ddp!.FinishGradientSync();
 
-    /// <summary>Whether any rank was asked to stop (a signal): every rank gets the same answer. Collective.</summary>
-    public bool AgreeStop(bool local)
+    /// <summary>
+    /// Whether any rank was asked to stop (a signal): every rank gets the same answer. Collective.
+    /// <paramref name="withStepStop"/>: also when the last step's all-reduce agreed to stop (in
+    /// `train` that carries the signal too; in `train text` it carries rank 0's --minutes limit,
+    /// which is not an interruption).
+    /// </summary>
+    public bool AgreeStop(bool local, bool withStepStop = true)
     {
-        Span<double> flag = [local || StopAgreed ? 1 : 0];
+        Span<double> flag = [local || (withStepStop && StopAgreed) ? 1 : 0];
         _comm!.Activity = "the stop agreement";
         _comm.AllReduceMax(flag);
         return flag[0] > 0;
