@@ -37,6 +37,7 @@ public static partial class TrainCommand
         public readonly Option<string?> Resume = CliOptions.Text("--resume", "PATH",
             "continue the run recorded in a checkpoint until --epochs epochs are done in total; its options (and thread count) apply unless given again: bit-identical on the same machine");
         public readonly Option<bool> DetectAnomaly = CliOptions.Flag("--detect-anomaly", "check every op for NaN and infinity and name the first op that produced one");
+        public readonly Option<double?> MinLr = CliOptions.Double("--min-lr", "learning rate at the last step as a fraction of --lr: cosine decay over all steps (default 1: constant)", 0, 1);
         public readonly Option<bool> Augment = CliOptions.Flag("--augment", "image datasets: seeded augmentation of the training images, random shifts of up to 2 pixels (and horizontal flips on fashion-mnist), drawn anew every epoch");
         public readonly Option<bool> Distributed = CliOptions.Flag("--distributed", "data-parallel training over MPI: start with mpirun -np N; --batch-size is the global batch (docs/distributed.md)");
         public readonly Option<string?> Plot = CliOptions.Text("--plot", "DIR", "write PNG/SVG charts there at the end: loss, accuracy, gradient flow, confusion matrix, decision regions (2-D data), first-layer weights and misclassified images (image data)");
@@ -44,7 +45,7 @@ public static partial class TrainCommand
         public readonly Option<string?> LogDir = CliOptions.Text("--logdir", "DIR", "write TensorBoard event files there: scalars, weight and gradient histograms, images, text");
 
         public IEnumerable<Symbol> All() =>
-            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed, Plot, Animate, LogDir, Augment];
+            [Dataset, Model, Activation, Loss, Optimizer, Lr, Momentum, WeightDecay, BatchSize, Epochs, Seed, Data, Limit, Threads, MinAccuracy, Json, Quiet, Save, Keep, SaveEvery, Resume, DetectAnomaly, Distributed, Plot, Animate, LogDir, Augment, MinLr];
 
         private static string? CheckModel(string text)
         {
@@ -161,6 +162,7 @@ public static partial class TrainCommand
             DataDir = dataDir,
             Limit = p.GetValue(opt.Limit) ?? recorded?.Limit,
             Augment = p.GetValue(opt.Augment) || (recorded?.Augment ?? false),
+            MinLrFraction = p.GetValue(opt.MinLr) ?? recorded?.MinLrFraction ?? 1,
         };
         double minAccuracy = p.GetValue(opt.MinAccuracy) ?? 0;
         var overridden = new HashSet<string>();
@@ -207,7 +209,7 @@ public static partial class TrainCommand
         if (!quiet)
         {
             human.WriteLine($"training {options.Model} ({options.Activation}) on {options.Dataset}: {trainer.Train.Count} train / {trainer.Test.Count} test samples, " +
-                $"{trainer.Model.NumParameters()} parameters, {options.Optimizer} lr={F(trainer.Optimizer.Lr)}, batch {options.BatchSize}, {options.Epochs} epochs, {Threads.Count} thread(s)");
+                $"{trainer.Model.NumParameters()} parameters, {options.Optimizer} lr={F(options.Lr)}{(options.MinLrFraction < 1 ? $" (cosine to {F(options.Lr * options.MinLrFraction)})" : "")}, batch {options.BatchSize}, {options.Epochs} epochs, {Threads.Count} thread(s)");
             if (options.Dataset == "digits" && resume == null)
                 human.WriteLine("  (the built-in 8x8 digits; for MNIST: backprop train mnist --data ../shared/data/mnist)");
             if (resume != null)

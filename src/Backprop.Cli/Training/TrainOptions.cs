@@ -34,6 +34,8 @@ public sealed record TrainOptions
     public int? Limit { get; init; }
     /// <summary>Seeded augmentation of the training images (random shifts of up to 2 pixels; horizontal flips too on fashion-mnist).</summary>
     public bool Augment { get; init; }
+    /// <summary>The learning rate at the last step as a fraction of <see cref="Lr"/>: cosine decay over all steps of all epochs; 1 (the default) keeps it constant.</summary>
+    public double MinLrFraction { get; init; } = 1;
 
     /// <summary>The options as JSON (snake_case keys), as checkpoints record them.</summary>
     public JsonObject ToJson() => new()
@@ -53,6 +55,7 @@ public sealed record TrainOptions
         ["data"] = DataDir,
         ["limit"] = Limit,
         ["augment"] = Augment,
+        ["min_lr_fraction"] = MinLrFraction,
     };
 
     /// <summary>
@@ -83,6 +86,8 @@ public sealed record TrainOptions
                 Limit = o["limit"] is null ? null : RecordedJson.Int(o, "limit", 1, int.MaxValue),
                 // absent in checkpoints written before augmentation existed: off
                 Augment = o["augment"] is JsonValue a && a.TryGetValue<bool>(out bool augment) && augment,
+                // absent in checkpoints written before --min-lr existed: a constant rate
+                MinLrFraction = o["min_lr_fraction"] is null ? 1 : RecordedJson.Number(o, "min_lr_fraction", 0, 1),
             };
         }
         catch (FormatException e)

@@ -189,6 +189,7 @@ public sealed class Trainer
                 Optimizer.ZeroGrad();
                 loss.Backward();
                 Sync?.BeforeUpdate();
+                if (Options.MinLrFraction < 1) Optimizer.Lr = LrAt(Step + 1);
                 Optimizer.Step();
             }
             catch (AnomalyException e)
@@ -205,6 +206,18 @@ public sealed class Trainer
         }
         sw.Stop();
         return (_epochLossSum / Math.Max(_epochBatches, 1), sw.Elapsed.TotalSeconds, samples);
+    }
+
+    /// <summary>
+    /// The learning rate of step <paramref name="step"/> (1-based) under --min-lr: cosine from Lr at the
+    /// first step down to Lr x MinLrFraction at the last step of the last epoch (a function of the step
+    /// alone, so a resumed run continues the same schedule).
+    /// </summary>
+    internal double LrAt(long step)
+    {
+        long total = Math.Max(1, (long)Options.Epochs * Loader.Count);
+        double t = total <= 1 ? 1 : Math.Clamp((double)(step - 1) / (total - 1), 0, 1);
+        return Options.Lr * (Options.MinLrFraction + (1 - Options.MinLrFraction) * 0.5 * (1 + Math.Cos(Math.PI * t)));
     }
 
     /// <summary>Where training is, for messages: "epoch 2, step 57 (batch 25 of 32)".</summary>
