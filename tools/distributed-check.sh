@@ -13,6 +13,10 @@
 #  7. train text --distributed: a small GPT on names agrees with 1 process to 1e-5 after 20 SGD steps;
 #     so does a 2-layer LSTM with --bptt (each rank carries its own streams' state) and --dropout 0.2
 #     (masks from the global row index); --minutes ends every rank after the same step (rank 0's clock).
+#  8. train text --distributed --resume: the LSTM (--bptt, --dropout) and the GPT of step 7 on 2 ranks fail
+#     at step 15 and leave their step-10 checkpoints (the LSTM's with every rank's rows of the carried
+#     state); resumed to step 20 with 2 ranks they are bit-identical to step 7's uninterrupted runs (model and
+#     carried state), resumed with 4 ranks (LSTM) and 1 process (GPT) they agree to 1e-5.
 # Usage: tools/distributed-check.sh path/to/Backprop.Cli.dll
 set -euo pipefail
 dll=$1
@@ -85,4 +89,21 @@ steps=$(BACKPROP_DISTRIBUTED_TIMEOUT=30 timeout 120 mpirun --allow-run-as-root -
   python3 -c "import json, sys; print(json.load(sys.stdin)['steps'])")
 [ "$steps" -ge 1 ] && [ "$steps" -lt 100000 ] || { echo "--minutes under --distributed: $steps steps"; exit 1; }
 echo "--minutes 0.05 on 2 ranks: $steps steps"
+echo "-- 8. train text --resume: 2-rank runs failing at step 15, resumed from step 10 with 2 ranks (bit-identical), 4 ranks and 1 process (1e-5)"
+# the uninterrupted runs are step 7's (lstm2, txt2: 20 steps on 2 ranks, saved at 10 and 20)
+resume_check() {
+  local name=$1 full=$2 other=$3; shift 3
+  if BACKPROP_DISTRIBUTED_FAULT=1:15 mrun 2 "$@" --save "$dir/$name-part.safetensors" > "$dir/$name-fault.out" 2>&1; then
+    echo "the $name run with a failing rank exited with 0"; cat "$dir/$name-fault.out"; exit 1
+  fi
+  grep -q "error: rank 1 of 2 failed: InvalidOperationException: injected fault" "$dir/$name-fault.out" || { echo "no line names rank 1:"; cat "$dir/$name-fault.out"; exit 1; }
+  cp "$dir/$name-part.safetensors" "$dir/$name-other.safetensors"
+  mrun 2 text --resume "$dir/$name-part.safetensors" --save "$dir/$name-part.safetensors" --quiet
+  python3 "$here/compare_checkpoints.py" "$dir/$name-part.safetensors" "$full" --exact
+  if [ "$other" = 1 ]; then run text --resume "$dir/$name-other.safetensors" --save "$dir/$name-other.safetensors" --quiet
+  else mrun "$other" text --resume "$dir/$name-other.safetensors" --save "$dir/$name-other.safetensors" --quiet; fi
+  python3 "$here/compare_checkpoints.py" "$dir/$name-other.safetensors" "$full" --rtol 1e-5
+}
+resume_check lstm "$dir/lstm2.safetensors" 4 "${lstm[@]}" --steps 20
+resume_check gpt "$dir/txt2.safetensors" 1 "${txt[@]}"
 echo "-- distributed checks passed"

@@ -25,6 +25,8 @@ internal sealed class ThreadStepSync(ThreadCommunicator comm, DistributedDataPar
     }
 
     public void BeforeUpdate() => ddp.FinishGradientSync();
+
+    public void Broadcast(Span<float> data, int root) => comm.Broadcast(data, root);
 }
 
 /// <summary>

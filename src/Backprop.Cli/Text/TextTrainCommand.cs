@@ -80,31 +80,13 @@ internal static class TextTrainCommand
     }
 
     /// <summary>
-    /// <c>train text --distributed</c>: one rank of an mpirun job (random windows or --lines items; each
-    /// rank keeps its part of every global batch). Only rank 0 writes output and checkpoints; a failure
-    /// after MPI started prints one line naming the rank and ends every rank.
+    /// <c>train text --distributed</c>: one rank of an mpirun job (random windows, --lines items or --bptt
+    /// streams; each rank keeps its rows of every global batch). Only rank 0 writes output and
+    /// checkpoints (with every rank's carried state); a failure after MPI started prints one line naming
+    /// the rank and ends every rank (<see cref="DistributedTraining.RunRank"/>).
     /// </summary>
-    private static int RunDistributed(ParseResult r, Options o)
-    {
-        var dist = new DistributedTraining();
-        Threads.Count = DistributedTraining.DefaultThreads();
-        try
-        {
-            int code = Run(r, o, dist.IsRoot ? r.InvocationConfiguration.Output : TextWriter.Null,
-                dist.IsRoot ? r.InvocationConfiguration.Error : TextWriter.Null, dist);
-            dist.Dispose();
-            return code;
-        }
-        catch (Exception e) when (dist.Started)
-        {
-            dist.Fail(e, e is CliException ? 2 : 1);
-            throw;
-        }
-        catch (CliException) when (!dist.IsRoot)
-        {
-            return 2;
-        }
-    }
+    private static int RunDistributed(ParseResult r, Options o) =>
+        DistributedTraining.RunRank(r, (dist, stdout, stderr) => Run(r, o, stdout, stderr, dist));
 
     private static int Run(ParseResult p, Options opt, TextWriter stdout, TextWriter stderr, DistributedTraining? dist = null)
     {
@@ -178,18 +160,15 @@ internal static class TextTrainCommand
         TextTrainer trainer;
         try
         {
-            trainer = new TextTrainer(options, recordedTokenizer);
+            // Dist before Restore: under --distributed each rank takes its rows of the carried state
+            trainer = new TextTrainer(options, recordedTokenizer) { Dist = dist };
             if (resume != null) trainer.Restore(resume);
         }
         catch (CheckpointMismatchException e)
         {
             throw new CliException($"--resume {Cli.OneLine(e.Message)}");
         }
-        if (dist != null)
-        {
-            dist.AttachModel(trainer.Model, options.BatchSize, () => trainer.Step);
-            trainer.Dist = dist;
-        }
+        dist?.AttachModel(trainer.Model, options.BatchSize, () => trainer.Step);
         if (!quiet)
         {
             human.WriteLine($"training {options.Model} on {trainer.Data.Description}");
@@ -206,6 +185,7 @@ internal static class TextTrainCommand
         if (dist != null && minutes != null) trainer.StopRequest = () => dist.IsRoot && total.Elapsed >= deadline;
         bool TimeLeft() => dist != null ? !trainer.StopAgreed : total.Elapsed < deadline;
         long startStep = trainer.Step, savedStep = -1;
+        // Every rank saves (collective: rank 0 gathers the ranks' carried state), rank 0 writes.
         void Save()
         {
             SaveTo(trainer, savePath!);
@@ -216,7 +196,7 @@ internal static class TextTrainCommand
             var e = trainer.Evaluate();
             if (!quiet)
                 human.WriteLine($"step {trainer.Step,7}/{options.Steps}  train loss {e.TrainLoss:F4}  val loss {e.ValLoss:F4}  {e.TokensPerSecond:F0} tokens/s  {total.Elapsed.TotalSeconds:F0} s");
-            if (savePath != null && dist is not { IsRoot: false }) Save();
+            if (savePath != null) Save();
         }
         // SIGINT or SIGTERM: the step in progress finishes, a checkpoint is written (with --save) and the
         // exit code is 130 or 143; a second signal exits at once (saves are atomic: the last checkpoint
@@ -224,10 +204,10 @@ internal static class TextTrainCommand
         using var interrupt = new Interruption();
         int Interrupted()
         {
-            if (savePath != null && savedStep != trainer.Step && dist is not { IsRoot: false }) Save();
+            if (savePath != null && savedStep != trainer.Step) Save();
             // Distributed, the signal may have reached another rank only (mpirun forwards it to all).
             stderr.WriteLine($"interrupted by {(interrupt.Name != "" ? interrupt.Name : "a signal to another rank")} at step {trainer.Step}" +
-                (savePath != null ? $"; checkpoint {savePath} written; continue with: backprop train text --resume {savePath} --save {savePath}" : "; no checkpoint (no --save)") + ".");
+                (savePath != null ? $"; checkpoint {savePath} written; continue with: {TrainCommand.ResumeCommand(dist?.Size, savePath, "train text")}" : "; no checkpoint (no --save)") + ".");
             return interrupt.ExitCode != 0 ? interrupt.ExitCode : 130;
         }
         // Whether to stop: distributed, a collective that every rank calls at the same points (after

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Backprop.Cli.Training;
 using Backprop.Data;
@@ -199,17 +200,21 @@ internal sealed class TextTrainer
     /// <summary>
     /// A snapshot for --save: model (with its dropout generators), optimizer, batch generator, step,
     /// the carried recurrent state, the losses since the last validation, the thread count, options
-    /// and tokenizer: everything a resumed run needs to continue bit for bit.
+    /// and tokenizer: everything a resumed run needs to continue bit for bit. Under <see cref="Dist"/>
+    /// every rank calls it (collective: the carried state of the whole batch is gathered from the
+    /// ranks' rows) and rank 0 writes the file.
     /// </summary>
     public void Save(string path)
     {
+        var whole = WholeCarriedState();
+        if (Dist is { Rank: not 0 }) return;
         var content = CheckpointContent.Capture(Model, Optimizer, generators: [new("batches", _batches)]);
         content.Step = Step;
         var carried = new StateDict();
-        using (Tensor.NoGrad())
-            foreach (var (name, t) in Model.CarriedState()) carried.Add(name, t.Detach().Clone());
+        foreach (var (name, t) in whole) carried.Add(name, t);
         if (carried.Count > 0) content.Components[CarriedKey] = carried;
         content.Extra["threads"] = Threads.Count;
+        if (Dist != null) content.Extra["ranks"] = Dist.Size;
         content.Extra[ExtraKey] = new JsonObject
         {
             ["options"] = Options.ToJson(),
@@ -226,6 +231,45 @@ internal sealed class TextTrainer
         Checkpoint.Save(path, content, requireFinite: true);
     }
 
+    /// <summary>
+    /// Copies of the carried state (truncated BPTT), each <c>[layers, batch, hidden]</c> over the whole
+    /// global batch: under <see cref="Dist"/> each rank carries only its contiguous rows
+    /// (<see cref="DataLoader.ShardRange"/>), so every rank sends its rows to all (collective, in rank
+    /// order) and the rows are put together in batch order, bit for bit.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, Tensor>> WholeCarriedState()
+    {
+        using var _ = Tensor.NoGrad();
+        var mine = Model.CarriedState();
+        if (Dist is not { Size: > 1 } d) return [.. mine.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.Detach().Clone()))];
+        // Every rank has state or none: the ranks step, reset and validate together.
+        return [.. mine.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.DType switch
+        {
+            DType.Float32 => GatherRows<float>(kv.Key, kv.Value, d),
+            DType.Float64 => GatherRows<double>(kv.Key, kv.Value, d),
+            var t => throw new InvalidOperationException($"carried state '{kv.Key}': cannot gather {t.Name()} rows across ranks."),
+        }))];
+    }
+
+    private Tensor GatherRows<T>(string name, Tensor mine, IStepSync d) where T : unmanaged
+    {
+        int rows = Options.BatchSize;
+        if (mine.Rank != 3 || mine.Size(1) != DataLoader.ShardRange(rows, d.Rank, d.Size).Length)
+            throw new InvalidOperationException($"carried state '{name}' of shape {mine.Shape}: expected [layers, {DataLoader.ShardRange(rows, d.Rank, d.Size).Length} rows of rank {d.Rank}, hidden].");
+        int layers = mine.Size(0), hidden = mine.Size(2);
+        var whole = new T[layers * rows * hidden];
+        for (int r = 0; r < d.Size; r++)
+        {
+            var (start, length) = DataLoader.ShardRange(rows, r, d.Size);
+            var part = new T[layers * length * hidden];
+            if (r == d.Rank) mine.Contiguous().CopyToHost<T>(part);
+            d.Broadcast(MemoryMarshal.Cast<T, float>(part.AsSpan()), r);
+            for (int l = 0; l < layers; l++)
+                part.AsSpan(l * length * hidden, length * hidden).CopyTo(whole.AsSpan((l * rows + start) * hidden));
+        }
+        return Tensor.Zeros([layers, rows, hidden], mine.DType).CopyFromHost<T>(whole);
+    }
+
     private static JsonNode? Finite(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
     /// <summary>Continues from a checkpoint: weights, optimizer state, batch generator and step.</summary>
@@ -234,6 +278,16 @@ internal sealed class TextTrainer
         content.Restore(Model, Optimizer, generators: [new("batches", _batches)]);
         Step = content.Step;
         var carried = content.Components.TryGetValue(CarriedKey, out var c) ? c.Tensors.Select(kv => kv).ToList() : [];
+        // --distributed: the checkpoint holds the whole batch's rows (whatever number of ranks wrote
+        // it); this rank carries its own rows only. (State of another batch size is dropped, as one
+        // process drops it at the next chunk.)
+        if (Dist is { } d && carried.Count > 0)
+        {
+            var (start, length) = DataLoader.ShardRange(Options.BatchSize, d.Rank, d.Size);
+            carried = carried.All(kv => kv.Value.Rank == 3 && kv.Value.Size(1) == Options.BatchSize)
+                ? [.. carried.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.Narrow(1, start, length)))]
+                : [];
+        }
         try
         {
             Model.SetCarriedState(carried);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Backprop.Distributed;
@@ -46,6 +47,36 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
         if (Environment.GetEnvironmentVariable("BACKPROP_DISTRIBUTED_FAULT") is { } f && f.Split(':') is [var r, var s] &&
             int.TryParse(r, CultureInfo.InvariantCulture, out int fr) && fr == Rank && long.TryParse(s, CultureInfo.InvariantCulture, out long fs))
             _faultStep = fs;
+    }
+
+    /// <summary>
+    /// One rank of a <c>--distributed</c> command (<c>train</c>, <c>train text</c>): <paramref name="run"/>
+    /// gets this rank's <see cref="DistributedTraining"/> and its stdout and stderr (rank 0's own; the
+    /// others' are discarded). Threads default to the cores shared by the ranks on this machine (a
+    /// resumed run's count or --threads win inside <paramref name="run"/>). An error before MPI starts
+    /// (an option, the batch size) is the same on every rank: rank 0 prints it, exit code 2; a failure
+    /// after it prints one line naming the rank and ends every rank (<see cref="Fail"/>).
+    /// </summary>
+    public static int RunRank(ParseResult r, Func<DistributedTraining, TextWriter, TextWriter, int> run)
+    {
+        var dist = new DistributedTraining();
+        Threads.Count = DefaultThreads();
+        try
+        {
+            int code = run(dist, dist.IsRoot ? r.InvocationConfiguration.Output : TextWriter.Null,
+                dist.IsRoot ? r.InvocationConfiguration.Error : TextWriter.Null);
+            dist.Dispose();
+            return code;
+        }
+        catch (Exception e) when (dist.Started)
+        {
+            dist.Fail(e, e is CliException ? 2 : 1);
+            throw;
+        }
+        catch (CliException) when (!dist.IsRoot)
+        {
+            return 2;
+        }
     }
 
     private static int? EnvInt(string name) =>
@@ -130,6 +161,13 @@ internal sealed class DistributedTraining : IStepSync, IDisposable
 
     /// <inheritdoc/>
     public void BeforeUpdate() => Ddp!.FinishGradientSync();
+
+    /// <inheritdoc/>
+    public void Broadcast(Span<float> data, int root)
+    {
+        _comm!.Activity = $"the broadcast of rank {root}'s carried state";
+        _comm.Broadcast(data, root);
+    }
 
     /// <summary>
     /// Whether any rank was asked to stop (a signal): every rank gets the same answer. Collective.

@@ -23,4 +23,9 @@ internal interface IStepSync
     int GlobalSamples { get; }
     /// <summary>Whether some rank was asked to stop (a signal) before the last step's forward pass: every rank stops after it.</summary>
     bool StopAgreed { get; }
+    /// <summary>
+    /// Copies <paramref name="root"/>'s <paramref name="data"/> to every rank, bit for bit (collective):
+    /// how <c>train text</c> gathers the rows of state each rank carries into rank 0's checkpoint.
+    /// </summary>
+    void Broadcast(Span<float> data, int root);
 }

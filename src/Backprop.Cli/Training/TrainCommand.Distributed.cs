@@ -9,31 +9,11 @@ public static partial class TrainCommand
     /// stdout and stderr; an error before MPI starts (an option, the batch size) is the same on every
     /// rank and rank 0 prints it; a failure after it prints one line naming the rank and ends every rank.
     /// </summary>
-    private static int RunDistributed(ParseResult r, Options o)
-    {
-        var dist = new DistributedTraining();
-        // The cores are shared by the ranks on this machine (--threads or a resumed run's count win).
-        Threads.Count = DistributedTraining.DefaultThreads();
-        try
-        {
-            int code = RunWithThreads(r, o, dist.IsRoot ? r.InvocationConfiguration.Output : TextWriter.Null,
-                dist.IsRoot ? r.InvocationConfiguration.Error : TextWriter.Null, dist);
-            dist.Dispose();
-            return code;
-        }
-        catch (Exception e) when (dist.Started)
-        {
-            dist.Fail(e, e is CliException ? 2 : 1);
-            throw;
-        }
-        catch (CliException) when (!dist.IsRoot)
-        {
-            return 2;
-        }
-    }
+    private static int RunDistributed(ParseResult r, Options o) =>
+        DistributedTraining.RunRank(r, (dist, stdout, stderr) => RunWithThreads(r, o, stdout, stderr, dist));
 
     /// <summary>The command that continues a run from its checkpoint: under mpirun, an mpirun line with the same number of ranks.</summary>
-    internal static string ResumeCommand(int? ranks, string savePath) => ranks == null
-        ? $"backprop train --resume {savePath} --save {savePath}"
-        : $"mpirun -np {ranks} backprop train --resume {savePath} --save {savePath} --distributed (any -np continues at the same global sample)";
+    internal static string ResumeCommand(int? ranks, string savePath, string command = "train") => ranks == null
+        ? $"backprop {command} --resume {savePath} --save {savePath}"
+        : $"mpirun -np {ranks} backprop {command} --resume {savePath} --save {savePath} --distributed (any -np continues at the same global sample)";
 }
