@@ -215,6 +215,11 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
     internal static void Im2Col(T* src, T* col, in ConvGeometry g)
     {
         int ow = g.OW, outPlane = g.OH * ow;
+        if (g.SW == 1 && g.SH == 1 && g.W == ow)
+        {
+            Im2ColSame(src, col, g);
+            return;
+        }
         for (int c = 0; c < g.Cg; c++)
         {
             T* chan = src + (long)c * g.H * g.W;
@@ -241,6 +246,52 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
                         else for (int j = lo; j < hi; j++) row[j] = s[j * g.SW];
                     }
                 }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Im2Col"/> for stride 1 and an output as wide as the input ("same" padding, as 3×3 pad 1):
+    /// then a tap's rows in col and their source rows in the channel have the same stride, so the valid rows
+    /// of a tap are one block copy (instead of one short copy per row) and the columns that fall into the
+    /// padding, which the block copy filled from the neighbouring rows, are cleared afterwards. The same
+    /// values land in col as with the general loop.
+    /// </summary>
+    private static void Im2ColSame(T* src, T* col, in ConvGeometry g)
+    {
+        int ow = g.OW, oh = g.OH, outPlane = oh * ow;
+        for (int c = 0; c < g.Cg; c++)
+        {
+            T* chan = src + (long)c * g.H * g.W;
+            for (int kh = 0; kh < g.KH; kh++)
+            {
+                // output rows i whose input row i − PH + kh·DH lies in [0, H)
+                int rowOff = kh * g.DH - g.PH;
+                int i0 = Math.Clamp(-rowOff, 0, oh), i1 = Math.Clamp(g.H - rowOff, i0, oh);
+                for (int kw = 0; kw < g.KW; kw++)
+                {
+                    T* dst = col + (long)((c * g.KH + kh) * g.KW + kw) * outPlane;
+                    int off = kw * g.DW - g.PW;
+                    var (lo, hi) = Valid(off, 1, g.W, ow);
+                    if (i0 > 0) new Span<T>(dst, i0 * ow).Clear();
+                    if (i1 < oh) new Span<T>(dst + i1 * ow, (oh - i1) * ow).Clear();
+                    if (i1 <= i0) continue;
+                    if (hi <= lo)
+                    {
+                        new Span<T>(dst + i0 * ow, (i1 - i0) * ow).Clear();
+                        continue;
+                    }
+                    // dst[i·ow + j] = chan[(i + rowOff)·W + off + j] for i in [i0, i1), j in [lo, hi): with W = ow one
+                    // contiguous range from the first valid entry to the last, all of it inside the channel
+                    int first = i0 * ow + lo, last = (i1 - 1) * ow + hi;
+                    new ReadOnlySpan<T>(chan + (long)rowOff * g.W + off + first, last - first).CopyTo(new Span<T>(dst + first, last - first));
+                    for (int i = i0; i < i1; i++)
+                    {
+                        T* row = dst + i * ow;
+                        for (int j = 0; j < lo; j++) row[j] = T.Zero;
+                        for (int j = hi; j < ow; j++) row[j] = T.Zero;
+                    }
+                }
+            }
         }
     }
 
