@@ -299,6 +299,11 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
     private static void Col2Im(T* col, T* dst, in ConvGeometry g)
     {
         int ow = g.OW, outPlane = g.OH * ow;
+        if (g.SW == 1 && g.SH == 1 && g.W == ow)
+        {
+            Col2ImSame(col, dst, g);
+            return;
+        }
         for (int c = 0; c < g.Cg; c++)
         {
             T* chan = dst + (long)c * g.H * g.W;
@@ -323,6 +328,44 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
                         else for (int j = lo; j < hi; j++) d[j * g.SW] += row[j];
                     }
                 }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Col2Im"/> for the shapes of <see cref="Im2ColSame"/>: a tap's valid rows are added as one
+    /// contiguous range, after clearing the entries of col (scratch) that fall into the padding, which then
+    /// add +0 to the neighbouring rows' ends. The sums are the same bits: every input position still receives
+    /// the same values in the same (channel, tap) order, and adding +0 leaves any value of dst unchanged
+    /// (dst starts as +0 and a round-to-nearest sum with a +0 operand is never −0).
+    /// </summary>
+    private static void Col2ImSame(T* col, T* dst, in ConvGeometry g)
+    {
+        int ow = g.OW, oh = g.OH, outPlane = oh * ow;
+        for (int c = 0; c < g.Cg; c++)
+        {
+            T* chan = dst + (long)c * g.H * g.W;
+            for (int kh = 0; kh < g.KH; kh++)
+            {
+                int rowOff = kh * g.DH - g.PH;
+                int i0 = Math.Clamp(-rowOff, 0, oh), i1 = Math.Clamp(g.H - rowOff, i0, oh);
+                if (i1 <= i0) continue;
+                for (int kw = 0; kw < g.KW; kw++)
+                {
+                    T* src = col + (long)((c * g.KH + kh) * g.KW + kw) * outPlane;
+                    int off = kw * g.DW - g.PW;
+                    var (lo, hi) = Valid(off, 1, g.W, ow);
+                    if (hi <= lo) continue;
+                    for (int i = i0; i < i1; i++)
+                    {
+                        T* row = src + i * ow;
+                        for (int j = 0; j < lo; j++) row[j] = T.Zero;
+                        for (int j = hi; j < ow; j++) row[j] = T.Zero;
+                    }
+                    int first = i0 * ow + lo, last = (i1 - 1) * ow + hi;
+                    var d = new Span<T>(chan + (long)rowOff * g.W + off + first, last - first);
+                    TensorPrimitives.Add(d, new ReadOnlySpan<T>(src + first, last - first), d);
+                }
+            }
         }
     }
 }
