@@ -121,6 +121,27 @@ public sealed class Generator
     /// <summary>Uniform double in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 
+    /// <summary>
+    /// A dropout mask: <c>mask[i] = NextDouble() &lt; p ? 0 : keep</c> for i in order, the same draws and
+    /// values as that loop, with the state in registers and the choice made without a branch (a coin toss
+    /// per element mispredicts).
+    /// </summary>
+    internal void FillDropoutMask(Span<float> mask, double p, float keep)
+    {
+        ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
+        int keepBits = BitConverter.SingleToInt32Bits(keep);
+        for (int i = 0; i < mask.Length; i++)
+        {
+            ulong result = ulong.RotateLeft(s1 * 5, 7) * 9, t = s1 << 17;
+            s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
+            s2 ^= t;
+            s3 = ulong.RotateLeft(s3, 45);
+            int kept = -(((result >> 11) * (1.0 / (1UL << 53)) < p) ? 0 : 1); // all ones when kept
+            mask[i] = BitConverter.Int32BitsToSingle(keepBits & kept); // +0 or keep
+        }
+        (_s0, _s1, _s2, _s3) = (s0, s1, s2, s3);
+    }
+
     /// <summary>Uniform float in [0, 1) with 24 random bits.</summary>
     public float NextFloat() => (NextUInt64() >> 40) * (1.0f / (1 << 24));
 

@@ -157,9 +157,13 @@ public static partial class BenchCommand
             steps = Math.Max(10, (int)(probe * 10));
         }
         long allocBefore = GC.GetAllocatedBytesForCurrentThread();
+        var process = Process.GetCurrentProcess();
+        var cpu0 = process.TotalProcessorTime;
         sw.Restart();
         for (int s = 0; s < steps; s++) model.Step(i++);
         sw.Stop();
+        process.Refresh();
+        double cpuSeconds = (process.TotalProcessorTime - cpu0).TotalSeconds;
         long alloc = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
         double seconds = sw.Elapsed.TotalSeconds;
         return new JsonObject
@@ -171,6 +175,8 @@ public static partial class BenchCommand
             ["seconds"] = Math.Round(seconds, 4),
             ["microseconds_per_step"] = Math.Round(seconds / steps * 1e6, 2),
             ["samples_per_second"] = Math.Round(model.SamplesPerStep * steps / seconds, 1),
+            // the process's CPU time (all threads) per timed step: the steadier figure on a shared machine
+            ["cpu_microseconds_per_step"] = Math.Round(cpuSeconds / steps * 1e6, 2),
             ["unit"] = model.Unit,
             ["allocated_bytes_per_step"] = alloc / steps,
         };

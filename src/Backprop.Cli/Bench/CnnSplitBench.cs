@@ -10,6 +10,7 @@ namespace Backprop.Cli.Bench;
 // backprop bench cnn-split: where the time of the CNN preset's training step goes. Each layer of the
 // preset is timed alone (its forward on the input the layers before it produce, then its backward from
 // a fixed output gradient), then the loss and the Adam step, next to the whole step (as `bench model cnn` runs it).
+// A batch norm followed by a ReLU is also timed as the fused op the step runs (fused_parts, not in the sum).
 public static partial class BenchCommand
 {
     private static Command CreateCnnSplit(Option<int?> threads, Option<bool> json)
@@ -34,6 +35,7 @@ public static partial class BenchCommand
         var labels = Tensor.RandInt(0, 10, [batch], g);
 
         var parts = new JsonArray();
+        var fused = new JsonArray();
         double total = 0;
         void Add(string name, Action step)
         {
@@ -59,6 +61,24 @@ public static partial class BenchCommand
                 layer.Forward(xi).Backward(dy);
                 xi.Grad = null;
             });
+            if (layer is BatchNormBase bn && index + 1 < model.Count && model[index + 1] is Relu)
+            {
+                // the pair as the step runs it: one fused op (Sequential fuses batch norm + ReLU)
+                var fy = Tensor.RandnLike(y0, g);
+                var (fwall, fcpu) = TimePerStep(() =>
+                {
+                    using var scope = Tensor.Scope();
+                    opt.ZeroGrad();
+                    Functional.BatchNormRelu(xi, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, training: true, eps: bn.Eps).Backward(fy);
+                    xi.Grad = null;
+                }, seconds);
+                fused.Add(new JsonObject
+                {
+                    ["part"] = $"{index}+{index + 1} {layer.GetType().Name}+Relu (fused) {string.Join("x", xi.Shape.ToArray().Skip(1))}",
+                    ["milliseconds"] = Math.Round(fwall * 1e3, 3),
+                    ["cpu_milliseconds"] = Math.Round(fcpu * 1e3, 3),
+                });
+            }
             input = y0;
             index++;
         }
@@ -88,6 +108,7 @@ public static partial class BenchCommand
             ["model"] = CnnSpec.Preset,
             ["batch"] = batch,
             ["parts"] = parts,
+            ["fused_parts"] = fused,
             ["sum_of_parts_milliseconds"] = Math.Round(total, 3),
             ["whole_step_milliseconds"] = Math.Round(stepWall * 1e3, 3),
             ["whole_step_cpu_milliseconds"] = Math.Round(stepCpu * 1e3, 3),

@@ -85,7 +85,13 @@ public abstract class BatchNormBase : Module
     protected abstract void CheckInput(Tensor input);
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override Tensor Forward(Tensor input) => Forward(input, relu: false);
+
+    /// <summary>
+    /// The layer, and with <paramref name="relu"/> the ReLU after it as one fused op
+    /// (<see cref="Functional.BatchNormRelu"/>; <see cref="Sequential"/> uses it for a BatchNorm module followed by a Relu module).
+    /// </summary>
+    internal Tensor Forward(Tensor input, bool relu)
     {
         ArgumentNullException.ThrowIfNull(input);
         CheckInput(input);
@@ -100,8 +106,13 @@ public abstract class BatchNormBase : Module
             if (Momentum is null) factor = 1.0 / tracked;
         }
         if (Training && Sync is not null)
-            return Functional.SyncBatchNorm(input, Sync, _runningMean, _runningVar, Weight, Bias, factor, Eps);
-        return Functional.BatchNorm(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps);
+        {
+            var synced = Functional.SyncBatchNorm(input, Sync, _runningMean, _runningVar, Weight, Bias, factor, Eps);
+            return relu ? synced.Relu() : synced;
+        }
+        return relu
+            ? Functional.BatchNormRelu(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps)
+            : Functional.BatchNorm(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps);
     }
 
     /// <inheritdoc/>

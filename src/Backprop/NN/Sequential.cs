@@ -29,7 +29,9 @@ public sealed class Sequential : Module
     /// <summary>
     /// Runs the layers in order. A <see cref="Linear"/> directly followed by a ReLU, sigmoid, tanh or
     /// (exact) GELU module runs as one fused op (<see cref="Functional.Linear(Tensor, Tensor, Tensor?, FusedActivation)"/>):
-    /// the same numbers, one pass fewer over the activations.
+    /// the same numbers, one pass fewer over the activations. Likewise a batch-norm module directly
+    /// followed by a <see cref="Relu"/> module runs as <see cref="Functional.BatchNormRelu"/> (bit-identical
+    /// to the two modules one after the other).
     /// </summary>
     public override Tensor Forward(Tensor input)
     {
@@ -45,10 +47,25 @@ public sealed class Sequential : Module
                 i++;
                 continue;
             }
+            if (layer is BatchNormBase bn && FuseBatchNormRelu && i + 1 < layers.Count && layers[i + 1].Module is Relu
+                && !bn.HasHooks && !layers[i + 1].Module.HasHooks)
+            {
+                x = bn.Forward(x, relu: true);
+                i++;
+                continue;
+            }
             x = layer.Call(x);
         }
         return x;
     }
+
+    /// <summary>
+    /// Whether <see cref="Forward"/> fuses a batch-norm module and the ReLU module after it (default
+    /// true); tests turn it off, on their own thread, to compare the fused op with the two modules.
+    /// </summary>
+    internal static bool FuseBatchNormRelu { get => !t_unfusedBatchNormRelu; set => t_unfusedBatchNormRelu = !value; }
+
+    [ThreadStatic] private static bool t_unfusedBatchNormRelu;
 
     private static FusedActivation FusableActivation(Module m) => m switch
     {

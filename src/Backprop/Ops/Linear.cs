@@ -182,7 +182,7 @@ public static partial class Functional
         if (x.DType == DType.Float32)
         {
             var m = HostScratch<float>.Get(mask.NumElements);
-            for (int i = 0; i < m.Length; i++) m[i] = g.NextDouble() < p ? 0f : (float)scale;
+            g.FillDropoutMask(m, p, (float)scale); // m[i] = g.NextDouble() < p ? 0f : (float)scale
             mask.Backend.Upload<float>(m, mask.V);
         }
         else

@@ -18,6 +18,11 @@ public static partial class Functional
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight = null, Tensor? bias = null,
         bool training = false, double momentum = 0.1, double eps = 1e-5)
+        => BatchNormCore(x, runningMean, runningVar, weight, bias, training, momentum, eps, relu: false);
+
+    // Batch norm, and with relu the ReLU after it as one op (BatchNormRelu in NormalizationRelu.cs).
+    private static Tensor BatchNormCore(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
+        bool training, double momentum, double eps, bool relu)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (!x.DType.IsFloatingPoint()) throw Dispatch.NotFloat("BatchNorm", x);
@@ -55,8 +60,12 @@ public static partial class Functional
         var y = Tensor.Empty(x._shape, x.DType, x.Backend);
         var w = weight?.ContiguousData();
         var b = bias?.ContiguousData();
-        x.Backend.BatchNormForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
-            y.Reshape(n, c, l).V); // a view of the new output
+        if (relu)
+            x.Backend.BatchNormReluForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
+                y.Reshape(n, c, l).V);
+        else
+            x.Backend.BatchNormForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
+                y.Reshape(n, c, l).V); // a view of the new output
         if (training)
         {
             mean.BumpVersion();
@@ -71,7 +80,8 @@ public static partial class Functional
                     runningVar!.Mul_(1 - momentum).Add_(variance, momentum);
                 }
         }
-        Engine.Record(y, "BatchNorm", new BatchNormBackward(x, weight, bias, mean, invstd, training, eps), x, weight, bias, saved0: mean, saved1: invstd);
+        if (relu) Engine.Record(y, "BatchNormRelu", new BatchNormReluBackward(x, weight, bias, mean, invstd, y, training, eps), x, weight, bias, saved0: mean, saved1: y);
+        else Engine.Record(y, "BatchNorm", new BatchNormBackward(x, weight, bias, mean, invstd, training, eps), x, weight, bias, saved0: mean, saved1: invstd);
         return y;
     }
 
@@ -106,7 +116,7 @@ public static partial class Functional
             }
         }
 
-        private void Recorded(Tensor dy, int n, int c, int l)
+        internal void Recorded(Tensor dy, int n, int c, int l)
         {
             var x3 = x.Reshape(n, c, l);
             var dy3 = dy.Reshape(n, c, l);

@@ -215,6 +215,11 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
     internal static void Im2Col(T* src, T* col, in ConvGeometry g)
     {
         int ow = g.OW, outPlane = g.OH * ow;
+        if (g.SW == 1 && g.SH == 1 && g.W == ow)
+        {
+            Im2ColSame(src, col, g);
+            return;
+        }
         for (int c = 0; c < g.Cg; c++)
         {
             T* chan = src + (long)c * g.H * g.W;
@@ -244,10 +249,61 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
         }
     }
 
+    /// <summary>
+    /// <see cref="Im2Col"/> for stride 1 and an output as wide as the input ("same" padding, as 3×3 pad 1):
+    /// then a tap's rows in col and their source rows in the channel have the same stride, so the valid rows
+    /// of a tap are one block copy (instead of one short copy per row) and the columns that fall into the
+    /// padding, which the block copy filled from the neighbouring rows, are cleared afterwards. The same
+    /// values land in col as with the general loop.
+    /// </summary>
+    private static void Im2ColSame(T* src, T* col, in ConvGeometry g)
+    {
+        int ow = g.OW, oh = g.OH, outPlane = oh * ow;
+        for (int c = 0; c < g.Cg; c++)
+        {
+            T* chan = src + (long)c * g.H * g.W;
+            for (int kh = 0; kh < g.KH; kh++)
+            {
+                // output rows i whose input row i − PH + kh·DH lies in [0, H)
+                int rowOff = kh * g.DH - g.PH;
+                int i0 = Math.Clamp(-rowOff, 0, oh), i1 = Math.Clamp(g.H - rowOff, i0, oh);
+                for (int kw = 0; kw < g.KW; kw++)
+                {
+                    T* dst = col + (long)((c * g.KH + kh) * g.KW + kw) * outPlane;
+                    int off = kw * g.DW - g.PW;
+                    var (lo, hi) = Valid(off, 1, g.W, ow);
+                    if (i0 > 0) new Span<T>(dst, i0 * ow).Clear();
+                    if (i1 < oh) new Span<T>(dst + i1 * ow, (oh - i1) * ow).Clear();
+                    if (i1 <= i0) continue;
+                    if (hi <= lo)
+                    {
+                        new Span<T>(dst + i0 * ow, (i1 - i0) * ow).Clear();
+                        continue;
+                    }
+                    // dst[i·ow + j] = chan[(i + rowOff)·W + off + j] for i in [i0, i1), j in [lo, hi): with W = ow one
+                    // contiguous range from the first valid entry to the last, all of it inside the channel
+                    int first = i0 * ow + lo, last = (i1 - 1) * ow + hi;
+                    new ReadOnlySpan<T>(chan + (long)rowOff * g.W + off + first, last - first).CopyTo(new Span<T>(dst + first, last - first));
+                    for (int i = i0; i < i1; i++)
+                    {
+                        T* row = dst + i * ow;
+                        for (int j = 0; j < lo; j++) row[j] = T.Zero;
+                        for (int j = hi; j < ow; j++) row[j] = T.Zero;
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds each column entry into the input position it was read from.</summary>
     private static void Col2Im(T* col, T* dst, in ConvGeometry g)
     {
         int ow = g.OW, outPlane = g.OH * ow;
+        if (g.SW == 1 && g.SH == 1 && g.W == ow)
+        {
+            Col2ImSame(col, dst, g);
+            return;
+        }
         for (int c = 0; c < g.Cg; c++)
         {
             T* chan = dst + (long)c * g.H * g.W;
@@ -272,6 +328,44 @@ internal static unsafe class ConvKernels<T> where T : unmanaged, IFloatingPointI
                         else for (int j = lo; j < hi; j++) d[j * g.SW] += row[j];
                     }
                 }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Col2Im"/> for the shapes of <see cref="Im2ColSame"/>: a tap's valid rows are added as one
+    /// contiguous range, after clearing the entries of col (scratch) that fall into the padding, which then
+    /// add +0 to the neighbouring rows' ends. The sums are the same bits: every input position still receives
+    /// the same values in the same (channel, tap) order, and adding +0 leaves any value of dst unchanged
+    /// (dst starts as +0 and a round-to-nearest sum with a +0 operand is never −0).
+    /// </summary>
+    private static void Col2ImSame(T* col, T* dst, in ConvGeometry g)
+    {
+        int ow = g.OW, oh = g.OH, outPlane = oh * ow;
+        for (int c = 0; c < g.Cg; c++)
+        {
+            T* chan = dst + (long)c * g.H * g.W;
+            for (int kh = 0; kh < g.KH; kh++)
+            {
+                int rowOff = kh * g.DH - g.PH;
+                int i0 = Math.Clamp(-rowOff, 0, oh), i1 = Math.Clamp(g.H - rowOff, i0, oh);
+                if (i1 <= i0) continue;
+                for (int kw = 0; kw < g.KW; kw++)
+                {
+                    T* src = col + (long)((c * g.KH + kh) * g.KW + kw) * outPlane;
+                    int off = kw * g.DW - g.PW;
+                    var (lo, hi) = Valid(off, 1, g.W, ow);
+                    if (hi <= lo) continue;
+                    for (int i = i0; i < i1; i++)
+                    {
+                        T* row = src + i * ow;
+                        for (int j = 0; j < lo; j++) row[j] = T.Zero;
+                        for (int j = hi; j < ow; j++) row[j] = T.Zero;
+                    }
+                    int first = i0 * ow + lo, last = (i1 - 1) * ow + hi;
+                    var d = new Span<T>(chan + (long)rowOff * g.W + off + first, last - first);
+                    TensorPrimitives.Add(d, new ReadOnlySpan<T>(src + first, last - first), d);
+                }
+            }
         }
     }
 }

@@ -26,18 +26,19 @@ internal sealed partial class CpuBackend
 }
 
 /// <summary>One batch-norm call split by channels; one reusable instance per dtype and thread, so a call allocates nothing.</summary>
-internal sealed class NormJob<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed partial class NormJob<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
 {
     [ThreadStatic] private static NormJob<T>? t_job;
 
-    private bool _backward, _affine, _training, _inputGrad, _paramGrads;
+    private bool _backward, _affine, _training, _inputGrad, _paramGrads, _relu;
     private double _eps;
-    private View _x, _dy, _y, _mean, _invstd, _weight, _bias, _dweight, _dbias;
+    private View _x, _dy, _y, _mean, _invstd, _weight, _bias, _dweight, _dbias, _reluOut;
 
     public static void Forward(in View x, in View mean, in View invstd, in View weight, in View bias, bool affine, bool training, double eps, in View y)
     {
         var job = t_job ??= new NormJob<T>();
         job._backward = false;
+        job._relu = false;
         job._x = x; job._mean = mean; job._invstd = invstd; job._weight = weight; job._bias = bias; job._y = y;
         job._affine = affine; job._training = training; job._eps = eps;
         job.Execute();
@@ -48,6 +49,7 @@ internal sealed class NormJob<T> : IParallelWork where T : unmanaged, IFloatingP
     {
         var job = t_job ??= new NormJob<T>();
         job._backward = true;
+        job._relu = false;
         job._dy = dy; job._x = x; job._mean = mean; job._invstd = invstd; job._weight = weight; job._y = dx;
         job._dweight = dweight; job._dbias = dbias;
         job._affine = affine; job._training = training; job._inputGrad = inputGrad; job._paramGrads = paramGrads;
@@ -65,7 +67,7 @@ internal sealed class NormJob<T> : IParallelWork where T : unmanaged, IFloatingP
         }
         finally
         {
-            _x = _dy = _y = _mean = _invstd = _weight = _bias = _dweight = _dbias = default; // hold no buffers between calls
+            _x = _dy = _y = _mean = _invstd = _weight = _bias = _dweight = _dbias = _reluOut = default; // hold no buffers between calls
         }
     }
 
@@ -112,12 +114,12 @@ internal sealed class NormJob<T> : IParallelWork where T : unmanaged, IFloatingP
             mean = At(_mean, ch);
             invstd = At(_invstd, ch);
         }
-        T scale = _affine ? invstd * At(_weight, ch) : invstd;
-        T shiftOut = (_affine ? At(_bias, ch) : T.Zero) - mean * scale;
+        var (scale, shiftOut) = ForwardScaleShift(ch, mean, invstd);
         for (int i = 0; i < n; i++)
         {
             int o = (i * c + ch) * l;
             ScaleShift(xd.AsSpan(_x._offset + o, l), scale, shiftOut, yd.AsSpan(_y._offset + o, l));
+            if (_relu) ReluRow(yd.AsSpan(_y._offset + o, l)); // the ReLU after it, on the row still in L1
         }
     }
 
@@ -128,10 +130,16 @@ internal sealed class NormJob<T> : IParallelWork where T : unmanaged, IFloatingP
         var dyd = _dy.Data<T>();
         T mean = At(_mean, ch), invstd = At(_invstd, ch);
         double sumDy = 0, sumDyCentered = 0;
+        // With the ReLU before it (BatchNormRelu), dy is the ReLU's gradient of the incoming one, taken
+        // here row by row: kept for the whole channel when it fits (the second pass reads it back from
+        // cache), else taken again in the second pass.
+        bool keep = _relu && (long)n * l <= MaskedChannelLimit;
+        var masked = _relu ? MaskedBuffer(keep ? n * l : l) : null;
+        var (fScale, fShift) = _relu ? ForwardScaleShift(ch, mean, invstd) : default;
         for (int i = 0; i < n; i++)
         {
             int o = (i * c + ch) * l;
-            var dyRow = dyd.AsSpan(_dy._offset + o, l);
+            var dyRow = _relu ? MaskedRow(masked!, keep ? i * l : 0, o, l, fScale, fShift) : dyd.AsSpan(_dy._offset + o, l);
             sumDy += double.CreateTruncating(TensorPrimitives.Sum<T>(dyRow));
             sumDyCentered += CenteredDot(dyRow, xd.AsSpan(_x._offset + o, l), mean);
         }
@@ -152,16 +160,18 @@ internal sealed class NormJob<T> : IParallelWork where T : unmanaged, IFloatingP
         {
             int o = (i * c + ch) * l;
             var dxRow = dxd.AsSpan(_y._offset + o, l);
+            ReadOnlySpan<T> dyRow = !_relu ? dyd.AsSpan(_dy._offset + o, l)
+                : keep ? masked!.AsSpan(i * l, l) : MaskedRow(masked!, 0, o, l, fScale, fShift);
             if (_training)
             {
                 ScaleShift(xd.AsSpan(_x._offset + o, l), b, k, dxRow);
-                TensorPrimitives.MultiplyAdd<T>(dyd.AsSpan(_dy._offset + o, l), a, dxRow, dxRow);
+                TensorPrimitives.MultiplyAdd<T>(dyRow, a, dxRow, dxRow);
             }
-            else TensorPrimitives.Multiply<T>(dyd.AsSpan(_dy._offset + o, l), a, dxRow);
+            else TensorPrimitives.Multiply<T>(dyRow, a, dxRow);
         }
     }
 
-    /// <summary>y = a·x + b with SIMD lanes.</summary>
+    /// <summary>y = a·x + b with SIMD lanes (shared with the fused batch norm + ReLU).</summary>
     private static void ScaleShift(ReadOnlySpan<T> x, T a, T b, Span<T> y)
     {
         int i = 0;
