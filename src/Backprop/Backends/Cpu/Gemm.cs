@@ -85,13 +85,7 @@ public static unsafe partial class Gemm
             && int.TryParse(mcText, out int mc) && int.TryParse(kcText, out int kc) && int.TryParse(ncText, out int nc)
             && mc > 0 && kc > 0 && nc > 0 && mc % MR == 0 && nc % NR == 0)
             (MC, KC, NC) = (mc, kc, nc);
-        // BACKPROP_GEMM_SHARED_B=1: a row split always shares one packed B between the threads, also
-        // where each thread's rows fit one MC block (by default each then packs its own copy).
-        if (Environment.GetEnvironmentVariable("BACKPROP_GEMM_SHARED_B") == "1") ShareBAlways = true;
     }
-
-    // See BACKPROP_GEMM_SHARED_B above and ProductJob.Set.
-    internal static bool ShareBAlways;
 
     /// <summary>Names the SGEMM micro-kernel, blocking, path thresholds and thread count in use.</summary>
     public static string Describe() =>
@@ -332,7 +326,7 @@ public static unsafe partial class Gemm
             // the other. That wins while a thread's rows fit one MC block, so that it packs B only
             // once (alternating runs: +2-5% at 1024³, +3% at 1536³); at 2048³ (two blocks per
             // thread) sharing wins by 4%.
-            if (!_splitColumns && !ShareBAlways && (long)((mTiles + chunks - 1) / chunks) * MR <= MC) return;
+            if (!_splitColumns && (long)((mTiles + chunks - 1) / chunks) * MR <= MC) return;
             _panels = _splitColumns ? mTiles : nTiles;
             _sharedPad = (nint)_panels * (_splitColumns ? MR : NR);
             if ((long)_sharedPad * p.K > MaxSharedPack) return;
