@@ -6,6 +6,8 @@ using Backprop.Bench;
 // else goes to BenchmarkDotNet (e.g. `--filter *Gemm*`).
 if (args.Length > 0 && args[0] == "soak") return Soak.Run(args[1..]);
 if (args.Length > 0 && args[0] == "gemm-ab") return GemmAb.Run(args[1..]);
+if (args.Length > 0 && args[0] == "gemm-shapes") return GemmShapes.Run(args[1..]);
+if (args.Length > 0 && args[0] == "conv-parts") return ConvParts.Run(args[1..]);
 if (args.Length > 0 && args[0] == "gpt-decode") return GptBench.Decode(args[1..]);
 if (args.Length > 0 && args[0] == "attention-memory") return GptBench.AttentionMemory(args[1..]);
 if (args.Length > 0 && args[0] == "gpt-profile") return GptProfile.Run(args[1..]);
