@@ -89,9 +89,11 @@ public abstract class BatchNormBase : Module
 
     /// <summary>
     /// The layer, and with <paramref name="relu"/> the ReLU after it as one fused op
-    /// (<see cref="Functional.BatchNormRelu"/>; <see cref="Sequential"/> uses it for a BatchNorm module followed by a Relu module).
+    /// (<see cref="Functional.BatchNormRelu"/>; <see cref="Sequential"/> uses it for a BatchNorm module followed by a Relu module),
+    /// and with <paramref name="pool"/> also the max pooling after that, with windows that tile the input
+    /// (<see cref="Functional.BatchNormReluMaxPool2d"/>).
     /// </summary>
-    internal Tensor Forward(Tensor input, bool relu)
+    internal Tensor Forward(Tensor input, bool relu, (int H, int W)? pool = null)
     {
         ArgumentNullException.ThrowIfNull(input);
         CheckInput(input);
@@ -108,8 +110,11 @@ public abstract class BatchNormBase : Module
         if (Training && Sync is not null)
         {
             var synced = Functional.SyncBatchNorm(input, Sync, _runningMean, _runningVar, Weight, Bias, factor, Eps);
-            return relu ? synced.Relu() : synced;
+            if (relu) synced = synced.Relu();
+            return pool is { } k ? Functional.MaxPool2d(synced, k) : synced;
         }
+        if (relu && pool is { } kernel)
+            return Functional.BatchNormReluMaxPool2d(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps, kernel);
         return relu
             ? Functional.BatchNormRelu(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps)
             : Functional.BatchNorm(input, _runningMean, _runningVar, Weight, Bias, useBatchStats, factor, Eps);

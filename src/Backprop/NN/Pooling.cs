@@ -33,6 +33,9 @@ public sealed class MaxPool2d : Module
     /// <summary>Distance between window taps.</summary>
     public (int H, int W) Dilation { get; }
 
+    /// <summary>Whether the windows tile the input: stride = kernel, no padding or dilation.</summary>
+    internal bool Tiles => Stride == KernelSize && Padding == (0, 0) && Dilation == (1, 1);
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.MaxPool2d(input, KernelSize, Stride, Padding, Dilation);
 

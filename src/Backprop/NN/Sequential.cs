@@ -31,7 +31,9 @@ public sealed class Sequential : Module
     /// (exact) GELU module runs as one fused op (<see cref="Functional.Linear(Tensor, Tensor, Tensor?, FusedActivation)"/>):
     /// the same numbers, one pass fewer over the activations. Likewise a batch-norm module directly
     /// followed by a <see cref="Relu"/> module runs as <see cref="Functional.BatchNormRelu"/> (bit-identical
-    /// to the two modules one after the other).
+    /// to the two modules one after the other), and with a <see cref="MaxPool2d"/> module after them whose
+    /// windows tile the input (stride = kernel, no padding or dilation) as
+    /// <see cref="Functional.BatchNormReluMaxPool2d"/> (the same bits as the three modules).
     /// </summary>
     public override Tensor Forward(Tensor input)
     {
@@ -50,6 +52,12 @@ public sealed class Sequential : Module
             if (layer is BatchNormBase bn && FuseBatchNormRelu && i + 1 < layers.Count && layers[i + 1].Module is Relu
                 && !bn.HasHooks && !layers[i + 1].Module.HasHooks)
             {
+                if (i + 2 < layers.Count && layers[i + 2].Module is MaxPool2d pool && pool.Tiles && !pool.HasHooks)
+                {
+                    x = bn.Forward(x, relu: true, pool: pool.KernelSize);
+                    i += 2;
+                    continue;
+                }
                 x = bn.Forward(x, relu: true);
                 i++;
                 continue;

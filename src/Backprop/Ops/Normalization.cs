@@ -1,3 +1,4 @@
+using Backprop.Backends;
 using Backprop.Autograd;
 
 namespace Backprop.NN;
@@ -22,7 +23,7 @@ public static partial class Functional
 
     // Batch norm, and with relu the ReLU after it as one op (BatchNormRelu in NormalizationRelu.cs).
     private static Tensor BatchNormCore(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
-        bool training, double momentum, double eps, bool relu)
+        bool training, double momentum, double eps, bool relu, Pool2dGeometry? pool = null)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (!x.DType.IsFloatingPoint()) throw Dispatch.NotFloat("BatchNorm", x);
@@ -57,15 +58,26 @@ public static partial class Functional
                 invstd = (runningVar!.NoGraph() + eps).Pow(-0.5);
             }
         }
-        var y = Tensor.Empty(x._shape, x.DType, x.Backend);
         var w = weight?.ContiguousData();
         var b = bias?.ContiguousData();
-        if (relu)
-            x.Backend.BatchNormReluForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
-                y.Reshape(n, c, l).V);
+        Tensor y, indices = null!;
+        if (pool is { } pg)
+        {
+            // with the max pooling after the ReLU (training, tiling windows): only the pooled output exists
+            y = Tensor.Empty([n, c, pg.OH, pg.OW], x.DType, x.Backend);
+            indices = Tensor.Empty([n, c, pg.OH, pg.OW], DType.Int64, x.Backend);
+            x.Backend.BatchNormReluMaxPoolForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, eps, y.V, indices.V, pg);
+        }
         else
-            x.Backend.BatchNormForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
-                y.Reshape(n, c, l).V); // a view of the new output
+        {
+            y = Tensor.Empty(x._shape, x.DType, x.Backend);
+            if (relu)
+                x.Backend.BatchNormReluForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
+                    y.Reshape(n, c, l).V);
+            else
+                x.Backend.BatchNormForward(x3.V, mean.V, invstd.V, w?.V ?? default, b?.V ?? default, weight is not null, training, eps,
+                    y.Reshape(n, c, l).V); // a view of the new output
+        }
         if (training)
         {
             mean.BumpVersion();
@@ -80,7 +92,10 @@ public static partial class Functional
                     runningVar!.Mul_(1 - momentum).Add_(variance, momentum);
                 }
         }
-        if (relu) Engine.Record(y, "BatchNormRelu", new BatchNormReluBackward(x, weight, bias, mean, invstd, y, training, eps), x, weight, bias, saved0: mean, saved1: y);
+        if (pool is { } pool2)
+            Engine.Record(y, "BatchNormReluMaxPool2d", new BatchNormReluMaxPoolBackward(x, weight, bias, mean, invstd, indices, pool2, eps), x, weight, bias,
+                saved0: mean, saved1: indices);
+        else if (relu) Engine.Record(y, "BatchNormRelu", new BatchNormReluBackward(x, weight, bias, mean, invstd, y, training, eps), x, weight, bias, saved0: mean, saved1: y);
         else Engine.Record(y, "BatchNorm", new BatchNormBackward(x, weight, bias, mean, invstd, training, eps), x, weight, bias, saved0: mean, saved1: invstd);
         return y;
     }

@@ -67,7 +67,8 @@ internal sealed partial class NormJob<T> : IParallelWork where T : unmanaged, IF
         }
         finally
         {
-            _x = _dy = _y = _mean = _invstd = _weight = _bias = _dweight = _dbias = _reluOut = default; // hold no buffers between calls
+            _x = _dy = _y = _mean = _invstd = _weight = _bias = _dweight = _dbias = _reluOut = _pooled = _indices = default; // hold no buffers between calls
+            _pool = false;
         }
     }
 
@@ -92,7 +93,7 @@ internal sealed partial class NormJob<T> : IParallelWork where T : unmanaged, IF
     {
         int n = _x._shape[0], c = _x._shape[1], l = _x._shape[2];
         var xd = _x.Data<T>();
-        var yd = _y.Data<T>();
+        var yd = _pool ? null : _y.Data<T>(); // pooled: no batch-norm output
         T mean, invstd;
         if (_training)
         {
@@ -118,6 +119,11 @@ internal sealed partial class NormJob<T> : IParallelWork where T : unmanaged, IF
         for (int i = 0; i < n; i++)
         {
             int o = (i * c + ch) * l;
+            if (_pool)
+            {
+                PooledRow(xd.AsSpan(_x._offset + o, l), scale, shiftOut, i * c + ch); // batch norm, ReLU and max pooling of the row in L1
+                continue;
+            }
             ScaleShift(xd.AsSpan(_x._offset + o, l), scale, shiftOut, yd.AsSpan(_y._offset + o, l));
             if (_relu) ReluRow(yd.AsSpan(_y._offset + o, l)); // the ReLU after it, on the row still in L1
         }

@@ -12,6 +12,22 @@ namespace Backprop.Backends.Cpu;
 /// </summary>
 internal sealed partial class CpuBackend
 {
+    public void BatchNormReluMaxPoolForward(in View x, in View mean, in View invstd, in View weight, in View bias, bool affine, double eps,
+        in View y, in View indices, in Pool2dGeometry pool)
+    {
+        if (x._numel == 0) return;
+        if (x.DType == DType.Float32) NormJob<float>.ForwardReluMaxPool(x, mean, invstd, weight, bias, affine, eps, y, indices, pool);
+        else NormJob<double>.ForwardReluMaxPool(x, mean, invstd, weight, bias, affine, eps, y, indices, pool);
+    }
+
+    public void BatchNormReluMaxPoolBackward(in View dy, in View indices, in View x, in View mean, in View invstd, in View weight, in View bias, bool affine,
+        bool inputGrad, in View dx, bool paramGrads, in View dweight, in View dbias, in Pool2dGeometry pool)
+    {
+        if (x._shape[1] == 0) return;
+        if (x.DType == DType.Float32) NormJob<float>.BackwardReluMaxPool(dy, indices, x, mean, invstd, weight, bias, affine, inputGrad, dx, paramGrads, dweight, dbias, pool);
+        else NormJob<double>.BackwardReluMaxPool(dy, indices, x, mean, invstd, weight, bias, affine, inputGrad, dx, paramGrads, dweight, dbias, pool);
+    }
+
     public void BatchNormReluForward(in View x, in View mean, in View invstd, in View weight, in View bias, bool affine, bool training, double eps, in View y)
     {
         if (x._numel == 0) return;
@@ -28,8 +44,81 @@ internal sealed partial class CpuBackend
     }
 }
 
-internal sealed partial class NormJob<T>
+internal sealed unsafe partial class NormJob<T>
 {
+    // The fused max pooling after the ReLU (training only): forward, the pooled output and the argmax
+    // offsets; backward, the pooled gradient in _dy and the offsets.
+    private bool _pool;
+    private Pool2dGeometry _pg;
+    private View _pooled, _indices;
+
+    [ThreadStatic] private static T[]? t_row;
+
+    /// <summary>A per-thread row of at least <paramref name="length"/> values, grown once.</summary>
+    private static T[] RowBuffer(int length)
+    {
+        var b = t_row;
+        if (b is null || b.Length < length) t_row = b = new T[length];
+        return b;
+    }
+
+    public static void ForwardReluMaxPool(in View x, in View mean, in View invstd, in View weight, in View bias, bool affine, double eps,
+        in View y, in View indices, in Pool2dGeometry pool)
+    {
+        var job = t_job ??= new NormJob<T>();
+        job._backward = false;
+        job._relu = true;
+        job._pool = true;
+        job._pg = pool;
+        job._pooled = y;
+        job._indices = indices;
+        job._x = x; job._mean = mean; job._invstd = invstd; job._weight = weight; job._bias = bias; job._y = default;
+        job._affine = affine; job._training = true; job._eps = eps;
+        job.Execute();
+    }
+
+    public static void BackwardReluMaxPool(in View dy, in View indices, in View x, in View mean, in View invstd, in View weight, in View bias, bool affine,
+        bool inputGrad, in View dx, bool paramGrads, in View dweight, in View dbias, in Pool2dGeometry pool)
+    {
+        var job = t_job ??= new NormJob<T>();
+        job._backward = true;
+        job._relu = true;
+        job._pool = true;
+        job._pg = pool;
+        job._indices = indices;
+        job._dy = dy; job._reluOut = default; job._x = x; job._mean = mean; job._invstd = invstd; job._weight = weight; job._bias = bias; job._y = dx;
+        job._dweight = dweight; job._dbias = dbias;
+        job._affine = affine; job._training = true; job._inputGrad = inputGrad; job._paramGrads = paramGrads;
+        job.Execute();
+    }
+
+    /// <summary>
+    /// Plane <paramref name="plane"/> (sample·C + channel) of the fused forward: the normalized row and its
+    /// ReLU into a per-thread row (the kernels of the unfused ops), then max pooled from there into the
+    /// output with PoolJob's own plane kernel: the same values and argmax offsets as the three ops.
+    /// </summary>
+    private void PooledRow(ReadOnlySpan<T> x, T scale, T shift, int plane)
+    {
+        var row = RowBuffer(x.Length).AsSpan(0, x.Length);
+        ScaleShift(x, scale, shift, row);
+        ReluRow(row);
+        long oplane = (long)_pg.OH * _pg.OW;
+        fixed (T* r = row, y = _pooled.Data<T>())
+        fixed (long* idx = _indices.Data<long>())
+            PoolJob<T>.MaxPlaneUnpadded(r, y + _pooled._offset + plane * oplane, idx + _indices._offset + plane * oplane, _pg);
+    }
+
+    /// <summary>The pooling's gradient of plane <paramref name="plane"/> (dy at each window's argmax, else 0) into a per-thread row.</summary>
+    private ReadOnlySpan<T> ScatteredRow(int plane, int l)
+    {
+        var row = RowBuffer(l);
+        long oplane = (long)_pg.OH * _pg.OW;
+        fixed (T* r = row, dy = _dy.Data<T>())
+        fixed (long* idx = _indices.Data<long>())
+            PoolJob<T>.ScatterPlaneTiled(dy + _dy._offset + plane * oplane, idx + _indices._offset + plane * oplane, r, _pg);
+        return row.AsSpan(0, l);
+    }
+
     /// <summary>Channels of at most this many values keep their masked gradient whole between the two backward passes (1 MB in float32).</summary>
     private const long MaskedChannelLimit = 1 << 18;
 
@@ -78,7 +167,8 @@ internal sealed partial class NormJob<T>
     private Span<T> MaskedRow(T[] buffer, int at, int o, int l, T scale, T shift)
     {
         var row = buffer.AsSpan(at, l);
-        var dyRow = _dy.Data<T>().AsSpan(_dy._offset + o, l);
+        // with the max pooling fused after it, the ReLU's output gradient is the pooling's, rebuilt here
+        var dyRow = _pool ? ScatteredRow(o / l, l) : _dy.Data<T>().AsSpan(_dy._offset + o, l);
         if (_training)
         {
             ScaleShift(_x.Data<T>().AsSpan(_x._offset + o, l), scale, shift, row);

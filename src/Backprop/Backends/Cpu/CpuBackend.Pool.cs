@@ -134,56 +134,61 @@ internal sealed unsafe class PoolJob<T> : IParallelWork where T : unmanaged, IFl
     /// </summary>
     private void MaxForwardUnpadded(int start, int end)
     {
-        int h = _g.H, w = _g.W, oh = _g.OH, ow = _g.OW, kh = _g.KH, kw = _g.KW, sh = _g.SH, sw = _g.SW;
-        int plane = h * w, oplane = oh * ow;
+        int plane = _g.H * _g.W, oplane = _g.OH * _g.OW;
         fixed (T* px = _a.Data<T>(), py = _b.Data<T>())
         fixed (long* pi = _indices.Data<long>())
         {
             for (int p = start; p < end; p++)
+                MaxPlaneUnpadded(px + _a._offset + (long)p * plane, py + _b._offset + (long)p * oplane, pi + _indices._offset + (long)p * oplane, _g);
+        }
+    }
+
+    /// <summary>
+    /// One plane of <see cref="MaxForwardUnpadded"/>: x [H×W] pooled into y [OH×OW] and the argmax of each
+    /// window (its offset in the plane) into idx. Also the last step of the fused batch norm + ReLU + max pool,
+    /// on a normalized row still in L1.
+    /// </summary>
+    internal static void MaxPlaneUnpadded(T* x, T* y, long* idx, in Pool2dGeometry g)
+    {
+        int w = g.W, oh = g.OH, ow = g.OW, kh = g.KH, kw = g.KW, sh = g.SH, sw = g.SW;
+        for (int i = 0; i < oh; i++)
+        {
+            int r0 = i * sh * w;
+            T* y_i = y + i * ow;
+            long* idx_i = idx + i * ow;
+            if (kh == 2 && kw == 2)
             {
-                T* x = px + _a._offset + (long)p * plane;
-                T* y = py + _b._offset + (long)p * oplane;
-                long* idx = pi + _indices._offset + (long)p * oplane;
-                for (int i = 0; i < oh; i++)
+                T* a = x + r0, b = a + w;
+                int j0 = 0;
+                if (typeof(T) == typeof(float) && sw == 2) j0 = MaxRow2x2((float*)a, (float*)b, r0, w, ow, (float*)y_i, idx_i);
+                for (int j = j0, c = j0 * sw; j < ow; j++, c += sw)
                 {
-                    int r0 = i * sh * w;
-                    T* y_i = y + i * ow;
-                    long* idx_i = idx + i * ow;
-                    if (kh == 2 && kw == 2)
-                    {
-                        T* a = x + r0, b = a + w;
-                        int j0 = 0;
-                        if (typeof(T) == typeof(float) && sw == 2) j0 = MaxRow2x2((float*)a, (float*)b, r0, w, ow, (float*)y_i, idx_i);
-                        for (int j = j0, c = j0 * sw; j < ow; j++, c += sw)
-                        {
-                            T best = a[c], v;
-                            int arg = r0 + c;
-                            bool take;
-                            v = a[c + 1]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + c + 1 : arg;
-                            v = b[c]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + w + c : arg;
-                            v = b[c + 1]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + w + c + 1 : arg;
-                            y_i[j] = best;
-                            idx_i[j] = arg;
-                        }
-                        continue;
-                    }
-                    for (int j = 0; j < ow; j++)
-                    {
-                        int first = r0 + j * sw, arg = first;
-                        T best = x[first];
-                        for (int u = 0; u < kh; u++)
-                            for (int t = 0; t < kw; t++)
-                            {
-                                int at = first + u * w + t;
-                                T v = x[at];
-                                bool take = v > best || T.IsNaN(v);
-                                best = take ? v : best;
-                                arg = take ? at : arg;
-                            }
-                        y_i[j] = best;
-                        idx_i[j] = arg;
-                    }
+                    T best = a[c], v;
+                    int arg = r0 + c;
+                    bool take;
+                    v = a[c + 1]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + c + 1 : arg;
+                    v = b[c]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + w + c : arg;
+                    v = b[c + 1]; take = v > best || T.IsNaN(v); best = take ? v : best; arg = take ? r0 + w + c + 1 : arg;
+                    y_i[j] = best;
+                    idx_i[j] = arg;
                 }
+                continue;
+            }
+            for (int j = 0; j < ow; j++)
+            {
+                int first = r0 + j * sw, arg = first;
+                T best = x[first];
+                for (int u = 0; u < kh; u++)
+                    for (int t = 0; t < kw; t++)
+                    {
+                        int at = first + u * w + t;
+                        T v = x[at];
+                        bool take = v > best || T.IsNaN(v);
+                        best = take ? v : best;
+                        arg = take ? at : arg;
+                    }
+                y_i[j] = best;
+                idx_i[j] = arg;
             }
         }
     }
@@ -310,50 +315,54 @@ internal sealed unsafe class PoolJob<T> : IParallelWork where T : unmanaged, IFl
     /// </summary>
     private void MaxBackwardTiled(int start, int end)
     {
-        int h = _g.H, w = _g.W, oh = _g.OH, ow = _g.OW, kh = _g.KH, kw = _g.KW;
-        int plane = h * w, oplane = oh * ow;
+        int plane = _g.H * _g.W, oplane = _g.OH * _g.OW;
         fixed (T* pdy = _a.Data<T>(), pdx = _b.Data<T>())
         fixed (long* pi = _indices.Data<long>())
         {
             for (int p = start; p < end; p++)
+                ScatterPlaneTiled(pdy + _a._offset + (long)p * oplane, pi + _indices._offset + (long)p * oplane, pdx + _b._offset + (long)p * plane, _g);
+        }
+    }
+
+    /// <summary>
+    /// One plane of <see cref="MaxBackwardTiled"/>: dx [H×W] written whole from dy [OH×OW] and the argmax
+    /// offsets. Also the first step of the fused batch norm + ReLU + max pool's backward, into a row buffer.
+    /// </summary>
+    internal static void ScatterPlaneTiled(T* dy, long* idx, T* dx, in Pool2dGeometry g)
+    {
+        int h = g.H, w = g.W, oh = g.OH, ow = g.OW, kh = g.KH, kw = g.KW;
+        for (int i = 0; i < oh; i++)
+        {
+            T* dy_i = dy + i * ow;
+            long* idx_i = idx + i * ow;
+            for (int u = 0; u < kh; u++)
             {
-                T* dx = pdx + _b._offset + (long)p * plane;
-                T* dy = pdy + _a._offset + (long)p * oplane;
-                long* idx = pi + _indices._offset + (long)p * oplane;
-                for (int i = 0; i < oh; i++)
+                int row = (i * kh + u) * w;
+                T* d = dx + row;
+                if (kw == 2)
                 {
-                    T* dy_i = dy + i * ow;
-                    long* idx_i = idx + i * ow;
-                    for (int u = 0; u < kh; u++)
+                    int j0 = typeof(T) == typeof(float) ? ScatterRow2((float*)dy_i, idx_i, row, ow, (float*)d) : 0;
+                    for (int j = j0; j < ow; j++)
                     {
-                        int row = (i * kh + u) * w;
-                        T* d = dx + row;
-                        if (kw == 2)
-                        {
-                            int j0 = typeof(T) == typeof(float) ? ScatterRow2((float*)dy_i, idx_i, row, ow, (float*)d) : 0;
-                            for (int j = j0; j < ow; j++)
-                            {
-                                long at = idx_i[j] - row - 2 * j; // 0 or 1 when the argmax is on this row of the window
-                                T g = dy_i[j];
-                                d[2 * j] = at == 0 ? g : T.Zero;
-                                d[2 * j + 1] = at == 1 ? g : T.Zero;
-                            }
-                        }
-                        else
-                        {
-                            for (int j = 0; j < ow; j++)
-                            {
-                                long at = idx_i[j] - row - kw * j;
-                                T g = dy_i[j];
-                                for (int t = 0; t < kw; t++) d[kw * j + t] = at == t ? g : T.Zero;
-                            }
-                        }
-                        for (int t = ow * kw; t < w; t++) d[t] = T.Zero; // columns no window covers
+                        long at = idx_i[j] - row - 2 * j; // 0 or 1 when the argmax is on this row of the window
+                        T v = dy_i[j];
+                        d[2 * j] = at == 0 ? v : T.Zero;
+                        d[2 * j + 1] = at == 1 ? v : T.Zero;
                     }
                 }
-                new Span<T>(dx + oh * kh * w, (h - oh * kh) * w).Clear(); // rows no window covers
+                else
+                {
+                    for (int j = 0; j < ow; j++)
+                    {
+                        long at = idx_i[j] - row - kw * j;
+                        T v = dy_i[j];
+                        for (int t = 0; t < kw; t++) d[kw * j + t] = at == t ? v : T.Zero;
+                    }
+                }
+                for (int t = ow * kw; t < w; t++) d[t] = T.Zero; // columns no window covers
             }
         }
+        new Span<T>(dx + oh * kh * w, (h - oh * kh) * w).Clear(); // rows no window covers
     }
 
     /// <summary>For each output position o: the first and one-past-last kernel tap k with o·s − p + k·d inside [0, size).</summary>

@@ -26,4 +26,25 @@ internal sealed partial class ReferenceBackend
             sm.Set(i, sy.Get(y._offset + i) > 0 ? sd.Get(dy._offset + i) : 0);
         BatchNormBackward(masked, x, mean, invstd, weight, affine, training, inputGrad, dx, paramGrads, dweight, dbias);
     }
+
+    public void BatchNormReluMaxPoolForward(in View x, in View mean, in View invstd, in View weight, in View bias, bool affine, double eps,
+        in View y, in View indices, in Pool2dGeometry pool)
+    {
+        // batch norm + ReLU into a buffer of its own, then max pooling of it
+        var full = new View(Allocate(x.DType, x._numel), [pool.N, pool.C, pool.H, pool.W]);
+        BatchNormReluForward(x, mean, invstd, weight, bias, affine, true, eps, full);
+        MaxPool2d(full, y, indices, pool);
+    }
+
+    public void BatchNormReluMaxPoolBackward(in View dy, in View indices, in View x, in View mean, in View invstd, in View weight, in View bias, bool affine,
+        bool inputGrad, in View dx, bool paramGrads, in View dweight, in View dbias, in Pool2dGeometry pool)
+    {
+        // the pooling's gradient, then batch norm + ReLU's backward of it; the ReLU's output recomputed from
+        // the saved statistics (the evaluation formula applies them as given)
+        var full = new View(Allocate(x.DType, x._numel), [pool.N, pool.C, pool.H, pool.W]);
+        MaxPool2dBackward(dy, indices, full, pool);
+        var y = new View(Allocate(x.DType, x._numel), x._shape);
+        BatchNormReluForward(x, mean, invstd, weight, bias, affine, false, eps: 1, y); // eps unused: invstd is given
+        BatchNormReluBackward(new View(full._storage, x._shape), y, x, mean, invstd, weight, bias, affine, true, inputGrad, dx, paramGrads, dweight, dbias);
+    }
 }
