@@ -10,7 +10,8 @@ namespace Backprop.Cli.Bench;
 // backprop bench cnn-split: where the time of the CNN preset's training step goes. Each layer of the
 // preset is timed alone (its forward on the input the layers before it produce, then its backward from
 // a fixed output gradient), then the loss and the Adam step, next to the whole step (as `bench model cnn` runs it).
-// A batch norm followed by a ReLU is also timed as the fused op the step runs (fused_parts, not in the sum).
+// A batch norm followed by a ReLU (and a max pooling) is also timed as the fused op the step runs
+// (fused_parts, not in the sum).
 public static partial class BenchCommand
 {
     private static Command CreateCnnSplit(Option<int?> threads, Option<bool> json)
@@ -78,6 +79,26 @@ public static partial class BenchCommand
                     ["milliseconds"] = Math.Round(fwall * 1e3, 3),
                     ["cpu_milliseconds"] = Math.Round(fcpu * 1e3, 3),
                 });
+                if (index + 2 < model.Count && model[index + 2] is MaxPool2d pool)
+                {
+                    // and with the max pooling after them, as the training step runs the three
+                    using (Tensor.NoGrad()) fy = Functional.MaxPool2d(y0, pool.KernelSize);
+                    fy = Tensor.RandnLike(fy, g);
+                    (fwall, fcpu) = TimePerStep(() =>
+                    {
+                        using var scope = Tensor.Scope();
+                        opt.ZeroGrad();
+                        Functional.BatchNormReluMaxPool2d(xi, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, training: true, momentum: 0.1, eps: bn.Eps,
+                            pool.KernelSize).Backward(fy);
+                        xi.Grad = null;
+                    }, seconds);
+                    fused.Add(new JsonObject
+                    {
+                        ["part"] = $"{index}+{index + 1}+{index + 2} {layer.GetType().Name}+Relu+MaxPool2d (fused) {string.Join("x", xi.Shape.ToArray().Skip(1))}",
+                        ["milliseconds"] = Math.Round(fwall * 1e3, 3),
+                        ["cpu_milliseconds"] = Math.Round(fcpu * 1e3, 3),
+                    });
+                }
             }
             input = y0;
             index++;
