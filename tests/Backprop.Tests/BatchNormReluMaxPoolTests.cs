@@ -12,10 +12,6 @@ namespace Backprop.Tests;
 /// </summary>
 public class BatchNormReluMaxPoolTests
 {
-    private static int[] Bits(Tensor t) => t.DType == DType.Float32
-        ? t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray()
-        : t.ToDoubleArray().Select(v => (int)(BitConverter.DoubleToInt64Bits(v) ^ (BitConverter.DoubleToInt64Bits(v) >> 32))).ToArray();
-
     private static Tensor Op(Tensor x, Tensor? w, Tensor? b, (int, int) k, Tensor? rm = null, Tensor? rv = null) =>
         Functional.BatchNormReluMaxPool2d(x, rm, rv, w, b, training: true, momentum: 0.1, eps: 1e-5, k);
 

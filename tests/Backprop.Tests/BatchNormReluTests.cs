@@ -14,10 +14,6 @@ namespace Backprop.Tests;
 /// </summary>
 public class BatchNormReluTests
 {
-    private static int[] Bits(Tensor t) => t.DType == DType.Float32
-        ? t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray()
-        : t.ToDoubleArray().Select(v => (int)(BitConverter.DoubleToInt64Bits(v) ^ (BitConverter.DoubleToInt64Bits(v) >> 32))).ToArray();
-
     [Fact]
     public void GradChecks()
     {

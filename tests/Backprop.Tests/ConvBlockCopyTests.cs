@@ -1,4 +1,5 @@
 using Backprop.NN;
+using static Backprop.Tests.TestUtil;
 
 namespace Backprop.Tests;
 
@@ -11,8 +12,6 @@ namespace Backprop.Tests;
 /// </summary>
 public class ConvBlockCopyTests
 {
-    private static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
-
     [Theory]
     [InlineData(3, 4, 14, 14, 8, 3, 1, 1)]  // the preset's second convolution, smaller
     [InlineData(2, 3, 7, 9, 5, 3, 1, 1)]    // odd sizes, rows not a multiple of the SIMD width

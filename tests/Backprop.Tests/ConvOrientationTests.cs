@@ -1,5 +1,6 @@
 using Backprop.Backends.Cpu;
 using Backprop.NN;
+using static Backprop.Tests.TestUtil;
 
 namespace Backprop.Tests;
 
@@ -12,8 +13,6 @@ namespace Backprop.Tests;
 [Collection(nameof(ConvOrientationTests))] // changes a process-wide switch: not beside other conv tests of this class
 public class ConvOrientationTests
 {
-    private static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
-
     [Fact]
     public void ThePresetsSecondConvolutionIsTransposedWhereItFillsBetter()
     {

@@ -30,6 +30,11 @@ internal static class TestUtil
 
     public static Tensor R(Generator g, params int[] shape) => Tensor.Randn(shape, g, DType.Float64);
 
+    /// <summary>Every value's bits (float64 folded to 32 bits), for tests that compare two computations bit for bit.</summary>
+    public static int[] Bits(Tensor t) => t.DType == DType.Float32
+        ? t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray()
+        : t.ToDoubleArray().Select(v => (int)(BitConverter.DoubleToInt64Bits(v) ^ (BitConverter.DoubleToInt64Bits(v) >> 32))).ToArray();
+
     /// <summary>Random values bounded away from zero (for Log, Div, Sqrt, Pow).</summary>
     public static Tensor Pos(Generator g, params int[] shape) => Tensor.Uniform(shape, 0.5, 2.0, g, DType.Float64);
 
