@@ -35,6 +35,13 @@ internal static class TestUtil
         ? t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray()
         : t.ToDoubleArray().Select(v => (int)(BitConverter.DoubleToInt64Bits(v) ^ (BitConverter.DoubleToInt64Bits(v) >> 32))).ToArray();
 
+    /// <summary>Each tensor of <paramref name="actual"/> has the bits of the one at the same place in <paramref name="expected"/>.</summary>
+    public static void AssertSameBits(Tensor[] expected, Tensor[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++) Assert.True(Bits(expected[i]).SequenceEqual(Bits(actual[i])), $"tensor {i} of {expected.Length} differs");
+    }
+
     /// <summary>Random values bounded away from zero (for Log, Div, Sqrt, Pow).</summary>
     public static Tensor Pos(Generator g, params int[] shape) => Tensor.Uniform(shape, 0.5, 2.0, g, DType.Float64);
 

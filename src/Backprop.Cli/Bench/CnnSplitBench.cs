@@ -45,6 +45,19 @@ public static partial class BenchCommand
             parts.Add(new JsonObject { ["part"] = name, ["milliseconds"] = Math.Round(wall * 1e3, 3), ["cpu_milliseconds"] = Math.Round(cpu * 1e3, 3) });
         }
 
+        // a fused op's forward + backward from a fixed output gradient (listed apart, not in the sum)
+        void AddFused(string name, Tensor input, Tensor dy, Func<Tensor> forward)
+        {
+            var (wall, cpu) = TimePerStep(() =>
+            {
+                using var scope = Tensor.Scope();
+                opt.ZeroGrad();
+                forward().Backward(dy);
+                input.Grad = null;
+            }, seconds);
+            fused.Add(new JsonObject { ["part"] = name, ["milliseconds"] = Math.Round(wall * 1e3, 3), ["cpu_milliseconds"] = Math.Round(cpu * 1e3, 3) });
+        }
+
         var input = x;
         int index = 0;
         foreach (var layer in model.Layers)
@@ -64,40 +77,18 @@ public static partial class BenchCommand
             });
             if (layer is BatchNormBase bn && index + 1 < model.Count && model[index + 1] is Relu)
             {
+                string shape = string.Join("x", xi.Shape.ToArray().Skip(1));
                 // the pair as the step runs it: one fused op (Sequential fuses batch norm + ReLU)
-                var fy = Tensor.RandnLike(y0, g);
-                var (fwall, fcpu) = TimePerStep(() =>
-                {
-                    using var scope = Tensor.Scope();
-                    opt.ZeroGrad();
-                    Functional.BatchNormRelu(xi, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, training: true, eps: bn.Eps).Backward(fy);
-                    xi.Grad = null;
-                }, seconds);
-                fused.Add(new JsonObject
-                {
-                    ["part"] = $"{index}+{index + 1} {layer.GetType().Name}+Relu (fused) {string.Join("x", xi.Shape.ToArray().Skip(1))}",
-                    ["milliseconds"] = Math.Round(fwall * 1e3, 3),
-                    ["cpu_milliseconds"] = Math.Round(fcpu * 1e3, 3),
-                });
+                AddFused($"{index}+{index + 1} {layer.GetType().Name}+Relu (fused) {shape}", xi, Tensor.RandnLike(y0, g),
+                    () => Functional.BatchNormRelu(xi, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, training: true, eps: bn.Eps));
                 if (index + 2 < model.Count && model[index + 2] is MaxPool2d pool)
                 {
                     // and with the max pooling after them, as the training step runs the three
-                    using (Tensor.NoGrad()) fy = Functional.MaxPool2d(y0, pool.KernelSize);
-                    fy = Tensor.RandnLike(fy, g);
-                    (fwall, fcpu) = TimePerStep(() =>
-                    {
-                        using var scope = Tensor.Scope();
-                        opt.ZeroGrad();
-                        Functional.BatchNormReluMaxPool2d(xi, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, training: true, momentum: 0.1, eps: bn.Eps,
-                            pool.KernelSize).Backward(fy);
-                        xi.Grad = null;
-                    }, seconds);
-                    fused.Add(new JsonObject
-                    {
-                        ["part"] = $"{index}+{index + 1}+{index + 2} {layer.GetType().Name}+Relu+MaxPool2d (fused) {string.Join("x", xi.Shape.ToArray().Skip(1))}",
-                        ["milliseconds"] = Math.Round(fwall * 1e3, 3),
-                        ["cpu_milliseconds"] = Math.Round(fcpu * 1e3, 3),
-                    });
+                    Tensor pooled;
+                    using (Tensor.NoGrad()) pooled = Functional.MaxPool2d(y0, pool.KernelSize);
+                    AddFused($"{index}+{index + 1}+{index + 2} {layer.GetType().Name}+Relu+MaxPool2d (fused) {shape}", xi, Tensor.RandnLike(pooled, g),
+                        () => Functional.BatchNormReluMaxPool2d(xi, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, training: true, momentum: 0.1,
+                            eps: bn.Eps, pool.KernelSize));
                 }
             }
             input = y0;
