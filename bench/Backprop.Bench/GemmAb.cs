@@ -9,7 +9,7 @@ namespace Backprop.Bench;
 /// <summary>
 /// In-process A/B comparison of GEMM variants: `gemm-ab --size N [--threads T] [--blocks B] CONFIG...`
 /// where each CONFIG is `-` (as is) or comma-separated settings: `Field=true|false` for one of
-/// Gemm's internal switches (FuseAPacking, PackBOnFirstUse) or `offset=F` to start A, B and C
+/// Gemm's internal switches (FuseAPacking, PackBOnFirstUse, DynamicRows) or `offset=F` to start A, B and C
 /// F floats past a 64-byte boundary (as a managed array's data may). The configurations take
 /// turns, a block of ~20 GFLOP each, B blocks per configuration; it prints each one's median
 /// GFLOP/s, its ratio to the first and the quartiles.
@@ -50,7 +50,7 @@ internal static unsafe class GemmAb
 
         void Apply(string config)
         {
-            Gemm.FuseAPacking = Gemm.PackBOnFirstUse = true;
+            Gemm.FuseAPacking = Gemm.PackBOnFirstUse = Gemm.DynamicRows = true;
             a = a0;
             b = b0;
             c = c0;

@@ -295,6 +295,51 @@ public class GemmTests
     }
 
     [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void RowBlocksDealtOutAsThreadsFinishMatchTheFixedSplitBitForBit(bool transA, bool transB)
+    {
+        // 1237 rows are enough row blocks for the dynamic split with either kernel (a partial last
+        // tile row), 70 columns end in a partial panel, and k = 600 is two k blocks with beta
+        // applied once: the product is right, and the same floats as with one fixed range per thread.
+        const int m = 1237, n = 70, k = 600;
+        int blocks = Gemm.DynamicRowBlocks(m, n, k, 2, out int blockTiles);
+        Assert.True(blocks >= 2 * Gemm.RowBlocksPerThread && blockTiles >= Gemm.MinRowBlockTiles, $"{blocks} blocks of {blockTiles} tile rows");
+        WithThreads(2, () => RunCase(transA, transB, m, n, k, -0.5f, 0.5f, pad: 3));
+        var rng = new Random(11);
+        var a = MakeA(transA, m, k, 0, rng);
+        var b = MakeB(transB, k, n, 0, rng);
+        var dealt = new float[m * n];
+        var fixedSplit = new float[m * n];
+        WithThreads(2, () =>
+        {
+            Gemm.Sgemm(transA, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, dealt, n);
+            try
+            {
+                Gemm.DynamicRows = false;
+                Assert.Equal(0, Gemm.DynamicRowBlocks(m, n, k, 2, out _));
+                Gemm.Sgemm(transA, transB, m, n, k, 1f, a.Data, a.Ld, b.Data, b.Ld, 0f, fixedSplit, n);
+            }
+            finally { Gemm.DynamicRows = true; }
+        });
+        for (int i = 0; i < dealt.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(dealt[i]) == BitConverter.SingleToInt32Bits(fixedSplit[i]),
+                $"element {i}: {dealt[i]} with row blocks dealt out, {fixedSplit[i]} with a fixed split");
+    }
+
+    [Fact]
+    public void SmallProductsKeepTheFixedSplit()
+    {
+        // Too few tile rows for three blocks per thread, one thread, or a B too large to share.
+        Assert.Equal(0, Gemm.DynamicRowBlocks(300, 300, 300, 2, out _));
+        Assert.Equal(0, Gemm.DynamicRowBlocks(4000, 300, 300, 1, out _));
+        Assert.Equal(0, Gemm.DynamicRowBlocks(4000, 9000, 1000, 2, out _));
+        Assert.True(Gemm.DynamicRowBlocks(4000, 300, 300, 2, out _) > 0);
+    }
+
+    [Theory]
     [InlineData(150, 300, 600, 1)]
     [InlineData(150, 300, 600, 2)]
     [InlineData(2000, 100, 600, 2)]

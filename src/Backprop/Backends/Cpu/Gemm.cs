@@ -65,8 +65,12 @@ public static unsafe partial class Gemm
             Kernel = &GemmMicroKernels.Avx2Kernel6x16;
             KernelName = "AVX2+FMA 6x16";
             (MR, NR) = (6, 16);
-            // Same reasoning for 256 KiB-1 MiB L2 parts: 6 KiB A panel, 192 KiB B block.
-            (MC, KC, NC) = (960, 256, 192);
+            // MR·KC·4 = 12 KiB A panel in L1; KC·NC·4 = 192 KiB B block in L2 (also on 512 KiB L2
+            // parts). KC = 512 halves the passes over C against 256 (each a load and store of every
+            // tile); a B block of this size held the L2 better than 256-384 KiB ones. In-process
+            // alternating runs on a Zen 4 VM with AVX-512 off: +2-9% at 1024³ and 2048³ against
+            // 960/256/192, while 960/512/112-192 lost 2-6% (docs/performance.md).
+            (MC, KC, NC) = (960, 512, 96);
             KernelStoresEdges = true;
             KernelPackB = &GemmMicroKernels.Avx2Kernel6x16PackB;
             KernelPackA = &GemmMicroKernels.Avx2Kernel6x16PackA;
@@ -291,6 +295,33 @@ public static unsafe partial class Gemm
     // only in tests and measurements that compare against the up-front packing.
     internal static bool FuseAPacking = true, PackBOnFirstUse = true;
 
+    // Whether a large product split by rows hands out row blocks from a counter (each thread takes
+    // the next block when it finishes one) instead of one fixed range per thread; off only in
+    // tests and measurements that compare against the fixed split.
+    internal static bool DynamicRows = true;
+
+    // Row blocks per thread the dynamic split aims at, and the fewest tile rows in a block. Three
+    // per thread let a thread running at half speed (a vCPU sharing its core or its cache with
+    // another tenant) leave a third of its share to the other instead of holding both back; more
+    // blocks each reread all of B and cost 1-4% at 2048³ when nothing is slowed (docs/performance.md).
+    internal const int RowBlocksPerThread = 3, MinRowBlockTiles = 16;
+
+    /// <summary>
+    /// How many row blocks (of <paramref name="blockTiles"/> tile rows each, the last one shorter)
+    /// a packed m×n product with inner size k, split by rows over <paramref name="chunks"/> threads,
+    /// is dealt out in; 0 when each thread takes one fixed range instead.
+    /// </summary>
+    internal static int DynamicRowBlocks(int m, int n, int k, int chunks, out int blockTiles)
+    {
+        blockTiles = 0;
+        int mTiles = (m + MR - 1) / MR, nTiles = (n + NR - 1) / NR;
+        if (!DynamicRows || !PackBOnFirstUse || chunks < 2 || mTiles < RowBlocksPerThread * chunks * MinRowBlockTiles
+            || (long)nTiles * NR * k > MaxSharedPack)
+            return 0;
+        blockTiles = (mTiles + RowBlocksPerThread * chunks - 1) / (RowBlocksPerThread * chunks);
+        return (mTiles + blockTiles - 1) / blockTiles;
+    }
+
     /// <summary>Splits one product between threads by rows or by columns of C.</summary>
     /// <remarks>
     /// The direct paths split whichever dimension has more blocks, and each thread reads what it
@@ -319,6 +350,9 @@ public static unsafe partial class Gemm
         // With a row split: one state per shared B panel and k block (0 unpacked, 1 being packed,
         // 2 packed), for packing each panel on its first use instead of all of B up front.
         private int* _claims;
+        // The dynamic row split (0 blocks when the split is fixed): blocks of _blockTiles tile rows,
+        // taken in order from _nextBlock.
+        private int _blocks, _blockTiles, _nextBlock;
 
         public void Set(in Problem p, Path path, int chunks)
         {
@@ -326,6 +360,7 @@ public static unsafe partial class Gemm
             _path = path;
             _shared = null;
             _claims = null;
+            _blocks = 0;
             if (path != Path.Packed)
             {
                 var (mUnit, nUnit) = path == Path.Small ? (1, SmallColumnUnit) : path == Path.Dot ? (4, 4) : (MR, NR);
@@ -340,6 +375,21 @@ public static unsafe partial class Gemm
             // every thread pack all of A (or share it) and repack its B columns per MC block. At
             // n = 2048 (columns 0.6% fewer tiles) rows ran 4% faster.
             _splitColumns = byColumns * 32 < byRows * 31 || (byColumns == byRows && nTiles >= mTiles);
+            // Enough rows for RowBlocksPerThread blocks per thread: threads take row blocks as
+            // they finish them, all sharing one B packed on first use. A thread slowed by something
+            // outside the process (a busy sibling core, a neighbour in the cache) then does less
+            // of the product instead of the others waiting for it at the end.
+            if (!_splitColumns && (_blocks = DynamicRowBlocks(p.M, p.N, p.K, chunks, out _blockTiles)) > 0)
+            {
+                _nextBlock = 0;
+                _panels = nTiles;
+                _sharedPad = (nint)_panels * NR;
+                _shared = GemmBuffers.Current.Shared(_sharedPad * p.K);
+                _kc = BlockSize(p.K, KC, 1);
+                _kBlocks = (p.K + _kc - 1) / _kc;
+                _claims = GemmBuffers.Current.Claims(_kBlocks * _panels);
+                return;
+            }
             // With a row split each thread can also pack its own copy of B block by block, right
             // before using it: twice the packing in all, but each block is still in L2 when read,
             // a plain B is packed by the first row of tiles as it goes, and no thread waits for
@@ -386,6 +436,16 @@ public static unsafe partial class Gemm
                 _ => (MR, NR),
             };
             int mTiles = (p.M + mUnit - 1) / mUnit, nTiles = (p.N + nUnit - 1) / nUnit;
+            if (_blocks > 0)
+            {
+                int block;
+                while ((block = Interlocked.Increment(ref _nextBlock) - 1) < _blocks)
+                {
+                    int r0 = block * _blockTiles * MR, r1 = Math.Min(p.M, r0 + _blockTiles * MR);
+                    PackedRange(ref p, r0, r1, 0, p.N, null, 0, _shared, _sharedPad, _claims, chunk, chunks);
+                }
+                return;
+            }
             int i0 = 0, i1 = p.M, j0 = 0, j1 = p.N;
             if (_splitColumns)
             {
