@@ -306,6 +306,12 @@ public static unsafe partial class Gemm
     // blocks each reread all of B and cost 1-4% at 2048³ when nothing is slowed (docs/performance.md).
     internal const int RowBlocksPerThread = 3, MinRowBlockTiles = 16;
 
+    // Only products of at least this many multiply-adds (2²⁸, a few milliseconds) are dealt out:
+    // smaller ones (the GPT row's 2048×512×128) ran 8% slower dealt out in a first 4-round A/B,
+    // their rows then landing on either core while the ops before and after them split rows the
+    // fixed way.
+    internal const long MinDynamicMnk = 1L << 28;
+
     /// <summary>
     /// How many row blocks (of <paramref name="blockTiles"/> tile rows each, the last one shorter)
     /// a packed m×n product with inner size k, split by rows over <paramref name="chunks"/> threads,
@@ -315,7 +321,8 @@ public static unsafe partial class Gemm
     {
         blockTiles = 0;
         int mTiles = (m + MR - 1) / MR, nTiles = (n + NR - 1) / NR;
-        if (!DynamicRows || !PackBOnFirstUse || chunks < 2 || mTiles < RowBlocksPerThread * chunks * MinRowBlockTiles
+        if (!DynamicRows || !PackBOnFirstUse || chunks < 2 || (long)m * n * k < MinDynamicMnk
+            || mTiles < RowBlocksPerThread * chunks * MinRowBlockTiles
             || (long)nTiles * NR * k > MaxSharedPack)
             return 0;
         blockTiles = (mTiles + RowBlocksPerThread * chunks - 1) / (RowBlocksPerThread * chunks);
