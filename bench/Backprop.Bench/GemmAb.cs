@@ -12,7 +12,10 @@ namespace Backprop.Bench;
 /// Gemm's internal switches (FuseAPacking, PackBOnFirstUse, DynamicRows) or `offset=F` to start A, B and C
 /// F floats past a 64-byte boundary (as a managed array's data may). The configurations take
 /// turns, a block of ~20 GFLOP each, B blocks per configuration; it prints each one's median
-/// GFLOP/s, its ratio to the first and the quartiles.
+/// GFLOP/s, its ratio to the first and the quartiles. With `--openblas LIB` (the path of an
+/// OpenBLAS shared library), the configuration `openblas` is that library's cblas_sgemm on the same
+/// buffers and thread count, taking its turns like the others: a comparison with OpenBLAS that no
+/// difference between processes can tilt (set OPENBLAS_CORETYPE, e.g. Haswell, to choose its kernels).
 /// </summary>
 /// <remarks>
 /// Taking turns inside one process cancels what makes separate runs on a shared VM differ by
@@ -23,6 +26,7 @@ internal static unsafe class GemmAb
     public static int Run(string[] args)
     {
         int n = 1024, threads = Threads.Count, blocks = 30;
+        string? openBlasPath = null;
         var configs = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -31,6 +35,7 @@ internal static unsafe class GemmAb
                 case "--size": n = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--blocks": blocks = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--openblas": openBlasPath = args[++i]; break;
                 default: configs.Add(args[i]); break;
             }
         }
@@ -47,6 +52,19 @@ internal static unsafe class GemmAb
         }
         float* a = a0, b = b0, c = c0;
         Threads.Count = threads;
+        // cblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) with
+        // 32-bit integers (Debian's build); 101 is row-major, 111 no transpose.
+        delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> openBlas = null;
+        if (openBlasPath != null)
+        {
+            var lib = NativeLibrary.Load(openBlasPath);
+            openBlas = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)
+                NativeLibrary.GetExport(lib, "cblas_sgemm");
+            ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(lib, "openblas_set_num_threads"))(threads);
+            var core = ((delegate* unmanaged<byte*>)NativeLibrary.GetExport(lib, "openblas_get_corename"))();
+            Console.WriteLine($"OpenBLAS {openBlasPath}: kernels for {Marshal.PtrToStringAnsi((nint)core)}, {threads} threads");
+        }
+        bool useOpenBlas = false;
 
         void Apply(string config)
         {
@@ -54,7 +72,9 @@ internal static unsafe class GemmAb
             a = a0;
             b = b0;
             c = c0;
-            if (config == "-") return;
+            useOpenBlas = config == "openblas";
+            if (useOpenBlas && openBlas == null) throw new ArgumentException("gemm-ab: the configuration 'openblas' needs --openblas LIB");
+            if (config is "-" or "openblas") return;
             foreach (var setting in config.Split(','))
             {
                 var parts = setting.Split('=');
@@ -75,7 +95,11 @@ internal static unsafe class GemmAb
             }
         }
 
-        void Product() => Gemm.Sgemm(false, false, n, n, n, 1f, a, n, b, n, 0f, c, n);
+        void Product()
+        {
+            if (useOpenBlas) openBlas(101, 111, 111, n, n, n, 1f, a, n, b, n, 0f, c, n);
+            else Gemm.Sgemm(false, false, n, n, n, 1f, a, n, b, n, 0f, c, n);
+        }
         double flops = 2.0 * n * n * n;
         int perBlock = Math.Max(3, (int)(2e10 / flops));
         var rates = configs.Select(_ => new List<double>()).ToArray();
