@@ -326,9 +326,7 @@ public class GemmTests
             }
             finally { Gemm.DynamicRows = true; }
         });
-        for (int i = 0; i < dealt.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(dealt[i]) == BitConverter.SingleToInt32Bits(fixedSplit[i]),
-                $"element {i}: {dealt[i]} with row blocks dealt out, {fixedSplit[i]} with a fixed split");
+        AssertSameFloats(dealt, fixedSplit, "with row blocks dealt out", "with a fixed split");
     }
 
     [Fact]
@@ -369,9 +367,15 @@ public class GemmTests
             Threads.Count = saved;
             Gemm.FuseAPacking = Gemm.PackBOnFirstUse = true;
         }
-        for (int i = 0; i < fused.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(fused[i]) == BitConverter.SingleToInt32Bits(upFront[i]),
-                $"element {i}: {fused[i]} packed as it goes, {upFront[i]} packed up front");
+        AssertSameFloats(fused, upFront, "packed as it goes", "packed up front");
+    }
+
+    private static void AssertSameFloats(float[] x, float[] y, string xName, string yName)
+    {
+        Assert.Equal(x.Length, y.Length);
+        for (int i = 0; i < x.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(x[i]) == BitConverter.SingleToInt32Bits(y[i]),
+                $"element {i}: {x[i]} {xName}, {y[i]} {yName}");
     }
 
     /// <summary>
